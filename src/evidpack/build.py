@@ -1,0 +1,347 @@
+"""Build a sealed bundle from a case: run importers, write the payload, seal atomically.
+
+The bundle is written into a hidden sibling folder that carries an
+``evidpack/.incomplete`` marker; it is renamed into place only when sealed, and
+the marker is removed last. ``verify`` fails any bundle that still has the
+marker, so an interrupted build never leaves anything that verifies as sealed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import shutil
+import signal
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import FORMAT, TOOL_NAME, __version__, bag, canonical, merkle
+from .casefile import Case
+from .custody import CUSTODY_FILE, ChainWriter
+from .errors import EvidpackError
+from .importers import ImportContext, importer_for
+from .keys import SigningKey
+from .timeutil import format_utc
+
+INCOMPLETE_MARKER = "evidpack/.incomplete"
+SIG_FILE = "tagmanifest-sha256.txt.sig"
+SSHSIG_FILE = "tagmanifest-sha256.txt.sshsig"
+TAGMANIFEST = "tagmanifest-sha256.txt"
+# Tag files outside the tag manifest: the signatures over it, and the custody log
+# (appended to after sealing; it protects itself by its own chain and signatures).
+UNSEALED_TAG_FILES = frozenset({SIG_FILE, SSHSIG_FILE, CUSTODY_FILE, "evidpack/custody.lock"})
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    items: int
+    files: int
+    bytes: int
+    merkle_root: str
+    tagmanifest_sha256: str
+    custody_head: str
+    warnings: tuple[str, ...]
+    zip_path: Path | None
+
+
+class BundleWriter:
+    """Owns everything written into the bundle under construction."""
+
+    def __init__(self, root: Path, case: Case, key: SigningKey, algorithms: tuple[str, ...], warn: Callable[[str], None]) -> None:
+        self.root = root
+        self.case = case
+        self.algorithms = algorithms
+        self.warn = warn
+        self.leaves: list[bytes] = []
+        self.payload_files = 0
+        self.payload_bytes = 0
+        self._next_item = 1
+        self._next_member: dict[str, int] = {}
+        self._salt_key = key.derive_secret(f"leaf-salt {case.id}")
+        (root / "evidpack").mkdir(parents=True)
+        (root / "data").mkdir()
+        self._items = open(root / "evidpack/items.jsonl", "wb")
+        self._manifests = {a: open(root / f"manifest-{a}.txt", "wb") for a in algorithms}
+        self.records_written: list[str] = []
+
+    def emit(self, record: dict[str, Any]) -> dict[str, Any]:
+        if record.get("kind") == "member":
+            container = record["container"]
+            n = self._next_member.get(container, 0) + 1
+            self._next_member[container] = n
+            record["id"] = f"{container}/M{n:06d}"
+        else:
+            record["id"] = f"E{self._next_item:04d}"
+            self._next_item += 1
+        record.pop("salt", None)
+        # The salt is an HMAC of the record under a secret only the sealer's key
+        # yields: deterministic on rebuild, unguessable to anyone holding a proof.
+        record["salt"] = hmac.new(self._salt_key, canonical.dumps(record), hashlib.sha256).hexdigest()[:32]
+        line = canonical.dumps(record)
+        self._items.write(line + b"\n")
+        self.leaves.append(merkle.leaf_hash(line))
+        if record["kind"] == "file":
+            for alg, fh in self._manifests.items():
+                fh.write(bag.manifest_line(record[alg], record["path"]))
+            self.payload_files += 1
+            self.payload_bytes += record["size"]
+        return record
+
+    def write_record(self, name: str, obj: Any) -> Path:
+        path = self.root / "evidpack/records" / name
+        path.parent.mkdir(exist_ok=True)
+        if path.exists():
+            raise EvidpackError(f"internal: derived record {name} written twice")
+        path.write_bytes(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8") + b"\n")
+        self.records_written.append(f"evidpack/records/{name}")
+        return path
+
+    def close(self) -> None:
+        self._items.close()
+        for fh in self._manifests.values():
+            fh.close()
+
+
+def _write(root: Path, rel: str, data: bytes) -> None:
+    path = root / rel
+    with open(path, "xb") as fh:
+        fh.write(data)
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(canonical.dumps(r) + b"\n" for r in rows)
+
+
+def tag_files(root: Path) -> list[str]:
+    """Every file outside ``data/`` that the tag manifest must cover, sorted."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == "data" or rel_dir.startswith("data" + os.sep):
+            dirnames[:] = []
+            continue
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+            if rel.startswith("tagmanifest-") or rel in UNSEALED_TAG_FILES or rel == INCOMPLETE_MARKER:
+                continue
+            out.append(rel)
+    return sorted(out)
+
+
+class _Interrupted(BaseException):
+    pass
+
+
+def _on_term(signum: int, frame: Any) -> None:
+    raise _Interrupted(f"signal {signum}")
+
+
+def build(
+    case: Case,
+    key: SigningKey,
+    out: Path,
+    *,
+    built_at: datetime,
+    keep_going: bool = False,
+    md5: bool = True,
+    make_zip: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> BuildResult:
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        raise EvidpackError(f"{out}: already exists; evidpack never writes into an existing folder")
+    zip_path = out.with_name(out.name + ".zip") if make_zip else None
+    if zip_path is not None and (zip_path.exists() or zip_path.is_symlink()):
+        raise EvidpackError(f"{zip_path}: already exists")
+    for source in case.sources:
+        if importer_for(source.kind) is None:
+            raise EvidpackError(f"{case.manifest_path}: source {source.id}: kind {source.kind!r} is not supported yet")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
+    warnings: list[str] = []
+
+    def _warn(msg: str) -> None:
+        warnings.append(msg)
+        if warn:
+            warn(msg)
+
+    old_term = signal.signal(signal.SIGTERM, _on_term) if _main_thread() else None
+    try:
+        tmp.mkdir()
+        result = _build_into(tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn)
+        if out.exists() or out.is_symlink():
+            raise EvidpackError(f"{out}: appeared while building; the new bundle was discarded")
+        os.rename(tmp, out)
+        (out / INCOMPLETE_MARKER).unlink()
+        _fsync_dir(out / "evidpack")
+        _fsync_dir(out.parent)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, _Interrupted):
+            raise EvidpackError(f"build interrupted ({exc}); nothing was sealed") from None
+        raise
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    if zip_path is not None:
+        write_zip(out, zip_path, built_at)
+    return BuildResult(out, *result, tuple(warnings), zip_path)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _build_into(
+    root: Path,
+    case: Case,
+    key: SigningKey,
+    built_at: datetime,
+    keep_going: bool,
+    algorithms: tuple[str, ...],
+    warn: Callable[[str], None],
+) -> tuple[int, int, int, str, str, str]:
+    _write(root, "bagit.txt", bag.BAGIT_TXT)
+    writer = BundleWriter(root, case, key, algorithms, warn)
+    _write(root, INCOMPLETE_MARKER, b"build in progress or interrupted: this bundle is not sealed\n")
+    custody = ChainWriter()
+    case_subject = {"case": case.id}
+    custody.append(built_at, "created", key, case_subject, {"title": case.title, "authority": case.authority, "examiner": case.examiner})
+
+    source_rows: list[dict[str, Any]] = []
+    try:
+        for source in case.sources:
+            importer = importer_for(source.kind)
+            assert importer is not None
+            ctx = ImportContext(writer, source, keep_going)
+            first_item = writer._next_item
+            importer.run(source, ctx)
+            row = {
+                "id": source.id,
+                "kind": source.kind,
+                "label": source.label,
+                "folder": f"data/{source.folder}",
+                "location": list(source.written) if source.is_list else source.written[0],
+                "resolved": [str(p) for p in source.paths] if source.is_list else str(source.paths[0]),
+                "acquisition": source.acquisition.to_json(),
+                "checks": [c.to_json() for c in ctx.checks],
+                "counts": {"files": ctx.file_count, "bytes": ctx.byte_count, "items": writer._next_item - first_item},
+                "facts": ctx.facts,
+            }
+            if source.notes:
+                row["notes"] = source.notes
+            if source.options:
+                row["options"] = source.options
+            source_rows.append(row)
+            subject = {"case": case.id, "source": source.id}
+            custody.append(built_at, "acquired", key, subject, {"declared": True, "label": source.label, **source.acquisition.to_json()})
+            custody.append(built_at, "imported", key, subject, {"importer": source.kind, **row["counts"]})
+            for c in ctx.checks:
+                custody.append(built_at, "source-verified", key, subject, c.to_json())
+    finally:
+        writer.close()
+
+    leaves = writer.leaves
+    root_hex = merkle.root(leaves).hex()
+    sealed_at = format_utc(built_at)
+    signer = {
+        "name": key.public.name,
+        "role": key.public.role,
+        "fingerprint": key.public.fingerprint,
+        "principal": key.public.principal,
+    }
+    case_json = {**case.to_json(), "created": sealed_at, "manifest": case.manifest_path.name}
+    _write(root, "evidpack/case.json", canonical.dumps(case_json) + b"\n")
+    _write(root, "evidpack/sources.jsonl", _jsonl(source_rows))
+    seal = {
+        "format": FORMAT,
+        "case": case.id,
+        "merkle": {"alg": "sha256-rfc6962", "leaves": len(leaves), "root": root_hex},
+        "sealed_at": sealed_at,
+        "signer": signer,
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "digests": list(algorithms),
+        "payload": {"files": writer.payload_files, "bytes": writer.payload_bytes},
+    }
+    _write(root, "evidpack/seal.json", canonical.dumps(seal) + b"\n")
+    _write(root, "evidpack/signer.pem", key.public.pem())
+    _write(
+        root,
+        "evidpack/allowed_signers",
+        f'{key.public.principal} namespaces="evidpack" {key.public.openssh()} {key.public.name}\n'.encode("utf-8"),
+    )
+    info = [
+        ("Source-Organization", case.agency),
+        ("Contact-Name", case.examiner),
+        ("External-Identifier", case.id),
+        ("External-Description", case.title),
+        ("Bagging-Date", built_at.strftime("%Y-%m-%d")),
+        ("Payload-Oxum", f"{writer.payload_bytes}.{writer.payload_files}"),
+        ("Bag-Software-Agent", f"{TOOL_NAME} {__version__}"),
+        ("Evidpack-Format", FORMAT),
+        ("Evidpack-Seal-Root", root_hex),
+    ]
+    _write(root, "bag-info.txt", bag.bag_info(info))
+
+    tm = b"".join(
+        bag.manifest_line(hashlib.sha256((root / rel).read_bytes()).hexdigest(), rel) for rel in tag_files(root)
+    )
+    _write(root, TAGMANIFEST, tm)
+    tm_hash = hashlib.sha256(tm).hexdigest()
+    _write(root, SIG_FILE, key.sign(tm))
+    _write(root, SSHSIG_FILE, key.sshsig(tm))
+    custody.append(
+        built_at,
+        "sealed",
+        key,
+        {"case": case.id, "tagmanifest_sha256": tm_hash},
+        {"merkle_root": root_hex, "items": len(leaves), "payload_files": writer.payload_files, "payload_bytes": writer.payload_bytes},
+    )
+    _write(root, CUSTODY_FILE, custody.data())
+    return len(leaves), writer.payload_files, writer.payload_bytes, root_hex, tm_hash, custody.head
+
+
+def write_zip(folder: Path, zip_path: Path, built_at: datetime) -> None:
+    """The bag as one zip (top folder = bag name), deterministic for a given bag:
+    sorted names, fixed times, payload stored as is, tag files deflated."""
+    tmp = zip_path.with_name(f".{zip_path.name}.partial-{secrets.token_hex(4)}")
+    stamp = built_at.timetuple()[:6]
+    stamp = max(stamp, (1980, 1, 1, 0, 0, 0))
+    try:
+        with zipfile.ZipFile(tmp, "x", allowZip64=True) as zf:
+            names = []
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames.sort()
+                for name in filenames:
+                    full = Path(dirpath) / name
+                    names.append(full.relative_to(folder).as_posix())
+            for rel in sorted(names):
+                full = folder / rel
+                info = zipfile.ZipInfo(f"{folder.name}/{rel}", date_time=stamp)
+                info.external_attr = (0o100444 if rel.startswith("data/") else 0o100644) << 16
+                info.compress_type = zipfile.ZIP_STORED if rel.startswith("data/") else zipfile.ZIP_DEFLATED
+                size = full.stat().st_size
+                with open(full, "rb") as src, zf.open(info, "w", force_zip64=size >= 2**31) as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        os.rename(tmp, zip_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,148 @@
+"""The one reader: opens a bundle (folder or zip) read-only.
+
+verify, custody, query, disclose and proof all read bundles through here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import EvidpackError
+from .hashing import DEFAULT_ALGORITHMS, Digests, bounded_map, copy_and_hash
+
+
+class Bundle:
+    """A bundle opened for reading. Paths are bag-relative with ``/``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.is_zip = False
+        self._zip: zipfile.ZipFile | None = None
+        self._prefix = ""
+        self._zip_names: dict[str, zipfile.ZipInfo] = {}
+        self.special: list[str] = []  # entries that are not regular files (symlinks, ...)
+
+    @classmethod
+    def open(cls, path: Path) -> "Bundle":
+        path = Path(path)
+        b = cls(path)
+        if path.is_dir():
+            if not (path / "bagit.txt").is_file():
+                raise EvidpackError(f"{path}: not an evidpack bundle (no bagit.txt)")
+            return b
+        if not path.exists():
+            raise EvidpackError(f"{path}: no such bundle")
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise EvidpackError(f"{path}: not a bundle folder or a readable zip ({exc})") from None
+        b.is_zip, b._zip = True, zf
+        tops = {n.split("/", 1)[0] for n in zf.namelist()}
+        if len(tops) != 1:
+            raise EvidpackError(f"{path}: a bundle zip must hold exactly one top folder")
+        b._prefix = tops.pop() + "/"
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            rel = info.filename[len(b._prefix) :]
+            if rel in b._zip_names:
+                raise EvidpackError(f"{path}: member {info.filename} appears twice")
+            b._zip_names[rel] = info
+        if "bagit.txt" not in b._zip_names:
+            raise EvidpackError(f"{path}: not an evidpack bundle (no bagit.txt in {b._prefix})")
+        return b
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> "Bundle":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        return self._prefix.rstrip("/") if self.is_zip else self.path.name
+
+    # --- reading ---------------------------------------------------------------
+
+    def exists(self, rel: str) -> bool:
+        if self._zip is not None:
+            return rel in self._zip_names
+        p = self.path / rel
+        return p.is_file() and not p.is_symlink()
+
+    def read(self, rel: str) -> bytes | None:
+        """The bytes of a file, or None if it is not there."""
+        if self._zip is not None:
+            info = self._zip_names.get(rel)
+            if info is None:
+                return None
+            try:
+                return self._zip.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise EvidpackError(f"{self.path}: member {info.filename} cannot be read ({exc})") from None
+        p = self.path / rel
+        if p.is_symlink() or not p.is_file():
+            return None
+        return p.read_bytes()
+
+    def open_stream(self, rel: str) -> BinaryIO:
+        if self._zip is not None:
+            return self._zip.open(self._zip_names[rel])
+        return open(self.path / rel, "rb", buffering=0)
+
+    def size(self, rel: str) -> int:
+        if self._zip is not None:
+            return self._zip_names[rel].file_size
+        return (self.path / rel).stat().st_size
+
+    def files(self) -> list[str]:
+        """Every regular file in the bundle, sorted. Symlinks and other special
+        entries are not files: they are listed in ``self.special``."""
+        if self._zip is not None:
+            return sorted(self._zip_names)
+        out: list[str] = []
+        self.special = []
+        for dirpath, dirnames, filenames in os.walk(self.path):
+            rel_dir = os.path.relpath(dirpath, self.path)
+            for name in list(dirnames):
+                if os.path.islink(os.path.join(dirpath, name)):
+                    self.special.append(_join(rel_dir, name))
+                    dirnames.remove(name)
+            for name in filenames:
+                rel = _join(rel_dir, name)
+                mode = os.lstat(os.path.join(dirpath, name)).st_mode
+                if statmod.S_ISREG(mode):
+                    out.append(rel)
+                else:
+                    self.special.append(rel)
+        return sorted(out)
+
+    def hash_files(self, rels: list[str], algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS) -> Iterator[tuple[str, Digests | str]]:
+        """(path, digests) for each file, or (path, error text) when it cannot be read.
+        Files are hashed concurrently, each read once for all algorithms."""
+
+        def one(rel: str) -> Digests | str:
+            try:
+                if self._zip is not None:
+                    with self._zip.open(self._zip_names[rel]) as fh:
+                        return copy_and_hash(fh, None, algorithms)
+                with open(self.path / rel, "rb", buffering=0) as fh:
+                    return copy_and_hash(fh, None, algorithms)
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+
+        workers = 1 if self._zip is not None else 4
+        yield from bounded_map(one, rels, workers=workers, window=64)
+
+
+def _join(rel_dir: str, name: str) -> str:
+    return name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")

@@ -1,0 +1,226 @@
+"""The command line: a thin layer over the library.
+
+Parses options, calls the library, prints, and picks the exit code:
+0 success (for verify: intact and signer trusted), 1 integrity failure,
+2 unusable input or usage error, 3 intact but signer not trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import EvidpackError
+
+PASS_ENV = "EVIDPACK_PASSPHRASE"
+
+
+def _err(message: str) -> None:
+    click.echo(f"evidpack: error: {message}", err=True)
+
+
+class _Group(click.Group):
+    """Turns EvidpackError (bad input) into one line and its exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EvidpackError as exc:
+            _err(str(exc))
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _err("interrupted")
+            ctx.exit(130)
+
+
+def read_secret(
+    secret_file: Path | None, env: str, what: str, *, confirm: bool = False
+) -> bytes:
+    """A passphrase from a file, the environment or a prompt — never from an argument."""
+    if secret_file is not None:
+        try:
+            text = secret_file.read_text("utf-8")
+        except OSError as exc:
+            raise EvidpackError(f"{secret_file}: cannot read {what} file ({exc.strerror})") from None
+        value = text.splitlines()[0] if text else ""
+        if not value:
+            raise EvidpackError(f"{secret_file}: the {what} file is empty")
+        return value.encode("utf-8")
+    if os.environ.get(env):
+        return os.environ[env].encode("utf-8")
+    if not sys.stdin.isatty():
+        raise EvidpackError(f"no {what}: give --{what.replace(' ', '-')}-file, set {env}, or run in a terminal to be asked")
+    value = click.prompt(f"{what.capitalize()}", hide_input=True, confirmation_prompt=confirm, err=True)
+    return value.encode("utf-8")
+
+
+def _passphrase_option(f: Any) -> Any:
+    return click.option(
+        "--passphrase-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"File whose first line is the key passphrase (else ${PASS_ENV}, else a prompt).",
+    )(f)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="evidpack")
+def main() -> None:
+    """Seal digital evidence into a signed, verifiable bundle with a chain of custody.
+
+    \b
+    Examiners:    evidpack keys new ...; evidpack build CASE.toml --key K --out DIR
+    Prosecutors:  evidpack verify DIR --trust keys/trusted/
+    Exit codes:   0 ok / verified, 1 integrity failure, 2 bad input or usage,
+                  3 intact but the signer is not trusted
+    """
+
+
+# --- keys -------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Create and inspect Ed25519 signing keys."""
+
+
+@keys.command("new")
+@click.option("--name", required=True, help='Who the key belongs to, e.g. "Det. Jane Roe".')
+@click.option("--role", default="examiner", show_default=True, help="examiner, analyst, custodian, prosecutor, defence, reviewer or other.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Base name: writes OUT.key (encrypted) and OUT.pub.")
+@_passphrase_option
+def keys_new(name: str, role: str, out: Path, passphrase_file: Path | None) -> None:
+    """Create a key pair: OUT.key (passphrase-encrypted PKCS#8) and OUT.pub.
+
+    \b
+    Example:
+      evidpack keys new --name "Det. Jane Roe" --role examiner --out keys/jroe
+    """
+    from . import keys as k
+
+    key = k.generate(name, role)
+    passphrase = read_secret(passphrase_file, PASS_ENV, "passphrase", confirm=True)
+    key_path, pub_path = k.write_key_pair(key, out, passphrase)
+    click.echo(f"private key: {key_path} (encrypted; keep it and its passphrase safe)")
+    click.echo(f"public key:  {pub_path} (give this to whoever must trust your seals)")
+    click.echo(f"name:        {key.public.name}")
+    click.echo(f"role:        {key.public.role}")
+    click.echo(f"fingerprint: {key.public.fingerprint}")
+
+
+@keys.command("show")
+@click.argument("key_file", type=click.Path(path_type=Path))
+def keys_show(key_file: Path) -> None:
+    """Show the name, role and SSH-style SHA256 fingerprint of a public key."""
+    from . import keys as k
+
+    pub = k.load_public_key(key_file)
+    click.echo(f"name:        {pub.name or '(not recorded)'}")
+    click.echo(f"role:        {pub.role or '(not recorded)'}")
+    click.echo(f"fingerprint: {pub.fingerprint}")
+    click.echo(f"openssh:     {pub.openssh()}")
+
+
+# --- build ------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--key", "key_file", required=True, type=click.Path(path_type=Path), help="The sealer's private key (.key).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Bundle folder to create (must not exist).")
+@_passphrase_option
+@click.option("--time", "time_", metavar="TIME", help="Build time (RFC 3339 or epoch seconds); default $SOURCE_DATE_EPOCH, else now.")
+@click.option("--zip", "make_zip", is_flag=True, help="Also write the bundle as one zip file, OUT.zip.")
+@click.option("--keep-going", is_flag=True, help="Record unreadable or bad input as failed checks instead of stopping.")
+@click.option("--md5/--no-md5", default=True, show_default=True, help="Also write manifest-md5.txt and MD5 digests.")
+def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | None, time_: str | None, make_zip: bool, keep_going: bool, md5: bool) -> None:
+    """Build and seal a bundle from a case manifest.
+
+    Reads every source once (copy and all digests in one pass), never writes to a
+    source, and seals atomically: an interrupted build leaves nothing that verifies.
+
+    \b
+    Example:
+      evidpack build manifests/example-case.toml --key keys/jroe.key --out bundles/NC-2026-0142
+    """
+    from . import casefile, keys as k
+    from .build import build as do_build
+    from .timeutil import build_time
+
+    case = casefile.load(manifest)
+    when = build_time(time_)
+    key = k.load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
+    result = do_build(
+        case, key, out, built_at=when, keep_going=keep_going, md5=md5, make_zip=make_zip,
+        warn=lambda m: click.echo(f"evidpack: warning: {m}", err=True),
+    )
+    click.echo(f"sealed {result.path}")
+    click.echo(f"  case:          {case.id} — {case.title}")
+    click.echo(f"  items:         {result.items} ({result.files} payload files, {result.bytes} bytes)")
+    click.echo(f"  merkle root:   {result.merkle_root}")
+    click.echo(f"  tag manifest:  sha256 {result.tagmanifest_sha256}")
+    click.echo(f"  signer:        {key.public.describe()}")
+    click.echo(f"  custody head:  {result.custody_head}  (receipt: keep it)")
+    if result.zip_path:
+        click.echo(f"  zip:           {result.zip_path}")
+    if result.warnings:
+        click.echo(f"  {len(result.warnings)} problem(s) recorded as failed checks (see sources.jsonl)")
+
+
+# --- verify -----------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--trust", "trust", multiple=True, type=click.Path(path_type=Path), help="A trusted public key file or a folder of them; repeatable. Nothing is trusted without it.")
+@click.option("--deep", is_flag=True, help="Also re-hash every member of every container.")
+@click.option("--expect-head", metavar="HASH", help="A custody receipt the log must still reach.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str | None, as_json: bool) -> None:
+    """Verify a bundle (folder or zip): every check, each with its verdict and reason.
+
+    \b
+    Exit codes: 0 intact and signer trusted; 1 integrity failure;
+                2 unusable input or usage; 3 intact but signer not trusted.
+    \b
+    Example:
+      evidpack verify bundles/NC-2026-0142 --trust keys/trusted/
+    """
+    from .keys import load_trusted
+    from .verify import verify_bundle
+
+    trusted = load_trusted(list(trust))
+    report = verify_bundle(bundle, trusted, deep=deep, expect_head=expect_head)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _print_report(report)
+    sys.exit(report.exit_code)
+
+
+_MARK = {"pass": "PASS", "fail": "FAIL", "untrusted": "UNTRUSTED", "warn": "WARN", "skipped": "SKIP"}
+
+
+def _print_report(report: Any) -> None:
+    from .verify import SHOW
+
+    click.echo(f"evidpack verify {report.target}")
+    for c in report.checks:
+        click.echo(f"  {_MARK.get(c.verdict, c.verdict.upper()):<9} {c.name:<24} {c.reason}")
+        if c.verdict in ("fail", "untrusted") and len(c.problems) > 1:
+            for p in c.problems[:SHOW]:
+                click.echo(f"  {'':<9} {'':<24} - {p}")
+            if len(c.problems) > SHOW:
+                click.echo(f"  {'':<9} {'':<24} … and {len(c.problems) - SHOW} more (see --json)")
+    if report.custody_head:
+        click.echo(f"custody head: {report.custody_head}")
+    click.echo(report.summary)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,152 @@
+"""The importer interface.
+
+An importer reads one source (never writing to it) and reports to an
+:class:`ImportContext`: payload files it copies, member records of containers,
+derived records (``evidpack/records/``) and source checks. The context is the
+only way an importer writes anything, so everything lands inside the bundle
+being built.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as statmod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from ..errors import EvidpackError
+from ..hashing import copy_and_hash
+from ..mediatype import sniff
+from ..timeutil import format_epoch_ns
+
+if TYPE_CHECKING:
+    from ..build import BundleWriter
+    from ..casefile import Source
+
+VERDICTS = ("pass", "fail", "not-checkable", "warn")
+
+_NOATIME = getattr(os, "O_NOATIME", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """One check made on a source: pass, fail, not-checkable (with why), or warn."""
+
+    name: str
+    verdict: str
+    detail: str
+    subject: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"check": self.name, "verdict": self.verdict, "detail": self.detail}
+        if self.subject is not None:
+            out["subject"] = self.subject
+        return out
+
+
+class Importer(Protocol):
+    kind: ClassVar[str]
+
+    def run(self, source: "Source", ctx: "ImportContext") -> None: ...
+
+
+def open_source_file(path: str | bytes) -> int:
+    """Open a source file read-only, without following a symlink and, where the
+    OS allows, without updating its access time."""
+    try:
+        return os.open(path, _READ_FLAGS | _NOATIME)
+    except PermissionError:
+        if not _NOATIME:
+            raise
+        return os.open(path, _READ_FLAGS)  # O_NOATIME needs ownership; fall back
+
+
+class ImportContext:
+    def __init__(self, writer: "BundleWriter", source: "Source", keep_going: bool) -> None:
+        self.writer = writer
+        self.source = source
+        self.keep_going = keep_going
+        self.checks: list[SourceCheck] = []
+        self.facts: dict[str, Any] = {}
+        self.file_count = 0
+        self.byte_count = 0
+
+    # --- checks and problems ------------------------------------------------
+
+    def check(self, name: str, verdict: str, detail: str, subject: str | None = None) -> SourceCheck:
+        c = SourceCheck(name, verdict, detail, subject)
+        self.checks.append(c)
+        return c
+
+    def problem(self, message: str, *, check: str, subject: str | None = None) -> None:
+        """Bad input: stop the build with ``message``, or with ``--keep-going``
+        record it as a failed check (shown in every report) and carry on."""
+        if not self.keep_going:
+            raise EvidpackError(message + " (use --keep-going to record it as a failed check and continue)")
+        self.writer.warn(message)
+        self.check(check, "fail", message, subject)
+
+    # --- payload -------------------------------------------------------------
+
+    def payload_path(self, rel: str) -> str:
+        """Bag-relative path of a payload file of this source."""
+        return f"data/{self.source.folder}/{rel}"
+
+    def copy_file(
+        self, src: str, rel: str, lst: os.stat_result, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Copy one regular file into the payload, hashing it in the same pass.
+
+        ``lst`` is the lstat taken when the file was found; the file must be the
+        same regular file when opened and unchanged (size, mtime) after reading.
+        Returns the item record (not yet emitted)."""
+        bag_rel = self.payload_path(rel)
+        dest = self.writer.root / bag_rel
+        fd = open_source_file(src)
+        try:
+            before = os.fstat(fd)
+            if not statmod.S_ISREG(before.st_mode) or (before.st_ino, before.st_dev) != (lst.st_ino, lst.st_dev):
+                raise OSError(errno.ESTALE, "replaced while being read")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(dest, "xb") as out:
+                digests = copy_and_hash(fd, out, self.writer.algorithms)
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or digests.size != before.st_size:
+            os.unlink(dest)
+            raise OSError(errno.EAGAIN, "changed while being read (size or modification time differ)")
+        os.utime(dest, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.chmod(dest, 0o444)
+        record: dict[str, Any] = {
+            "kind": "file",
+            "path": bag_rel,
+            "size": digests.size,
+            "mtime": format_epoch_ns(before.st_mtime_ns),
+            "source": self.source.id,
+            "media_type": sniff(digests.head, rel),
+        }
+        for alg in self.writer.algorithms:
+            record[alg] = digests[alg]
+        if extra:
+            record.update(extra)
+        return record
+
+    def emit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Assign the exhibit id and salt, and write the record to items.jsonl."""
+        if record.get("kind") == "file":
+            self.file_count += 1
+            self.byte_count += record["size"]
+        record.setdefault("source", self.source.id)
+        return self.writer.emit(record)
+
+    def write_record(self, name: str, obj: Any) -> Path:
+        """A derived record: ``evidpack/records/<source>-<name>.json``."""
+        return self.writer.write_record(f"{self.source.id}-{name}.json", obj)

@@ -1,0 +1,227 @@
+"""Source kind ``files``: a folder (copied file by file) or a list of files."""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from ..errors import EvidpackError
+from ..hashing import bounded_map
+from .base import ImportContext
+
+if TYPE_CHECKING:
+    from ..casefile import Source
+
+
+@dataclass(frozen=True)
+class Found:
+    """A directory entry found while walking a source (not yet read)."""
+
+    abs_path: str  # may hold surrogate escapes for non-UTF-8 names
+    rel: str  # relative path as found, '/'-separated (surrogates kept)
+    lst: os.stat_result
+
+
+def _kind_of(mode: int) -> str | None:
+    if statmod.S_ISREG(mode):
+        return None
+    for test, name in (
+        (statmod.S_ISLNK, "a symbolic link"),
+        (statmod.S_ISFIFO, "a FIFO"),
+        (statmod.S_ISSOCK, "a socket"),
+        (statmod.S_ISCHR, "a character device"),
+        (statmod.S_ISBLK, "a block device"),
+        (statmod.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def has_bad_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def raw_bytes(text: str) -> bytes:
+    return os.fsencode(text)
+
+
+def escaped_name(text: str) -> str:
+    """A readable, UTF-8 form of a name that is not valid UTF-8: each byte that is
+    not part of valid UTF-8 becomes ``%XX`` (and ``%`` itself ``%25``)."""
+    raw = raw_bytes(text)
+    out = []
+    for piece in raw.decode("utf-8", "surrogateescape"):
+        code = ord(piece)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"%{code - 0xDC00:02X}")
+        elif piece == "%":
+            out.append("%25")
+        else:
+            out.append(piece)
+    return "".join(out)
+
+
+def walk(root: str, empty_dirs: list[str]) -> Iterator[Found]:
+    """Every entry below ``root`` in a stable order (names sorted as bytes),
+    never following symlinks. Empty folders are collected in ``empty_dirs``."""
+    stack: list[tuple[str, str]] = [(root, "")]
+    while stack:
+        path, rel = stack.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+        except OSError as exc:
+            raise EvidpackError(f"{path}: cannot list folder ({exc.strerror})") from None
+        if not entries and rel:
+            empty_dirs.append(rel)
+        subdirs = []
+        for entry in entries:
+            erel = f"{rel}/{entry.name}" if rel else entry.name
+            lst = entry.stat(follow_symlinks=False)
+            if statmod.S_ISDIR(lst.st_mode):
+                subdirs.append((entry.path, erel))
+            else:
+                yield Found(entry.path, erel, lst)
+        # Depth-first, in sorted order: push in reverse so the first pops first.
+        stack.extend(reversed(subdirs))
+
+
+class FilesImporter:
+    """A folder is copied file by file, keeping relative paths; a list of files is
+    copied flat. Symlinks, FIFOs and devices are never followed or read."""
+
+    kind: ClassVar[str] = "files"
+
+    def run(self, source: "Source", ctx: ImportContext) -> None:
+        found = list(self._found(source, ctx))  # lstat only: cheap, and lets us check names first
+        ctx.facts["entries_found"] = len(found)
+        dest_names = self._destinations(found, ctx)
+        readable = [(f, d) for f, d in zip(found, dest_names) if d is not None]
+
+        def copy(pair: tuple[Found, str]) -> dict | OSError:
+            f, dest = pair
+            extra = {"original_path": f.rel if not has_bad_utf8(f.rel) else escaped_name(f.rel)}
+            if has_bad_utf8(f.rel):
+                extra["original_path_raw"] = raw_bytes(f.rel).hex()
+            try:
+                return ctx.copy_file(f.abs_path, dest, f.lst, extra)
+            except OSError as exc:
+                return exc
+
+        unread = 0
+        for (f, dest), result in bounded_map(copy, readable, workers=4, window=32):
+            if isinstance(result, OSError):
+                unread += 1
+                shown = escaped_name(f.abs_path)
+                ctx.problem(f"{shown}: cannot read ({result.strerror or result})", check="file-readable", subject=f.rel)
+                ctx.emit(_not_copied(f, source, f"cannot read: {result.strerror or result}"))
+                continue
+            ctx.emit(result)
+        if ctx.file_count == 0:
+            raise EvidpackError(f"{source.paths[0]}: source {source.id} ({source.label}) holds no readable files")
+        ctx.check(
+            "files-copied",
+            "pass" if unread == 0 else "fail",
+            f"{ctx.file_count} file(s), {ctx.byte_count} bytes copied and hashed in one read each"
+            + (f"; {unread} could not be read" if unread else ""),
+        )
+        ctx.check(
+            "files-unchanged-while-read",
+            "pass",
+            "each file had the same size and modification time after reading as before",
+        )
+
+    def _found(self, source: "Source", ctx: ImportContext) -> Iterator[Found]:
+        if source.is_list:
+            for p in source.paths:
+                lst = self._lstat(p, source)
+                if statmod.S_ISDIR(lst.st_mode):
+                    raise EvidpackError(f"{p}: is a folder; a list of files may only name files")
+                yield Found(str(p), p.name, lst)
+            return
+        root = source.paths[0]
+        lst = self._lstat(root, source)
+        if statmod.S_ISREG(lst.st_mode):
+            yield Found(str(root), root.name, lst)
+            return
+        if not statmod.S_ISDIR(lst.st_mode):
+            raise EvidpackError(f"{root}: source {source.id} is {_kind_of(lst.st_mode)}, not a file or folder")
+        empty: list[str] = []
+        yield from walk(str(root), empty)
+        if empty:
+            shown = [escaped_name(e) for e in empty]
+            ctx.facts["empty_folders"] = shown
+            ctx.check(
+                "empty-folders",
+                "warn",
+                f"{len(empty)} empty folder(s) are listed in sources.jsonl but cannot be held in a BagIt payload",
+            )
+
+    @staticmethod
+    def _lstat(p: os.PathLike[str] | str, source: "Source") -> os.stat_result:
+        try:
+            return os.lstat(p)
+        except FileNotFoundError:
+            raise EvidpackError(f"{p}: source {source.id} ({source.label}) does not exist") from None
+        except OSError as exc:
+            raise EvidpackError(f"{p}: cannot read source {source.id} ({exc.strerror})") from None
+
+    def _destinations(self, found: list[Found], ctx: ImportContext) -> list[str | None]:
+        """The payload-relative name of each entry, or None when it is not copied
+        (special files, names that cannot be represented) — each recorded."""
+        out: list[str | None] = []
+        seen: dict[str, str] = {}
+        folded: dict[str, str] = {}
+        for f in found:
+            kind = _kind_of(f.lst.st_mode)
+            shown = escaped_name(f.abs_path)
+            if kind is not None:
+                what = kind
+                if statmod.S_ISLNK(f.lst.st_mode):
+                    try:
+                        what += f" to {escaped_name(os.readlink(f.abs_path))!r}"
+                    except OSError:
+                        pass
+                ctx.problem(f"{shown}: is {what}; not followed or read", check="special-file", subject=escaped_name(f.rel))
+                ctx.emit(_not_copied(f, ctx.source, f"{what}; not followed or read"))
+                out.append(None)
+                continue
+            dest = f.rel
+            if has_bad_utf8(f.rel):
+                ctx.problem(f"{shown}: file name is not valid UTF-8", check="utf8-name", subject=escaped_name(f.rel))
+                dest = escaped_name(f.rel)
+                ctx.check("utf8-name", "warn", f"stored as {dest!r}; original bytes kept in original_path_raw", escaped_name(f.rel))
+            if dest in seen:
+                raise EvidpackError(f"{shown}: its stored name {dest!r} would collide with {seen[dest]!r}")
+            seen[dest] = f.rel
+            low = dest.casefold()
+            if low in folded:
+                ctx.check(
+                    "case-collision",
+                    "warn",
+                    f"{dest!r} and {folded[low]!r} differ only by case; both are kept, but a case-insensitive file system cannot hold both",
+                    dest,
+                )
+            folded[low] = dest
+            out.append(dest)
+        return out
+
+
+def _not_copied(f: Found, source: "Source", reason: str) -> dict:
+    rec = {
+        "kind": "not-copied",
+        "original_path": escaped_name(f.rel),
+        "reason": reason,
+        "source": source.id,
+    }
+    if has_bad_utf8(f.rel):
+        rec["original_path_raw"] = raw_bytes(f.rel).hex()
+    return rec

@@ -1,0 +1,310 @@
+"""Ed25519 keys: create, load, fingerprint, sign (raw and SSHSIG).
+
+A private key file is passphrase-encrypted PKCS#8 PEM. A public key file is
+SubjectPublicKeyInfo PEM. Both may carry header lines before the PEM block
+(``Evidpack-Name: ...``, ``Evidpack-Role: ...``), which OpenSSL and
+``cryptography`` skip, so ``openssl pkeyutl -pubin -inkey FILE`` reads them as is.
+OpenSSH ``ssh-ed25519 AAAA...`` lines are also accepted as public keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import struct
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .errors import EvidpackError
+
+SSHSIG_NAMESPACE = "evidpack"
+_HEADER = re.compile(r"^Evidpack-([A-Za-z]+):[ \t]?(.*)$")
+_PEM_BEGIN = "-----BEGIN "
+ROLES = ("examiner", "analyst", "custodian", "prosecutor", "defence", "reviewer", "other")
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    key: Ed25519PublicKey = field(repr=False, compare=False)
+    raw: bytes
+    name: str = ""
+    role: str = ""
+
+    @classmethod
+    def from_key(cls, key: Ed25519PublicKey, name: str = "", role: str = "") -> "PublicKey":
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return cls(key, raw, name, role)
+
+    @property
+    def ssh_blob(self) -> bytes:
+        return _ssh_string(b"ssh-ed25519") + _ssh_string(self.raw)
+
+    @property
+    def fingerprint(self) -> str:
+        """As ``ssh-keygen -l`` prints it: ``SHA256:<base64, unpadded>``."""
+        digest = hashlib.sha256(self.ssh_blob).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+    @property
+    def principal(self) -> str:
+        """The name used in ``allowed_signers`` (no spaces, so any OpenSSH accepts it)."""
+        slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+        return slug or "evidpack-signer"
+
+    def openssh(self) -> str:
+        return "ssh-ed25519 " + base64.b64encode(self.ssh_blob).decode()
+
+    def pem(self) -> bytes:
+        body = self.key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return _headers(self.name, self.role) + body
+
+    def verify(self, signature: bytes, data: bytes) -> bool:
+        try:
+            self.key.verify(signature, data)
+            return True
+        except InvalidSignature:
+            return False
+
+    def describe(self) -> str:
+        who = self.name or "(unnamed)"
+        return f"{who} ({self.role or 'no role'}) {self.fingerprint}"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private: Ed25519PrivateKey = field(repr=False)
+    public: PublicKey
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private.sign(data)
+
+    def sshsig(self, data: bytes, namespace: str = SSHSIG_NAMESPACE) -> bytes:
+        """An armored SSHSIG (PROTOCOL.sshsig) that ``ssh-keygen -Y verify`` accepts."""
+        ns = namespace.encode()
+        digest = hashlib.sha512(data).digest()
+        to_sign = b"SSHSIG" + _ssh_string(ns) + _ssh_string(b"") + _ssh_string(b"sha512") + _ssh_string(digest)
+        sig = self.private.sign(to_sign)
+        blob = (
+            b"SSHSIG"
+            + struct.pack(">I", 1)
+            + _ssh_string(self.public.ssh_blob)
+            + _ssh_string(ns)
+            + _ssh_string(b"")
+            + _ssh_string(b"sha512")
+            + _ssh_string(_ssh_string(b"ssh-ed25519") + _ssh_string(sig))
+        )
+        body = "\n".join(textwrap.wrap(base64.b64encode(blob).decode(), 70))
+        return f"-----BEGIN SSH SIGNATURE-----\n{body}\n-----END SSH SIGNATURE-----\n".encode()
+
+    def derive_secret(self, label: str) -> bytes:
+        """A secret for ``label`` that only the holder of this key can compute.
+
+        Used for the Merkle leaf salts: deterministic for a key and label, so a
+        rebuild gives the same root, and unpredictable to anyone else."""
+        seed = self.private.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        return hmac.new(seed, b"evidpack/1 " + label.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _headers(name: str, role: str) -> bytes:
+    lines = []
+    if name:
+        lines.append(f"Evidpack-Name: {name}")
+    if role:
+        lines.append(f"Evidpack-Role: {role}")
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def _read_headers(text: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith(_PEM_BEGIN):
+            break
+        m = _HEADER.match(line)
+        if m:
+            found[m.group(1).lower()] = m.group(2).strip()
+    return found
+
+
+def generate(name: str, role: str) -> SigningKey:
+    _check_identity(name, role)
+    private = Ed25519PrivateKey.generate()
+    return SigningKey(private, PublicKey.from_key(private.public_key(), name, role))
+
+
+def _check_identity(name: str, role: str) -> None:
+    if not name.strip() or any(c in name for c in "\r\n"):
+        raise EvidpackError("--name must be a non-empty single line")
+    if role not in ROLES:
+        raise EvidpackError(f"--role {role!r} is not one of: {', '.join(ROLES)}")
+
+
+def write_key_pair(key: SigningKey, out_base: Path, passphrase: bytes) -> tuple[Path, Path]:
+    """Write ``<out>.key`` (encrypted, mode 0600) and ``<out>.pub``; never overwrite."""
+    if len(passphrase) < 8:
+        raise EvidpackError("the passphrase must be at least 8 characters")
+    key_path = out_base.with_name(out_base.name + ".key")
+    pub_path = out_base.with_name(out_base.name + ".pub")
+    for p in (key_path, pub_path):
+        if p.exists() or p.is_symlink():
+            raise EvidpackError(f"{p}: already exists; refusing to overwrite a key")
+    if not out_base.parent.is_dir():
+        raise EvidpackError(f"{out_base.parent}: no such folder")
+    body = key.private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(_headers(key.public.name, key.public.role) + body)
+    with open(pub_path, "xb") as fh:
+        fh.write(key.public.pem())
+    return key_path, pub_path
+
+
+def load_signing_key(path: Path, passphrase: bytes) -> SigningKey:
+    data = _read_key_file(path)
+    try:
+        private = serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError:
+        raise EvidpackError(f"{path}: the private key is not encrypted; evidpack keys must be passphrase-protected") from None
+    except ValueError as exc:
+        if "password" in str(exc).lower() or "decrypt" in str(exc).lower():
+            raise EvidpackError(f"{path}: wrong passphrase") from None
+        raise EvidpackError(f"{path}: not a PEM private key") from None
+    if not isinstance(private, Ed25519PrivateKey):
+        raise EvidpackError(f"{path}: not an Ed25519 key")
+    headers = _read_headers(data.decode("utf-8", "replace"))
+    public = PublicKey.from_key(private.public_key(), headers.get("name", ""), headers.get("role", ""))
+    return SigningKey(private, public)
+
+
+def load_public_key(path: Path) -> PublicKey:
+    data = _read_key_file(path)
+    return parse_public_key(data, str(path))
+
+
+def parse_public_key(data: bytes, where: str) -> PublicKey:
+    text = data.decode("utf-8", "replace")
+    stripped = text.strip()
+    if stripped.startswith("ssh-ed25519 "):
+        parts = stripped.split(None, 2)
+        try:
+            blob = base64.b64decode(parts[1], validate=True)
+            key = serialization.load_ssh_public_key(b"ssh-ed25519 " + parts[1].encode())
+        except (ValueError, IndexError, base64.binascii.Error):
+            raise EvidpackError(f"{where}: malformed OpenSSH public key") from None
+        del blob
+        if not isinstance(key, Ed25519PublicKey):
+            raise EvidpackError(f"{where}: not an Ed25519 key")
+        return PublicKey.from_key(key, parts[2].strip() if len(parts) > 2 else "")
+    if "PRIVATE KEY-----" in text:
+        raise EvidpackError(f"{where}: this is a private key; give the public key (.pub)")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise EvidpackError(f"{where}: not a public key (PEM or ssh-ed25519)") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise EvidpackError(f"{where}: not an Ed25519 key")
+    headers = _read_headers(text)
+    return PublicKey.from_key(key, headers.get("name", ""), headers.get("role", ""))
+
+
+def load_trusted(paths: list[Path]) -> list[PublicKey]:
+    """Keys named by the verifier: files, or folders of ``*.pub``/``*.pem`` files."""
+    keys: list[PublicKey] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix in (".pub", ".pem") and p.is_file())
+            if not files:
+                raise EvidpackError(f"{path}: --trust folder holds no .pub or .pem key files")
+            keys.extend(load_public_key(p) for p in files)
+        else:
+            keys.append(load_public_key(path))
+    return keys
+
+
+def _read_key_file(path: Path) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise EvidpackError(f"{path}: no such key file") from None
+    except IsADirectoryError:
+        raise EvidpackError(f"{path}: is a folder, not a key file") from None
+    except OSError as exc:
+        raise EvidpackError(f"{path}: cannot read key ({exc.strerror})") from None
+    if len(data) > 64 * 1024:
+        raise EvidpackError(f"{path}: too large to be a key file")
+    return data
+
+
+def parse_sshsig(armored: bytes) -> tuple[bytes, str, str, bytes]:
+    """Return (public key blob, namespace, hash algorithm, raw signature) of an SSHSIG."""
+    text = armored.decode("ascii", "replace").strip().splitlines()
+    if not text or text[0] != "-----BEGIN SSH SIGNATURE-----" or text[-1] != "-----END SSH SIGNATURE-----":
+        raise ValueError("not an armored SSH signature")
+    blob = base64.b64decode("".join(text[1:-1]), validate=True)
+    if blob[:6] != b"SSHSIG":
+        raise ValueError("bad SSHSIG magic")
+    pos = 6
+    (version,) = struct.unpack(">I", blob[pos : pos + 4])
+    pos += 4
+    if version != 1:
+        raise ValueError(f"unsupported SSHSIG version {version}")
+
+    def take() -> bytes:
+        nonlocal pos
+        (n,) = struct.unpack(">I", blob[pos : pos + 4])
+        pos += 4
+        out = blob[pos : pos + n]
+        if len(out) != n:
+            raise ValueError("truncated SSHSIG")
+        pos += n
+        return out
+
+    pub = take()
+    namespace = take().decode()
+    take()  # reserved
+    hash_alg = take().decode()
+    sigblob = take()
+    inner_pos = 0
+    (n,) = struct.unpack(">I", sigblob[:4])
+    inner_pos = 4 + n
+    if sigblob[4:inner_pos] != b"ssh-ed25519":
+        raise ValueError("SSHSIG is not an Ed25519 signature")
+    (m,) = struct.unpack(">I", sigblob[inner_pos : inner_pos + 4])
+    raw = sigblob[inner_pos + 4 : inner_pos + 4 + m]
+    return pub, namespace, hash_alg, raw
+
+
+def verify_sshsig(armored: bytes, data: bytes, key: PublicKey, namespace: str = SSHSIG_NAMESPACE) -> str | None:
+    """None when the SSHSIG is a valid signature of ``data`` by ``key``; else the reason."""
+    try:
+        pub, ns, hash_alg, raw = parse_sshsig(armored)
+    except (ValueError, struct.error, UnicodeDecodeError) as exc:
+        return f"malformed SSHSIG ({exc})"
+    if pub != key.ssh_blob:
+        return "SSHSIG was made by a different key than signer.pem"
+    if ns != namespace:
+        return f"SSHSIG namespace is {ns!r}, expected {namespace!r}"
+    if hash_alg not in ("sha256", "sha512"):
+        return f"SSHSIG hash algorithm {hash_alg!r} is not allowed"
+    digest = hashlib.new(hash_alg, data).digest()
+    signed = b"SSHSIG" + _ssh_string(ns.encode()) + _ssh_string(b"") + _ssh_string(hash_alg.encode()) + _ssh_string(digest)
+    return None if key.verify(raw, signed) else "SSHSIG signature does not match the tag manifest"

@@ -1,0 +1,68 @@
+"""Explicit UTC time: every timestamp evidpack writes is RFC 3339 with ``Z``."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta, timezone
+
+from .errors import EvidpackError
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def format_utc(moment: datetime) -> str:
+    """``2026-03-02T10:11:12Z``; microseconds are kept when not zero."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to format_utc")
+    moment = moment.astimezone(timezone.utc)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_epoch_ns(ns: int) -> str:
+    """A file-system time in nanoseconds since the epoch, exactly, in UTC."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        base += "." + f"{frac:09d}".rstrip("0")
+    return base + "Z"
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 time that states its zone (``Z`` or ``±hh:mm``).
+
+    A time without a zone is refused: evidpack never guesses a zone.
+    """
+    match = _RFC3339.match(text.strip())
+    if not match:
+        raise ValueError(
+            f"{text!r} is not an RFC 3339 time with a zone (e.g. 2026-03-02T10:00:00Z)"
+        )
+    year, month, day, hour, minute, second, frac, zone = match.groups()
+    micro = int((frac[1:] + "000000")[:6]) if frac else 0
+    if zone in ("Z", "z"):
+        tz = timezone.utc
+    else:
+        sign = 1 if zone[0] == "+" else -1
+        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    return datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz
+    )
+
+
+def build_time(option: str | None) -> datetime:
+    """The build time: ``--time`` (RFC 3339 or epoch seconds), else ``SOURCE_DATE_EPOCH``, else now."""
+    text = option if option is not None else os.environ.get("SOURCE_DATE_EPOCH")
+    origin = "--time" if option is not None else "SOURCE_DATE_EPOCH"
+    if text is None or text == "":
+        return datetime.now(timezone.utc).replace(microsecond=0)
+    if text.strip().isdigit():
+        return datetime.fromtimestamp(int(text.strip()), timezone.utc)
+    try:
+        return parse_rfc3339(text).astimezone(timezone.utc)
+    except ValueError as exc:
+        raise EvidpackError(f"{origin}: {exc}; or give seconds since the epoch") from None

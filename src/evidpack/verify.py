@@ -1,0 +1,355 @@
+"""Verification: every check named, every failure explained, nothing trusted by default.
+
+A :class:`Report` is a list of :class:`Check` values. Verdicts:
+
+* ``pass`` – the check succeeded;
+* ``fail`` – integrity failure (exit 1);
+* ``untrusted`` – intact, but the signer is not among the keys the verifier
+  named with ``--trust`` (exit 3); never reported as verified;
+* ``warn`` – worth a look, not a failure;
+* ``skipped`` – not run (the reason says why, e.g. ``--deep`` not given).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import FORMAT, bag, canonical, merkle
+from .build import INCOMPLETE_MARKER, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
+from .bundle import Bundle
+from .custody import CUSTODY_FILE, check_chain
+from .keys import PublicKey, parse_public_key, verify_sshsig
+
+REQUIRED = (
+    "bagit.txt",
+    "bag-info.txt",
+    "manifest-sha256.txt",
+    TAGMANIFEST,
+    SIG_FILE,
+    SSHSIG_FILE,
+    "evidpack/case.json",
+    "evidpack/sources.jsonl",
+    "evidpack/items.jsonl",
+    "evidpack/seal.json",
+    "evidpack/signer.pem",
+    "evidpack/allowed_signers",
+    CUSTODY_FILE,
+)
+SHOW = 20  # problems listed per check in text output (all are in --json)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    verdict: str
+    reason: str
+    problems: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.name, "verdict": self.verdict, "reason": self.reason, "problems": list(self.problems)}
+
+
+@dataclass
+class Report:
+    target: str
+    checks: list[Check] = field(default_factory=list)
+    signer: PublicKey | None = None
+    trusted_as: PublicKey | None = None
+    custody_head: str | None = None
+
+    def add(self, name: str, verdict: str, reason: str, problems: list[str] | tuple[str, ...] = ()) -> Check:
+        c = Check(name, verdict, reason, tuple(problems))
+        self.checks.append(c)
+        return c
+
+    def fail(self, name: str, problems: list[str], ok_reason: str, fail_reason: str | None = None) -> Check:
+        if problems:
+            return self.add(name, "fail", fail_reason or problems[0], problems)
+        return self.add(name, "pass", ok_reason)
+
+    @property
+    def intact(self) -> bool:
+        return not any(c.verdict == "fail" for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        if not self.intact:
+            return 1
+        if any(c.verdict == "untrusted" for c in self.checks):
+            return 3
+        return 0
+
+    @property
+    def summary(self) -> str:
+        code = self.exit_code
+        if code == 1:
+            bad = ", ".join(c.name for c in self.checks if c.verdict == "fail")
+            return f"NOT INTACT: integrity failure in {bad}"
+        if code == 3:
+            who = self.signer.describe() if self.signer else "unknown signer"
+            return f"INTACT BUT NOT VERIFIED: signer {who} is not among the trusted keys"
+        who = self.trusted_as.describe() if self.trusted_as else "?"
+        return f"VERIFIED: intact, sealed by trusted key {who}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "result": {0: "verified", 1: "integrity-failure", 3: "untrusted-signer"}[self.exit_code],
+            "exit_code": self.exit_code,
+            "summary": self.summary,
+            "signer": None
+            if self.signer is None
+            else {"name": self.signer.name, "role": self.signer.role, "fingerprint": self.signer.fingerprint},
+            "custody_head": self.custody_head,
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+def _short(h: str) -> str:
+    return h[:16] + "…"
+
+
+def verify_bundle(path: Path, trusted: list[PublicKey], *, deep: bool = False, expect_head: str | None = None) -> Report:
+    with Bundle.open(path) as b:
+        return _verify(b, trusted, deep=deep, expect_head=expect_head)
+
+
+def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str | None) -> Report:
+    rep = Report(str(b.path))
+    files = b.files()
+    fileset = set(files)
+
+    # -- structure
+    problems = [f"{r}: missing" for r in REQUIRED if r not in fileset]
+    bagit_txt = b.read("bagit.txt")
+    if bagit_txt is not None and bagit_txt != bag.BAGIT_TXT:
+        problems.append("bagit.txt: not 'BagIt-Version: 1.0' with UTF-8 tag files")
+    if INCOMPLETE_MARKER in fileset:
+        problems.append(f"{INCOMPLETE_MARKER}: present: the build that made this bundle did not finish")
+    problems += [f"{s}: not a regular file (symlink or special file) inside the bundle" for s in b.special]
+    rep.fail("structure", problems, "BagIt 1.0 bag with every evidpack tag file")
+
+    # -- signature
+    tm = b.read(TAGMANIFEST) or b""
+    signer = None
+    pem = b.read("evidpack/signer.pem")
+    sig_problems: list[str] = []
+    if pem is not None:
+        try:
+            signer = parse_public_key(pem, "evidpack/signer.pem")
+        except Exception as exc:  # EvidpackError with a clear line
+            sig_problems.append(str(exc))
+    else:
+        sig_problems.append("evidpack/signer.pem: missing, cannot check the signature")
+    rep.signer = signer
+    if signer is not None:
+        raw = b.read(SIG_FILE)
+        if raw is None or not signer.verify(raw, tm):
+            sig_problems.append(f"{SIG_FILE}: Ed25519 signature does not match {TAGMANIFEST} and signer.pem")
+        armored = b.read(SSHSIG_FILE)
+        why = "missing" if armored is None else verify_sshsig(armored, tm, signer)
+        if why:
+            sig_problems.append(f"{SSHSIG_FILE}: {why}")
+    rep.fail(
+        "signature",
+        sig_problems,
+        f"Ed25519 signature (raw and SSHSIG) over {TAGMANIFEST} is valid for signer.pem ({signer.fingerprint if signer else '?'})",
+    )
+
+    # -- signer trusted
+    if signer is None:
+        rep.add("signer-trusted", "untrusted", "no readable signer key in the bundle")
+    elif not trusted:
+        rep.add(
+            "signer-trusted",
+            "untrusted",
+            f"no --trust given: the key inside the bundle ({signer.fingerprint}) proves nothing by itself",
+        )
+    else:
+        match = next((k for k in trusted if k.raw == signer.raw), None)
+        if match:
+            rep.trusted_as = match
+            rep.add("signer-trusted", "pass", f"signer is trusted key {match.describe()}")
+        else:
+            rep.add(
+                "signer-trusted",
+                "untrusted",
+                f"signer {signer.fingerprint} is not among the {len(trusted)} trusted key(s)",
+            )
+
+    # -- tag manifest
+    tm_entries, tm_bad = bag.parse_manifest(tm, TAGMANIFEST)
+    problems = [p.text for p in tm_bad]
+    for rel, want in sorted(tm_entries.items()):
+        if rel.startswith("data/"):
+            problems.append(f"{rel}: payload file listed in the tag manifest")
+            continue
+        data = b.read(rel)
+        if data is None:
+            problems.append(f"{rel}: listed in {TAGMANIFEST} but missing")
+        elif hashlib.sha256(data).hexdigest() != want:
+            problems.append(f"{rel}: changed (sha256 {_short(hashlib.sha256(data).hexdigest())}, sealed {_short(want)})")
+    for rel in files:
+        if rel.startswith("data/") or rel in tm_entries or rel.startswith("tagmanifest-") or rel in UNSEALED_TAG_FILES:
+            continue
+        if rel == INCOMPLETE_MARKER:
+            continue
+        problems.append(f"{rel}: tag file not covered by the seal (not in {TAGMANIFEST})")
+    rep.fail("tag-manifest", problems, f"{len(tm_entries)} tag files match {TAGMANIFEST}")
+
+    # -- payload manifests
+    payload = [f for f in files if f.startswith("data/")]
+    manifests: dict[str, dict[str, str]] = {}
+    for rel in files:
+        if rel.startswith("manifest-") and rel.endswith(".txt"):
+            alg = rel[len("manifest-") : -4]
+            if alg not in hashlib.algorithms_guaranteed:
+                rep.add(f"payload-manifest-{alg}", "fail", f"{rel}: unknown digest algorithm")
+                continue
+            entries, bad = bag.parse_manifest(b.read(rel) or b"", rel)
+            manifests[alg] = entries
+            if bad:
+                rep.add(f"payload-manifest-{alg}", "fail", bad[0].text, [p.text for p in bad])
+    algs = tuple(sorted(manifests, key=lambda a: a != "sha256"))
+    actual: dict[str, Any] = {}
+    for rel, result in b.hash_files(payload, algs or ("sha256",)):
+        actual[rel] = result
+    for alg in algs:
+        entries = manifests[alg]
+        probs = []
+        for rel in sorted(entries):
+            got = actual.get(rel)
+            if got is None:
+                probs.append(f"{rel}: missing (listed in manifest-{alg}.txt)")
+            elif isinstance(got, str):
+                probs.append(f"{rel}: {got}")
+            elif got[alg] != entries[rel]:
+                probs.append(f"{rel}: changed ({alg} {_short(got[alg])}, sealed {_short(entries[rel])})")
+        for rel in payload:
+            if rel not in entries:
+                probs.append(f"{rel}: extra file, not in manifest-{alg}.txt")
+        if not any(c.name == f"payload-manifest-{alg}" for c in rep.checks):
+            rep.fail(f"payload-manifest-{alg}", probs, f"{len(entries)} payload files match manifest-{alg}.txt")
+
+    # -- Payload-Oxum
+    info = bag.parse_bag_info(b.read("bag-info.txt") or b"")
+    oxum = (info.get("Payload-Oxum") or [""])[0]
+    total = sum(d.size for d in actual.values() if not isinstance(d, str))
+    want_oxum = f"{total}.{len(payload)}"
+    if oxum == want_oxum:
+        rep.add("payload-oxum", "pass", f"Payload-Oxum {oxum} ({total} bytes in {len(payload)} files)")
+    else:
+        rep.add("payload-oxum", "fail", f"Payload-Oxum is {oxum or '(none)'}, payload has {want_oxum}")
+
+    # -- items agree with manifests, Merkle root
+    items_data = b.read("evidpack/items.jsonl") or b""
+    leaves: list[bytes] = []
+    probs = []
+    seen_paths: set[str] = set()
+    ids: set[str] = set()
+    sha = manifests.get("sha256", {})
+    for n, line in enumerate(items_data.split(b"\n")[:-1] if items_data.endswith(b"\n") else items_data.split(b"\n"), 1):
+        leaves.append(merkle.leaf_hash(line))
+        try:
+            rec = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            probs.append(f"items.jsonl line {n}: not JSON")
+            continue
+        if not canonical.is_canonical(line):
+            probs.append(f"items.jsonl line {n}: not canonical JSON")
+        rid = rec.get("id")
+        if rid in ids:
+            probs.append(f"items.jsonl line {n}: exhibit id {rid} appears twice")
+        ids.add(rid)
+        if rec.get("kind") != "file":
+            continue
+        path = rec.get("path", "")
+        seen_paths.add(path)
+        if path not in sha:
+            probs.append(f"{rid} {path}: not in manifest-sha256.txt")
+            continue
+        for alg in algs:
+            if rec.get(alg) != manifests[alg].get(path):
+                probs.append(f"{rid} {path}: {alg} in items.jsonl differs from manifest-{alg}.txt")
+        got = actual.get(path)
+        if got is not None and not isinstance(got, str) and got.size != rec.get("size"):
+            probs.append(f"{rid} {path}: size {got.size} differs from recorded {rec.get('size')}")
+    for path in sorted(set(sha) - seen_paths):
+        probs.append(f"{path}: in manifest-sha256.txt but has no item record")
+    rep.fail("items", probs, f"{len(leaves)} item records agree with the payload manifests")
+
+    seal_raw = b.read("evidpack/seal.json") or b"{}"
+    try:
+        seal = json.loads(seal_raw)
+    except ValueError:
+        seal = {}
+    root_hex = merkle.root(leaves).hex()
+    sealed_root = (seal.get("merkle") or {}).get("root")
+    probs = []
+    if sealed_root != root_hex:
+        probs.append(f"items.jsonl gives Merkle root {_short(root_hex)}, seal.json says {_short(str(sealed_root))}")
+    if (seal.get("merkle") or {}).get("leaves") != len(leaves):
+        probs.append(f"seal.json counts {(seal.get('merkle') or {}).get('leaves')} leaves, items.jsonl has {len(leaves)}")
+    if (info.get("Evidpack-Seal-Root") or [""])[0] != root_hex:
+        probs.append("bag-info.txt Evidpack-Seal-Root differs from the Merkle root of items.jsonl")
+    rep.fail("merkle-root", probs, f"Merkle root {root_hex} over {len(leaves)} items matches seal.json")
+
+    # -- seal.json agrees with the rest
+    probs = []
+    try:
+        case = json.loads(b.read("evidpack/case.json") or b"{}")
+    except ValueError:
+        case = {}
+        probs.append("evidpack/case.json: not JSON")
+    if seal.get("format") != FORMAT:
+        probs.append(f"seal.json format is {seal.get('format')!r}, expected {FORMAT!r}")
+    if seal.get("case") != case.get("id") or (info.get("External-Identifier") or [""])[0] != case.get("id"):
+        probs.append("case id differs between seal.json, case.json and bag-info.txt")
+    if signer is not None and (seal.get("signer") or {}).get("fingerprint") != signer.fingerprint:
+        probs.append("seal.json names a different signer fingerprint than signer.pem")
+    rep.fail("seal", probs, f"seal.json ({FORMAT}) agrees with case.json, bag-info.txt and signer.pem")
+
+    # -- custody chain
+    _check_custody(b, rep, signer, trusted, hashlib.sha256(tm).hexdigest(), expect_head)
+
+    if not deep:
+        rep.add("container-members", "skipped", "not checked: give --deep to re-hash every member of every container")
+    return rep
+
+
+def _check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: list[PublicKey], tm_hash: str, expect_head: str | None) -> None:
+    data = b.read(CUSTODY_FILE)
+    if data is None:
+        rep.add("custody", "fail", f"{CUSTODY_FILE}: missing")
+        return
+    known = {k.fingerprint: k for k in trusted}
+    if signer is not None:
+        known.setdefault(signer.fingerprint, signer)
+    chain = check_chain(data, known)
+    rep.custody_head = chain.head
+    probs = list(chain.problems)
+    sealed = [e for e in chain.events if e.get("action") == "sealed"]
+    if len(sealed) != 1:
+        probs.append(f"custody log has {len(sealed)} 'sealed' events, expected exactly one")
+    elif (sealed[0].get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
+        probs.append(f"event seq {sealed[0].get('seq')}: 'sealed' names another tag manifest than this bundle's ({_short(tm_hash)})")
+    if expect_head is not None:
+        if expect_head.lower() not in _line_hashes(data):
+            probs.append(f"receipt {_short(expect_head)} is not the hash of any event in the log (cut or rewritten)")
+    rep.fail("custody", probs, f"{len(chain.events)} custody events: links, order and signatures intact; head {chain.head}")
+    if not probs:
+        trusted_fps = {k.fingerprint for k in trusted}
+        others = sorted({fp for fp in chain.signers if fp not in trusted_fps})
+        if others:
+            names = ", ".join(f"{chain.signers[fp]} {fp}" for fp in others)
+            rep.add("custody-signers", "untrusted", f"custody events signed by key(s) not in --trust: {names}")
+        else:
+            rep.add("custody-signers", "pass", "every custody event is signed by a trusted key")
+
+
+def _line_hashes(data: bytes) -> set[str]:
+    return {hashlib.sha256(line).hexdigest() for line in data.split(b"\n") if line}
