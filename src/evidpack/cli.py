@@ -37,6 +37,13 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             _err("interrupted")
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug, not bad input: still one line unless asked
+            if os.environ.get("EVIDPACK_DEBUG"):
+                raise
+            _err(f"internal error: {type(exc).__name__}: {exc} (set EVIDPACK_DEBUG=1 to see where)")
+            ctx.exit(2)
 
 
 def read_secret(

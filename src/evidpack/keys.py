@@ -19,13 +19,18 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asn1crypto import keys as akeys
+from asn1crypto import pem as apem
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import EvidpackError
 
 SSHSIG_NAMESPACE = "evidpack"
+KDF_ROUNDS = 600_000  # PBKDF2-HMAC-SHA256, as OWASP recommends for passphrases
 _HEADER = re.compile(r"^Evidpack-([A-Za-z]+):[ \t]?(.*)$")
 _PEM_BEGIN = "-----BEGIN "
 ROLES = ("examiner", "analyst", "custodian", "prosecutor", "defence", "reviewer", "other")
@@ -165,17 +170,41 @@ def write_key_pair(key: SigningKey, out_base: Path, passphrase: bytes) -> tuple[
             raise EvidpackError(f"{p}: already exists; refusing to overwrite a key")
     if not out_base.parent.is_dir():
         raise EvidpackError(f"{out_base.parent}: no such folder")
-    body = key.private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
-    )
+    body = encrypt_pkcs8(key.private, passphrase)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(_headers(key.public.name, key.public.role) + body)
     with open(pub_path, "xb") as fh:
         fh.write(key.public.pem())
     return key_path, pub_path
+
+
+def encrypt_pkcs8(private: Ed25519PrivateKey, passphrase: bytes, rounds: int = KDF_ROUNDS) -> bytes:
+    """PKCS#8 EncryptedPrivateKeyInfo PEM: PBES2, PBKDF2-HMAC-SHA256 with ``rounds``
+    iterations, AES-256-CBC. (``cryptography`` alone would use only 2048 rounds.)"""
+    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    salt, iv = os.urandom(16), os.urandom(16)
+    kek = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=rounds).derive(passphrase)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(der) + padder.finalize()
+    enc = Cipher(algorithms.AES(kek), modes.CBC(iv)).encryptor()
+    blob = enc.update(padded) + enc.finalize()
+    info = akeys.EncryptedPrivateKeyInfo(
+        {
+            "encryption_algorithm": {
+                "algorithm": "pbes2",
+                "parameters": {
+                    "key_derivation_func": {
+                        "algorithm": "pbkdf2",
+                        "parameters": {"salt": {"specified": salt}, "iteration_count": rounds, "prf": {"algorithm": "sha256"}},
+                    },
+                    "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": iv},
+                },
+            },
+            "encrypted_data": blob,
+        }
+    )
+    return apem.armor("ENCRYPTED PRIVATE KEY", info.dump())
 
 
 def load_signing_key(path: Path, passphrase: bytes) -> SigningKey:
