@@ -24,6 +24,7 @@ from typing import Any
 
 from . import FORMAT, TOOL_NAME, __version__, bag, canonical, merkle
 from .casefile import Case
+from .catalogue import write_catalogue
 from .custody import CUSTODY_FILE, ChainWriter
 from .errors import EvidpackError
 from .importers import ImportContext, importer_for
@@ -71,6 +72,10 @@ class BundleWriter:
         self._items = open(root / "evidpack/items.jsonl", "wb")
         self._manifests = {a: open(root / f"manifest-{a}.txt", "wb") for a in algorithms}
         self.records_written: list[str] = []
+        self.tables: dict[str, list[dict[str, Any]]] = {}
+
+    def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        self.tables.setdefault(table, []).extend(rows)
 
     def emit(self, record: dict[str, Any]) -> dict[str, Any]:
         if record.get("kind") == "member":
@@ -254,6 +259,8 @@ def _build_into(
             subject = {"case": case.id, "source": source.id}
             custody.append(built_at, "acquired", key, subject, {"declared": True, "label": source.label, **source.acquisition.to_json()})
             custody.append(built_at, "imported", key, subject, {"importer": source.kind, **row["counts"]})
+            for action, details in ctx.events:
+                custody.append(built_at, action, key, subject, details)
             for c in ctx.checks:
                 custody.append(built_at, "source-verified", key, subject, c.to_json())
     finally:
@@ -271,6 +278,14 @@ def _build_into(
     case_json = {**case.to_json(), "created": sealed_at, "manifest": case.manifest_path.name}
     _write(root, "evidpack/case.json", canonical.dumps(case_json) + b"\n")
     _write(root, "evidpack/sources.jsonl", _jsonl(source_rows))
+    write_catalogue(
+        root / "evidpack/catalogue.sqlite",
+        case=case_json,
+        sources=source_rows,
+        items_path=root / "evidpack/items.jsonl",
+        custody_lines=custody.lines,
+        tables=writer.tables,
+    )
     seal = {
         "format": FORMAT,
         "case": case.id,

@@ -77,6 +77,19 @@ class ImportContext:
         self.facts: dict[str, Any] = {}
         self.file_count = 0
         self.byte_count = 0
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    # --- catalogue tables and custody events ----------------------------------
+
+    def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Rows for an importer's own catalogue table (e.g. ``wechat_logins``).
+        Each row gets a ``source`` column; the table is created at build time."""
+        self.writer.add_rows(table, [{"source": self.source.id, **r} for r in rows])
+
+    def custody_event(self, action: str, details: dict[str, Any]) -> None:
+        """A custody event this source calls for (e.g. ``received`` for a production),
+        appended after the source's ``imported`` event, signed by the sealer."""
+        self.events.append((action, details))
 
     # --- checks and problems ------------------------------------------------
 
