@@ -37,7 +37,7 @@ SSHSIG_FILE = "tagmanifest-sha256.txt.sshsig"
 TAGMANIFEST = "tagmanifest-sha256.txt"
 # Tag files outside the tag manifest: the signatures over it, and the custody log
 # (appended to after sealing; it protects itself by its own chain and signatures).
-UNSEALED_TAG_FILES = frozenset({SIG_FILE, SSHSIG_FILE, CUSTODY_FILE, "evidpack/custody.lock"})
+UNSEALED_TAG_FILES = frozenset({SIG_FILE, SSHSIG_FILE, CUSTODY_FILE})
 
 
 @dataclass(frozen=True)

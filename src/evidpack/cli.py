@@ -188,7 +188,11 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
 @click.option("--deep", is_flag=True, help="Also re-hash every member of every container.")
 @click.option("--expect-head", metavar="HASH", help="A custody receipt the log must still reach.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str | None, as_json: bool) -> None:
+@click.option("--record", is_flag=True, help="Append a 'verified' custody event with the result (needs --key).")
+@click.option("--key", "key_file", type=click.Path(path_type=Path), help="Your private key, to sign the --record event.")
+@_passphrase_option
+def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str | None, as_json: bool,
+           record: bool, key_file: Path | None, passphrase_file: Path | None) -> None:
     """Verify a bundle (folder or zip): every check, each with its verdict and reason.
 
     \b
@@ -198,15 +202,25 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str |
     Example:
       evidpack verify bundles/NC-2026-0142 --trust keys/trusted/
     """
-    from .keys import load_trusted
+    from .keys import load_signing_key, load_trusted
     from .verify import verify_bundle
 
+    if record and key_file is None:
+        raise EvidpackError("--record needs --key: the 'verified' event is signed by whoever verified")
+    if key_file is not None and not record:
+        raise EvidpackError("--key is only used with --record")
     trusted = load_trusted(list(trust))
+    key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase")) if key_file else None
     report = verify_bundle(bundle, trusted, deep=deep, expect_head=expect_head)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         _print_report(report)
+    if key is not None:
+        from . import custody
+
+        done = custody.append(bundle, "verified", key, report.custody_details())
+        click.echo(f"recorded: event {done.seq} 'verified' by {key.public.name}; head: {done.head}", err=as_json)
     sys.exit(report.exit_code)
 
 
@@ -229,5 +243,10 @@ def _print_report(report: Any) -> None:
     click.echo(report.summary)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def _register() -> None:
+    from .cli_custody import custody
+
+    main.add_command(custody)
+
+
+_register()

@@ -17,13 +17,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import canonical
-from .errors import EvidpackError
-from .keys import PublicKey, SigningKey
+from .errors import EvidpackError, IntegrityError
+from .keys import PublicKey, SigningKey, parse_public_key
 from .timeutil import format_utc, parse_rfc3339
 
 GENESIS = "0" * 64
@@ -65,7 +65,12 @@ def make_event(
         "seq": seq,
         "at": format_utc(at),
         "action": action,
-        "actor": {"name": key.public.name, "role": key.public.role, "key": key.public.fingerprint},
+        "actor": {
+            "name": key.public.name,
+            "role": key.public.role,
+            "key": key.public.fingerprint,
+            "public_key": key.public.openssh(),
+        },
         "subject": subject,
         "details": details or {},
         "prev": prev,
@@ -98,17 +103,15 @@ class ChainReport:
     events: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     head: str = GENESIS
-    signers: dict[str, str] = field(default_factory=dict)  # fingerprint -> name
+    signers: dict[str, PublicKey] = field(default_factory=dict)  # fingerprint -> key (named as in events)
+    line_hashes: list[str] = field(default_factory=list)
 
 
 def parse_lines(data: bytes, where: str = CUSTODY_FILE) -> Iterator[tuple[int, bytes, dict[str, Any] | None, str | None]]:
     """(line number, raw line, event or None, problem or None) for every line."""
-    if data and not data.endswith(b"\n"):
-        # A final line without newline is an interrupted append: still examined.
-        pass
-    for n, line in enumerate(data.split(b"\n"), 1):
-        if not line:
-            continue
+    lines = data.split(b"\n")
+    torn = lines.pop()  # b"" when the data ends with a newline, as every complete log does
+    for n, line in enumerate(lines, 1):
         try:
             event = json.loads(line)
             if not isinstance(event, dict):
@@ -117,25 +120,43 @@ def parse_lines(data: bytes, where: str = CUSTODY_FILE) -> Iterator[tuple[int, b
             yield n, line, None, f"{where} line {n}: not a JSON event ({exc})"
             continue
         yield n, line, event, None
+    if torn:
+        n = len(lines) + 1
+        yield n, torn, None, f"{where} line {n}: incomplete last line (no newline): an interrupted write"
 
 
-def check_chain(data: bytes, known_keys: dict[str, PublicKey]) -> ChainReport:
-    """Check links, order, sequence numbers and every signature.
+def _event_key(event: dict[str, Any], label: str, problems: list[str]) -> PublicKey | None:
+    actor = event.get("actor")
+    if not isinstance(actor, dict):
+        problems.append(f"{label}: no actor")
+        return None
+    try:
+        key = parse_public_key(str(actor.get("public_key", "")).encode(), label)
+    except EvidpackError:
+        problems.append(f"{label}: actor has no valid public_key")
+        return None
+    if key.fingerprint != actor.get("key"):
+        problems.append(f"{label}: actor key {actor.get('key')} is not the fingerprint of its public_key")
+        return None
+    return PublicKey(key.key, key.raw, str(actor.get("name", "")), str(actor.get("role", "")))
 
-    ``known_keys`` maps SSH fingerprints to public keys able to check signatures
-    (the sealer's key from the bundle, plus every key the verifier trusts). An
-    event whose key is not known cannot have its signature checked: a problem."""
+
+def check_chain(data: bytes) -> ChainReport:
+    """Check every link, sequence number, time order, form and signature.
+
+    Each event carries its actor's public key, so every signature can be checked
+    for integrity; whether that key is *trusted* is the caller's question."""
     rep = ChainReport()
     prev = GENESIS
     last_at: datetime | None = None
     expected_seq = 1
     for n, line, event, problem in parse_lines(data):
-        if problem:
-            rep.problems.append(problem)
+        rep.line_hashes.append(line_hash(line))
+        if problem or event is None:
+            rep.problems.append(problem or f"line {n}: unreadable")
             prev = line_hash(line)
             expected_seq += 1
             continue
-        assert event is not None
         seq = event.get("seq")
         label = f"event seq {seq} (line {n})"
         if seq != expected_seq:
@@ -145,29 +166,25 @@ def check_chain(data: bytes, known_keys: dict[str, PublicKey]) -> ChainReport:
         if not canonical.is_canonical(line):
             rep.problems.append(f"{label}: not in canonical form (edited by hand?)")
         try:
-            at = parse_rfc3339(event.get("at", ""))
+            at = parse_rfc3339(str(event.get("at", "")))
             if last_at is not None and at < last_at:
                 rep.problems.append(f"{label}: time {event['at']} is earlier than the event before")
             last_at = at
-        except (ValueError, TypeError):
+        except ValueError:
             rep.problems.append(f"{label}: bad time {event.get('at')!r}")
         if event.get("action") not in ACTIONS:
             rep.problems.append(f"{label}: unknown action {event.get('action')!r}")
-        actor = event.get("actor") or {}
-        fp = actor.get("key", "") if isinstance(actor, dict) else ""
-        key = known_keys.get(fp)
-        body = {k: v for k, v in event.items() if k != "sig"}
-        if key is None:
-            rep.problems.append(f"{label}: signed by unknown key {fp or '(none)'}; cannot check its signature")
-        else:
+        key = _event_key(event, label, rep.problems)
+        if key is not None:
+            body = {k: v for k, v in event.items() if k != "sig"}
             try:
-                sig = base64.b64decode(event.get("sig", ""), validate=True)
-            except (ValueError, TypeError):
+                sig = base64.b64decode(str(event.get("sig", "")), validate=True)
+            except ValueError:
                 sig = b""
-            if not key.verify(sig, canonical.dumps(body)):
-                rep.problems.append(f"{label}: signature does not match the event (altered, or not signed by {fp})")
+            if key.verify(sig, canonical.dumps(body)):
+                rep.signers.setdefault(key.fingerprint, key)
             else:
-                rep.signers[fp] = actor.get("name", "")
+                rep.problems.append(f"{label}: signature does not match the event (altered after signing)")
         rep.events.append(event)
         prev = line_hash(line)
         expected_seq += 1
@@ -177,15 +194,89 @@ def check_chain(data: bytes, known_keys: dict[str, PublicKey]) -> ChainReport:
 
 @contextmanager
 def locked(path: Path) -> Iterator[int]:
-    """An exclusive lock on the custody log for one append (POSIX advisory lock)."""
+    """The custody log opened for appending, under an exclusive lock (flock on
+    the log itself, so no extra file appears in the bundle)."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND)
-    except PermissionError:
-        raise EvidpackError(f"{path}: cannot write the custody log (read-only bundle?)") from None
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise EvidpackError(f"{path}: no custody log; not an evidpack bundle?") from None
+    except PermissionError:
+        raise EvidpackError(f"{path}: cannot write the custody log (read-only bundle or folder)") from None
+    except OSError as exc:
+        raise EvidpackError(f"{path}: cannot open the custody log ({exc.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield fd
     finally:
         os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    head: str
+    event: dict[str, Any]
+
+
+def append(
+    bundle: Path,
+    action: str,
+    key: SigningKey,
+    details: dict[str, Any],
+    *,
+    at: datetime | None = None,
+) -> Appended:
+    """Append one signed event to a bundle folder's custody log.
+
+    Under the lock, the whole log is re-read and its chain checked first: an
+    event is never chained onto a log that is already broken, and nothing
+    already in the log is rewritten. The new line is written with one
+    ``write`` on an O_APPEND descriptor and fsynced."""
+    if action not in ACTIONS:
+        raise EvidpackError(f"--action {action!r} is not one of: {', '.join(ACTIONS)}")
+    bundle = Path(bundle)
+    if bundle.is_file():
+        raise EvidpackError(f"{bundle}: a zipped bundle is read-only; add custody events to the bundle folder")
+    if not (bundle / "bagit.txt").is_file() or not (bundle / "evidpack/seal.json").is_file():
+        raise EvidpackError(f"{bundle}: not an evidpack bundle folder")
+    subject = _subject(bundle)
+    path = bundle / CUSTODY_FILE
+    with locked(path) as fd:
+        data = _read_all(fd)
+        chain = check_chain(data)
+        if chain.problems:
+            raise IntegrityError(f"{path}: refusing to append to a broken custody log: {chain.problems[0]}")
+        if not chain.events:
+            raise IntegrityError(f"{path}: the custody log is empty; the bundle's history is missing")
+        when = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        last_at = parse_rfc3339(chain.events[-1]["at"])
+        if when < last_at:
+            raise EvidpackError(
+                f"this computer's clock ({format_utc(when)}) is behind the last custody event ({chain.events[-1]['at']}); fix the clock"
+            )
+        seq = len(chain.events) + 1
+        line = make_event(seq=seq, at=when, action=action, key=key, subject=subject, details=details, prev=chain.head)
+        try:
+            os.write(fd, line + b"\n")
+            os.fsync(fd)
+        except OSError as exc:
+            raise EvidpackError(f"{path}: could not append ({exc.strerror}); the log is unchanged") from None
+    return Appended(seq, line_hash(line), json.loads(line))
+
+
+def _subject(bundle: Path) -> dict[str, Any]:
+    """What every post-seal event is about: the case and the sealed tag manifest."""
+    try:
+        case_id = json.loads((bundle / "evidpack/case.json").read_bytes())["id"]
+        tm = (bundle / "tagmanifest-sha256.txt").read_bytes()
+    except (OSError, ValueError, KeyError):
+        raise EvidpackError(f"{bundle}: not an evidpack bundle folder (case.json or tag manifest unreadable)") from None
+    return {"case": case_id, "tagmanifest_sha256": hashlib.sha256(tm).hexdigest()}

@@ -60,6 +60,7 @@ class Report:
     signer: PublicKey | None = None
     trusted_as: PublicKey | None = None
     custody_head: str | None = None
+    trusted_fingerprints: tuple[str, ...] = ()
 
     def add(self, name: str, verdict: str, reason: str, problems: list[str] | tuple[str, ...] = ()) -> Check:
         c = Check(name, verdict, reason, tuple(problems))
@@ -90,10 +91,24 @@ class Report:
             bad = ", ".join(c.name for c in self.checks if c.verdict == "fail")
             return f"NOT INTACT: integrity failure in {bad}"
         if code == 3:
-            who = self.signer.describe() if self.signer else "unknown signer"
-            return f"INTACT BUT NOT VERIFIED: signer {who} is not among the trusted keys"
+            seal = next((c for c in self.checks if c.name == "signer-trusted"), None)
+            if seal is None or seal.verdict != "pass":
+                who = self.signer.describe() if self.signer else "unknown signer"
+                return f"INTACT BUT NOT VERIFIED: signer {who} is not among the trusted keys"
+            others = "; ".join(c.reason for c in self.checks if c.verdict == "untrusted")
+            return f"INTACT BUT NOT FULLY VERIFIED: sealed by trusted key {self.trusted_as.describe() if self.trusted_as else '?'}, but {others}"
         who = self.trusted_as.describe() if self.trusted_as else "?"
         return f"VERIFIED: intact, sealed by trusted key {who}"
+
+    def custody_details(self) -> dict[str, Any]:
+        """What a 'verified' custody event records about this verification."""
+        return {
+            "result": {0: "verified", 1: "integrity-failure", 3: "untrusted-signer"}[self.exit_code],
+            "summary": self.summary,
+            "trusted_keys": sorted({c for c in self.trusted_fingerprints}),
+            "failed_checks": [c.name for c in self.checks if c.verdict == "fail"],
+            "custody_head_before": self.custody_head,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,7 +134,7 @@ def verify_bundle(path: Path, trusted: list[PublicKey], *, deep: bool = False, e
 
 
 def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str | None) -> Report:
-    rep = Report(str(b.path))
+    rep = Report(str(b.path), trusted_fingerprints=tuple(k.fingerprint for k in trusted))
     files = b.files()
     fileset = set(files)
 
@@ -322,34 +337,42 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
 
 
 def _check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: list[PublicKey], tm_hash: str, expect_head: str | None) -> None:
+    """The custody chain: links, order, signatures, the seal event, and who signed."""
     data = b.read(CUSTODY_FILE)
     if data is None:
         rep.add("custody", "fail", f"{CUSTODY_FILE}: missing")
         return
-    known = {k.fingerprint: k for k in trusted}
-    if signer is not None:
-        known.setdefault(signer.fingerprint, signer)
-    chain = check_chain(data, known)
+    chain = check_chain(data)
     rep.custody_head = chain.head
     probs = list(chain.problems)
-    sealed = [e for e in chain.events if e.get("action") == "sealed"]
-    if len(sealed) != 1:
-        probs.append(f"custody log has {len(sealed)} 'sealed' events, expected exactly one")
-    elif (sealed[0].get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
-        probs.append(f"event seq {sealed[0].get('seq')}: 'sealed' names another tag manifest than this bundle's ({_short(tm_hash)})")
-    if expect_head is not None:
-        if expect_head.lower() not in _line_hashes(data):
-            probs.append(f"receipt {_short(expect_head)} is not the hash of any event in the log (cut or rewritten)")
-    rep.fail("custody", probs, f"{len(chain.events)} custody events: links, order and signatures intact; head {chain.head}")
-    if not probs:
-        trusted_fps = {k.fingerprint for k in trusted}
-        others = sorted({fp for fp in chain.signers if fp not in trusted_fps})
-        if others:
-            names = ", ".join(f"{chain.signers[fp]} {fp}" for fp in others)
-            rep.add("custody-signers", "untrusted", f"custody events signed by key(s) not in --trust: {names}")
-        else:
-            rep.add("custody-signers", "pass", "every custody event is signed by a trusted key")
+    sealed_at = [i for i, e in enumerate(chain.events) if e.get("action") == "sealed"]
+    if len(sealed_at) != 1:
+        probs.append(f"custody log has {len(sealed_at)} 'sealed' events, expected exactly one")
+    else:
+        sealed = chain.events[sealed_at[0]]
+        if (sealed.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
+            probs.append(f"event seq {sealed.get('seq')}: 'sealed' names another tag manifest than this bundle's ({_short(tm_hash)})")
+        for e in chain.events[: sealed_at[0] + 1]:
+            if signer is not None and (e.get("actor") or {}).get("key") != signer.fingerprint:
+                probs.append(f"event seq {e.get('seq')}: written at build time but not signed by the sealer's key")
+        for e in chain.events[sealed_at[0] + 1 :]:
+            if (e.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
+                probs.append(f"event seq {e.get('seq')}: is about another sealed bundle (tag manifest differs)")
+    if expect_head is not None and expect_head.lower() not in chain.line_hashes:
+        probs.append(f"receipt {_short(expect_head)} is not the hash of any event in the log: the log was cut or rewritten")
+    by_fp = {k.fingerprint: k for k in trusted}
+    for fp, key in sorted(chain.signers.items()):
+        t = by_fp.get(fp)
+        if t is not None and t.name and (key.name, key.role) != (t.name, t.role):
+            probs.append(f"key {fp} is trusted as {t.name} ({t.role}) but its events claim to be {key.name} ({key.role})")
+    receipt = f"; receipt {expect_head.lower()} found" if expect_head and not probs else ""
+    rep.fail("custody", probs, f"{len(chain.events)} custody events: links, order and signatures intact{receipt}; head {chain.head}")
+    others = sorted(fp for fp in chain.signers if fp not in by_fp)
+    if not others:
+        rep.add("custody-signers", "pass" if trusted else "untrusted",
+                "every custody event is signed by a trusted key" if trusted else "no --trust given: custody signers not trusted")
+    else:
+        names = ", ".join(f"{chain.signers[fp].name} ({chain.signers[fp].role}) {fp}" for fp in others)
+        rep.add("custody-signers", "untrusted", f"custody events signed by key(s) not in --trust: {names}")
 
 
-def _line_hashes(data: bytes) -> set[str]:
-    return {hashlib.sha256(line).hexdigest() for line in data.split(b"\n") if line}

@@ -1,0 +1,122 @@
+"""``evidpack custody``: add events to a sealed bundle's custody log, and show it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import PASS_ENV, _passphrase_option, read_secret
+from .errors import EvidpackError
+
+
+@click.group()
+def custody() -> None:
+    """The custody log: signed, hash-chained, append-only.
+
+    \b
+    Every command that adds an event prints the new head hash: keep it as a
+    receipt; `evidpack verify --expect-head HASH` later proves the log still
+    reaches it (a hash chain alone cannot show that its tail was cut).
+    """
+
+
+def _details(to: str | None, from_: str | None, note: str | None, detail: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in detail:
+        if "=" not in item:
+            raise EvidpackError(f"--detail {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        if not k.strip():
+            raise EvidpackError(f"--detail {item!r}: empty key")
+        out[k.strip()] = v
+    for k, v in (("to", to), ("from", from_), ("note", note)):
+        if v is not None:
+            out[k] = v
+    return out
+
+
+@custody.command("add")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--action", required=True, help="transferred, received, accessed, redacted, disclosed, note, ... (see docs/custody.md).")
+@click.option("--key", "key_file", required=True, type=click.Path(path_type=Path), help="Your private key: the event is signed by, and names, you.")
+@_passphrase_option
+@click.option("--to", help="Who the evidence went to (transferred).")
+@click.option("--from", "from_", help="Who the evidence came from (received).")
+@click.option("--note", help="Free text: envelope number, purpose, ...")
+@click.option("--detail", multiple=True, metavar="KEY=VALUE", help="Any further detail; repeatable.")
+def custody_add(bundle: Path, action: str, key_file: Path, passphrase_file: Path | None, to: str | None,
+                from_: str | None, note: str | None, detail: tuple[str, ...]) -> None:
+    """Append a signed event to BUNDLE's custody log (the seal is not touched).
+
+    \b
+    Examples:
+      evidpack custody add bundles/NC-2026-0142 --action transferred \\
+          --to "ADA M. Park, Wake County DA" --key keys/jroe.key --note "sealed envelope #4471"
+      evidpack custody add bundles/NC-2026-0142 --action received --key keys/mpark.key
+    """
+    from . import custody as c
+    from .keys import load_signing_key
+
+    if action in ("created", "acquired", "imported", "source-verified", "sealed"):
+        raise EvidpackError(f"--action {action}: written only by `evidpack build`")
+    details = _details(to, from_, note, detail)
+    key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
+    done = c.append(bundle, action, key, details)
+    click.echo(f"event {done.seq}: {action} by {key.public.name} ({key.public.fingerprint})")
+    click.echo(f"head: {done.head}")
+
+
+@custody.command("show")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the events as a JSON array.")
+def custody_show(bundle: Path, as_json: bool) -> None:
+    """Show the custody log as a table (or --json), with the chain's state and head.
+
+    Signatures are checked for integrity here; whose keys to trust is decided
+    by `evidpack verify --trust`.
+    """
+    from .bundle import Bundle
+    from .custody import CUSTODY_FILE, check_chain
+
+    with Bundle.open(bundle) as b:
+        data = b.read(CUSTODY_FILE)
+    if data is None:
+        raise EvidpackError(f"{bundle}: no {CUSTODY_FILE}")
+    chain = check_chain(data)
+    if as_json:
+        click.echo(json.dumps(chain.events, indent=2, ensure_ascii=False))
+    else:
+        rows = [
+            (str(e.get("seq")), str(e.get("at")), str(e.get("action")),
+             f"{(e.get('actor') or {}).get('name', '?')} ({(e.get('actor') or {}).get('role', '?')})",
+             _summary(e))
+            for e in chain.events
+        ]
+        _table(("seq", "at (UTC)", "action", "by", "details"), rows)
+    state = "intact" if not chain.problems else f"BROKEN: {chain.problems[0]}"
+    click.echo(f"chain: {len(chain.events)} events, {state}", err=as_json)
+    click.echo(f"head: {chain.head}", err=as_json)
+    if chain.problems:
+        raise SystemExit(1)
+
+
+def _summary(event: dict[str, Any]) -> str:
+    d = dict(event.get("details") or {})
+    subject = event.get("subject") or {}
+    if "source" in subject:
+        d = {"source": subject["source"], **d}
+    if event.get("action") == "sealed":
+        d = {"tagmanifest": str(subject.get("tagmanifest_sha256", ""))[:16] + "…", **d}
+    text = ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in d.items() if not isinstance(v, (dict, list)))
+    return text if len(text) <= 90 else text[:89] + "…"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    widths[-1] = len(header[-1])  # the last column runs on
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for r in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
