@@ -5,6 +5,7 @@ verify, custody, query, disclose and proof all read bundles through here.
 
 from __future__ import annotations
 
+import io
 import os
 import stat as statmod
 import zipfile
@@ -98,6 +99,15 @@ class Bundle:
         if self._zip is not None:
             return self._zip.open(self._zip_names[rel])
         return open(self.path / rel, "rb", buffering=0)
+
+    def lines(self, rel: str) -> Iterator[bytes]:
+        """The lines of a text file without their newlines, streamed (a missing
+        file has none). A final line without a newline is still yielded."""
+        if not self.exists(rel):
+            return
+        with self.open_stream(rel) as raw:
+            for line in io.BufferedReader(raw, 1 << 20) if not self.is_zip else raw:  # type: ignore[arg-type]
+                yield line[:-1] if line.endswith(b"\n") else line
 
     def size(self, rel: str) -> int:
         if self._zip is not None:

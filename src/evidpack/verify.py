@@ -261,13 +261,12 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
         rep.add("payload-oxum", "fail", f"Payload-Oxum is {oxum or '(none)'}, payload has {want_oxum}")
 
     # -- items agree with manifests, Merkle root
-    items_data = b.read("evidpack/items.jsonl") or b""
     leaves: list[bytes] = []
     probs = []
     seen_paths: set[str] = set()
     ids: set[str] = set()
     sha = manifests.get("sha256", {})
-    for n, line in enumerate(items_data.split(b"\n")[:-1] if items_data.endswith(b"\n") else items_data.split(b"\n"), 1):
+    for n, line in enumerate(b.lines("evidpack/items.jsonl"), 1):
         leaves.append(merkle.leaf_hash(line))
         try:
             rec = json.loads(line)

@@ -101,13 +101,14 @@ class FilesImporter:
     kind: ClassVar[str] = "files"
 
     def run(self, source: "Source", ctx: ImportContext) -> None:
-        found = list(self._found(source, ctx))  # lstat only: cheap, and lets us check names first
-        ctx.facts["entries_found"] = len(found)
-        dest_names = self._destinations(found, ctx)
-        readable = [(f, d) for f, d in zip(found, dest_names) if d is not None]
+        # Entries are streamed: found (lstat only), named, copied by a few threads,
+        # and emitted in order — memory does not grow with the number of files.
+        readable = self._destinations(self._found(source, ctx), ctx)
 
-        def copy(pair: tuple[Found, str]) -> dict | OSError:
-            f, dest = pair
+        def copy(pair: tuple[Found, str | None, str]) -> dict | OSError:
+            f, dest, why = pair
+            if dest is None:
+                return _not_copied(f, source, why)
             extra = {"original_path": f.rel if not has_bad_utf8(f.rel) else escaped_name(f.rel)}
             if has_bad_utf8(f.rel):
                 extra["original_path_raw"] = raw_bytes(f.rel).hex()
@@ -117,7 +118,7 @@ class FilesImporter:
                 return exc
 
         unread = 0
-        for (f, dest), result in bounded_map(copy, readable, workers=4, window=32):
+        for (f, _dest, _why), result in bounded_map(copy, readable, workers=4, window=32):
             if isinstance(result, OSError):
                 unread += 1
                 shown = escaped_name(f.abs_path)
@@ -174,13 +175,18 @@ class FilesImporter:
         except OSError as exc:
             raise EvidpackError(f"{p}: cannot read source {source.id} ({exc.strerror})") from None
 
-    def _destinations(self, found: list[Found], ctx: ImportContext) -> list[str | None]:
-        """The payload-relative name of each entry, or None when it is not copied
-        (special files, names that cannot be represented) — each recorded."""
-        out: list[str | None] = []
+    def _destinations(self, found: Iterator[Found], ctx: ImportContext) -> Iterator[tuple[Found, str | None, str]]:
+        """(entry, payload-relative name, "") for each entry to copy, and
+        (entry, None, reason) for one that is only recorded (special files). Name clashes can only happen within one
+        folder, and the walk yields a folder's files together, so only the current
+        folder's names are remembered."""
+        folder: str | None = None
         seen: dict[str, str] = {}
         folded: dict[str, str] = {}
         for f in found:
+            parent = f.rel.rpartition("/")[0]
+            if parent != folder:
+                folder, seen, folded = parent, {}, {}
             kind = _kind_of(f.lst.st_mode)
             shown = escaped_name(f.abs_path)
             if kind is not None:
@@ -191,8 +197,7 @@ class FilesImporter:
                     except OSError:
                         pass
                 ctx.problem(f"{shown}: is {what}; not followed or read", check="special-file", subject=escaped_name(f.rel))
-                ctx.emit(_not_copied(f, ctx.source, f"{what}; not followed or read"))
-                out.append(None)
+                yield f, None, f"{what}; not followed or read"
                 continue
             dest = f.rel
             if has_bad_utf8(f.rel):
@@ -211,8 +216,7 @@ class FilesImporter:
                     dest,
                 )
             folded[low] = dest
-            out.append(dest)
-        return out
+            yield f, dest, ""
 
 
 def _not_copied(f: Found, source: "Source", reason: str) -> dict:
