@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from .errors import EvidpackError
+from .errors import EvidpackError, read_input
 from .timeutil import format_utc, parse_rfc3339
 
 
@@ -96,14 +96,7 @@ def _where(path: list[Any]) -> str:
 
 
 def load(manifest: Path) -> Case:
-    try:
-        raw = manifest.read_bytes()
-    except FileNotFoundError:
-        raise EvidpackError(f"{manifest}: no such case manifest") from None
-    except IsADirectoryError:
-        raise EvidpackError(f"{manifest}: is a folder, not a case manifest") from None
-    except OSError as exc:
-        raise EvidpackError(f"{manifest}: cannot read ({exc.strerror})") from None
+    raw = read_input(manifest, "case manifest", limit=16 << 20)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

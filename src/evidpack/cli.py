@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import EvidpackError
+from .errors import EvidpackError, read_input
 
 PASS_ENV = "EVIDPACK_PASSPHRASE"
 
@@ -52,9 +52,9 @@ def read_secret(
     """A passphrase from a file, the environment or a prompt — never from an argument."""
     if secret_file is not None:
         try:
-            text = secret_file.read_text("utf-8")
-        except OSError as exc:
-            raise EvidpackError(f"{secret_file}: cannot read {what} file ({exc.strerror})") from None
+            text = read_input(secret_file, f"{what} file", limit=4096).decode("utf-8")
+        except UnicodeDecodeError:
+            raise EvidpackError(f"{secret_file}: the {what} file is not UTF-8 text") from None
         value = text.splitlines()[0] if text else ""
         if not value:
             raise EvidpackError(f"{secret_file}: the {what} file is empty")
@@ -250,3 +250,8 @@ def _register() -> None:
 
 
 _register()
+
+from .cli_catalogue import export, query  # noqa: E402
+
+main.add_command(query)
+main.add_command(export)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import EvidpackError
+from .errors import EvidpackError, read_input
 
 SSHSIG_NAMESPACE = "evidpack"
 KDF_ROUNDS = 600_000  # PBKDF2-HMAC-SHA256, as OWASP recommends for passphrases
@@ -270,17 +270,7 @@ def load_trusted(paths: list[Path]) -> list[PublicKey]:
 
 
 def _read_key_file(path: Path) -> bytes:
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise EvidpackError(f"{path}: no such key file") from None
-    except IsADirectoryError:
-        raise EvidpackError(f"{path}: is a folder, not a key file") from None
-    except OSError as exc:
-        raise EvidpackError(f"{path}: cannot read key ({exc.strerror})") from None
-    if len(data) > 64 * 1024:
-        raise EvidpackError(f"{path}: too large to be a key file")
-    return data
+    return read_input(path, "key file", limit=64 * 1024)
 
 
 def parse_sshsig(armored: bytes) -> tuple[bytes, str, str, bytes]:
