@@ -1,15 +1,79 @@
 """catalogue.sqlite: the bundle's facts as tables, for sqlite-utils and Datasette.
 
-Written once at build time (and covered by the seal); never rewritten after.
+Written once at build time, inside the sealed tag files, and never rewritten
+after. :func:`write_catalogue` makes it; :func:`open_catalogue` opens it
+read-only for ``evidpack query``, with the custody events appended since the
+seal shown beside it in a temporary table.
+
+The file is deterministic: the same facts give the same bytes (with the same
+SQLite library), because every table is created with a fixed column order,
+rows are inserted in record order, and nested values are canonical JSON.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import posixpath
+import re
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+
+from . import canonical
+from .bag import parse_manifest
+from .bundle import Bundle
+from .custody import CUSTODY_FILE, line_hash, parse_lines
+from .errors import EvidpackError, IntegrityError
+from .hashing import copy_and_hash, hash_file
+
+CATALOGUE_FILE = "evidpack/catalogue.sqlite"
+CATALOGUE_VERSION = 1  # PRAGMA user_version of the file
+BATCH = 2000
+
+# Fixed leading columns (in this order); anything else an item record carries
+# is added after them, as it is first met.
+ITEM_COLUMNS: dict[str, type] = {
+    "id": str,
+    "kind": str,
+    "source": str,
+    "container": str,
+    "name": str,
+    "path": str,
+    "member_path": str,
+    "original_path": str,
+    "size": int,
+    "sha256": str,
+    "md5": str,
+    "mtime": str,
+    "media_type": str,
+    "tags": str,
+}
+ITEM_INDEXES = ("sha256", "md5", "source", "container", "kind")
+ITEM_SEARCH_COLUMNS = ("name", "path", "member_path", "original_path")
+CUSTODY_COLUMNS: dict[str, type] = {
+    "seq": int,
+    "at": str,
+    "action": str,
+    "actor_name": str,
+    "actor_role": str,
+    "actor_key": str,
+    "subject": str,
+    "details": str,
+    "prev": str,
+    "sig": str,
+    "line_sha256": str,
+}
+BUILT_IN_TABLES = frozenset({"case", "sources", "source_checks", "items", "custody"})
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+# --- writing (build time) -----------------------------------------------------------
 
 
 def write_catalogue(
@@ -21,20 +85,322 @@ def write_catalogue(
     custody_lines: list[bytes],
     tables: dict[str, list[dict[str, Any]]],
 ) -> None:
+    """Write catalogue.sqlite: case, sources, source_checks, items (with indexes
+    and full-text search), custody, and every importer table in ``tables``.
+
+    ``items.jsonl`` is streamed in batches, so memory stays flat however many
+    items there are. ``custody_lines`` are the events before the seal."""
+    for name in tables:
+        _check_table_name(name)
     db = sqlite_utils.Database(path)
     try:
-        db["case"].insert(case, pk="id")
-        db["sources"].insert_all(
-            ({k: v for k, v in s.items() if k != "checks"} for s in sources), pk="id"
-        )
-        db["source_checks"].insert_all(
-            ({"source": s["id"], "seq": n, **c} for s in sources for n, c in enumerate(s["checks"], 1)),
-            pk=("source", "seq"),
-        )
-        with open(items_path, "rb") as fh:
-            db["items"].insert_all((json.loads(line) for line in fh), pk="id", alter=True, batch_size=2000)
-        db["custody"].insert_all((json.loads(line) for line in custody_lines), pk="seq")
-        for name, rows in sorted(tables.items()):
-            db[name].insert_all(rows, alter=True)
+        # The build happens in a private folder and is discarded if interrupted:
+        # no journal is needed, and none is left beside the file.
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.table("case").insert(_cells(case), pk="id")
+        _write_sources(db, sources)
+        _write_items(db, items_path)
+        _write_custody_table(db.table("custody"), (custody_row(line) for line in custody_lines))
+        for name in sorted(tables):
+            db.table(name).insert_all((_cells(r) for r in tables[name]), alter=True, batch_size=BATCH)
+        db.execute(f"PRAGMA user_version = {CATALOGUE_VERSION}")
     finally:
         db.close()
+
+
+def _check_table_name(name: str) -> None:
+    """Importer tables must not shadow a built-in table and must be plain names."""
+    if name in BUILT_IN_TABLES or not _TABLE_NAME.match(name) or name.startswith(("items_fts", "sqlite_")):
+        raise EvidpackError(f"internal: importer catalogue table {name!r} is reserved or not a plain lower-case name")
+
+
+def _cell(value: Any) -> Any:
+    """A value as SQLite stores it: lists and objects become canonical JSON text
+    (sorted keys), so the same facts always give the same bytes."""
+    if isinstance(value, (dict, list, tuple)):
+        return canonical.dumps(value).decode("utf-8")
+    return value
+
+
+def _cells(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _cell(v) for k, v in row.items()}
+
+
+def _flatten(row: dict[str, Any], key: str) -> dict[str, Any]:
+    """``{"acquisition": {"by": ..}}`` -> ``{"acquisition_by": ..}``, so the parts
+    can be filtered on directly; a value that is not an object is kept as is."""
+    value = row.pop(key, None)
+    if isinstance(value, dict):
+        row.update({f"{key}_{k}": v for k, v in value.items()})
+    elif value is not None:
+        row[key] = value
+    return row
+
+
+def _write_sources(db: sqlite_utils.Database, sources: list[dict[str, Any]]) -> None:
+    rows = []
+    for s in sources:
+        row = {k: v for k, v in s.items() if k != "checks"}
+        rows.append(_cells(_flatten(_flatten(row, "acquisition"), "counts")))
+    table = db.table("sources")
+    table.create({"id": str, "kind": str, "label": str}, pk="id")  # exists even with no sources: items refer to it
+    table.insert_all(rows, alter=True)
+    checks = db.table("source_checks")
+    checks.create(
+        {"source": str, "seq": int, "check": str, "verdict": str, "detail": str, "subject": str},
+        pk=("source", "seq"),
+        foreign_keys=[("source", "sources", "id")],
+    )
+    checks.insert_all(
+        (_cells({"source": s["id"], "seq": n, **c}) for s in sources for n, c in enumerate(s.get("checks", []), 1)),
+        alter=True,
+    )
+
+
+def item_row(record: dict[str, Any]) -> dict[str, Any]:
+    """One items.jsonl record as a catalogue row: a ``name`` (the last part of its
+    path, unless the record names itself) for searching, nested values as JSON,
+    and no leaf salt (it only serves the Merkle proofs and is in items.jsonl)."""
+    row = {k: _cell(v) for k, v in record.items() if k != "salt"}
+    where = record.get("member_path") or record.get("path") or record.get("original_path")
+    if isinstance(where, str):
+        row.setdefault("name", posixpath.basename(where.rstrip("/")))
+    return row
+
+
+def _read_items(items_path: Path) -> Iterator[dict[str, Any]]:
+    with open(items_path, "rb") as fh:
+        for n, line in enumerate(fh, 1):
+            try:
+                yield item_row(json.loads(line))
+            except ValueError as exc:
+                raise EvidpackError(f"{items_path}: line {n}: not a JSON record ({exc})") from None
+
+
+def _write_items(db: sqlite_utils.Database, items_path: Path) -> None:
+    items = db.table("items")
+    items.create(
+        ITEM_COLUMNS,
+        pk="id",
+        foreign_keys=[("source", "sources", "id"), ("container", "items", "id")],
+    )
+    items.insert_all(_read_items(items_path), alter=True, batch_size=BATCH)
+    for column in ITEM_INDEXES:
+        items.create_index([column])
+    # Trigram tokens match any part of a path or name of three or more
+    # characters: "MicroMsg" finds EnMicroMsg.db, and CJK names (no spaces
+    # between words) are searchable too.
+    items.enable_fts(list(ITEM_SEARCH_COLUMNS), fts_version="FTS5", tokenize="trigram", create_triggers=False)
+
+
+def custody_row(line: bytes) -> dict[str, Any]:
+    """One custody.jsonl line as a row: the actor's fields as ``actor_*`` columns,
+    subject and details as JSON, and ``line_sha256`` (the next event's ``prev``)."""
+    event = json.loads(line)
+    row = _flatten(dict(event), "actor")
+    row["line_sha256"] = line_hash(line)
+    return _cells(row)
+
+
+def _write_custody_table(table: sqlite_utils.db.Table, rows: Iterable[dict[str, Any]]) -> None:
+    table.create(CUSTODY_COLUMNS, pk="seq")
+    table.insert_all(rows, alter=True, batch_size=BATCH)
+
+
+# --- reading (evidpack query) ---------------------------------------------------------------
+
+
+# What a query may do: read tables, call functions, recurse (WITH RECURSIVE) and
+# read introspective pragmas. Everything else (writes, ATTACH, DDL, transactions)
+# is refused, before SQLite's own read-only guards (mode=ro, query_only) are even
+# reached. SQLite reports an "update" of sqlite_master while it connects a
+# virtual table (full-text search, pragma_* functions); it never writes it.
+_READ_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE})
+_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
+_NAME_PRAGMAS = frozenset({"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"})
+_READ_PRAGMAS = _NAME_PRAGMAS | {
+    "data_version", "database_list", "function_list", "collation_list", "compile_options",
+    "user_version", "schema_version", "encoding", "page_size", "page_count", "freelist_count",
+}
+_AUTHORIZER_ACTIONS = (
+    "CREATE_INDEX", "CREATE_TABLE", "CREATE_TEMP_INDEX", "CREATE_TEMP_TABLE", "CREATE_TEMP_TRIGGER",
+    "CREATE_TEMP_VIEW", "CREATE_TRIGGER", "CREATE_VIEW", "DELETE", "DROP_INDEX", "DROP_TABLE",
+    "DROP_TEMP_INDEX", "DROP_TEMP_TABLE", "DROP_TEMP_TRIGGER", "DROP_TEMP_VIEW", "DROP_TRIGGER",
+    "DROP_VIEW", "INSERT", "TRANSACTION", "UPDATE", "ATTACH", "DETACH", "ALTER_TABLE", "REINDEX",
+    "ANALYZE", "CREATE_VTABLE", "DROP_VTABLE", "SAVEPOINT", "PRAGMA",
+)
+_ACTION_NAMES = {getattr(sqlite3, f"SQLITE_{n}"): n.replace("_", " ") for n in _AUTHORIZER_ACTIONS}
+
+
+def _allowed(action: int, arg1: str | None, arg2: str | None) -> bool:
+    if action in _READ_ACTIONS:
+        return True
+    if action == sqlite3.SQLITE_UPDATE:
+        return arg1 in _SCHEMA_TABLES
+    if action == sqlite3.SQLITE_PRAGMA:
+        return arg1 in _READ_PRAGMAS and (arg2 is None or arg1 in _NAME_PRAGMAS)
+    return False
+
+
+class _ReadOnlyGuard:
+    """An SQLite authorizer that allows reading only, and remembers what it
+    refused so the error can name it (the user's statement, not SQLite's
+    internal bookkeeping of sqlite_master, when both were refused)."""
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+
+    def __call__(self, action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
+        if _allowed(action, arg1, arg2):
+            return sqlite3.SQLITE_OK
+        what = _ACTION_NAMES.get(action, f"action {action}")
+        self.refused.append(f"{what} {arg1}" if arg1 else what)
+        return sqlite3.SQLITE_DENY
+
+    def reason(self) -> str | None:
+        named = [r for r in self.refused if not any(t in r for t in _SCHEMA_TABLES)]
+        return (named or self.refused or [None])[0]
+
+
+class Catalogue:
+    """A catalogue opened read-only for queries (see :func:`open_catalogue`)."""
+
+    def __init__(self, conn: sqlite3.Connection, label: Path) -> None:
+        self.conn = conn
+        self.label = label
+        self._guard = _ReadOnlyGuard()
+        conn.execute("PRAGMA query_only = ON")
+        conn.set_authorizer(self._guard)
+
+    def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        """Run one read-only statement: (column names, rows). Anything that would
+        write, attach or change the schema is refused with one clear line."""
+        self._guard.refused.clear()
+        try:
+            cursor = self.conn.execute(sql)
+        except (sqlite3.DatabaseError, sqlite3.Warning, sqlite3.ProgrammingError) as exc:
+            refused = self._guard.reason()
+            if refused is not None and any(t in refused for t in _SCHEMA_TABLES):
+                refused = (sql.split() or ["?"])[0].upper()  # e.g. DROP, CREATE: named by the statement
+            if refused is not None:
+                raise EvidpackError(
+                    f"{self.label}: query refused ({refused}): the catalogue is read-only; only SELECT and read-only PRAGMAs run"
+                ) from None
+            raise EvidpackError(f"{self.label}: bad query: {exc}") from None
+        columns = [d[0] for d in cursor.description or ()]
+        if not columns:
+            raise EvidpackError(f"{self.label}: the statement returns no rows; query runs SELECT statements")
+        return columns, self._rows(cursor)
+
+    def _rows(self, cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
+        try:
+            yield from cursor
+        except sqlite3.DatabaseError as exc:
+            raise EvidpackError(f"{self.label}: bad query: {exc}") from None
+
+
+@contextmanager
+def open_catalogue(bundle_path: Path) -> Iterator[Catalogue]:
+    """The bundle's catalogue opened read-only, with every custody event.
+
+    A bundle folder's catalogue is opened in place (``mode=ro``, ``immutable``);
+    a zipped bundle's is copied to a private temporary file first. The sealed
+    file must still match the tag manifest. The table ``custody`` is then a
+    temporary, in-memory table built from ``custody.jsonl`` (so it shows the
+    events since the seal too, with ``after_seal`` = 1); ``main.custody`` is the
+    sealed copy. Nothing is ever written to the bundle."""
+    with Bundle.open(bundle_path) as b, _catalogue_file(b, bundle_path) as path:
+        events = read_custody(b, bundle_path)
+        conn = _connect_read_only(path, bundle_path)
+        try:
+            _load_live_custody(conn, events)
+            yield Catalogue(conn, bundle_path)
+        finally:
+            conn.close()
+
+
+@contextmanager
+def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[Path]:
+    """A path to the catalogue file that SQLite can open, checked against the
+    sealed tag manifest; a temporary copy (removed afterwards) for a zip."""
+    if not b.exists(CATALOGUE_FILE):
+        raise EvidpackError(f"{bundle_path}: no {CATALOGUE_FILE}; was it built by an older evidpack?")
+    sealed = _sealed_digest(b, bundle_path)
+    if not b.is_zip:
+        path = b.path / CATALOGUE_FILE
+        _check_digest(hash_file(path, ("sha256",))["sha256"], sealed, bundle_path)
+        yield path
+        return
+    fd, name = tempfile.mkstemp(prefix="evidpack-catalogue-", suffix=".sqlite")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out, b.open_stream(CATALOGUE_FILE) as src:
+            digests = copy_and_hash(src, out, ("sha256",))
+        _check_digest(digests["sha256"], sealed, bundle_path)
+        yield Path(name)
+    finally:
+        os.unlink(name)
+
+
+def _sealed_digest(b: Bundle, bundle_path: Path) -> str:
+    data = b.read("tagmanifest-sha256.txt")
+    entries = parse_manifest(data, "tagmanifest-sha256.txt")[0] if data is not None else {}
+    if CATALOGUE_FILE not in entries:
+        raise IntegrityError(f"{bundle_path}: {CATALOGUE_FILE} is not in the sealed tag manifest; run evidpack verify")
+    return entries[CATALOGUE_FILE]
+
+
+def _check_digest(actual: str, sealed: str, bundle_path: Path) -> None:
+    if actual != sealed:
+        raise IntegrityError(f"{bundle_path}: {CATALOGUE_FILE} differs from the sealed tag manifest (changed since sealing); run evidpack verify")
+
+
+def _connect_read_only(path: Path, bundle_path: Path) -> sqlite3.Connection:
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise EvidpackError(f"{bundle_path}: {CATALOGUE_FILE} cannot be read ({exc})") from None
+    return conn
+
+
+def read_custody(b: Bundle, label: Path) -> list[tuple[bytes, dict[str, Any]]]:
+    """Every event in the bundle's custody log now, as (raw line, event).
+
+    A line that is not a JSON event stops the reader with one line naming it:
+    the log's integrity is for ``evidpack verify`` to judge, but nothing is
+    shown from a log that cannot even be read."""
+    data = b.read(CUSTODY_FILE)
+    if data is None:
+        raise EvidpackError(f"{label}: no {CUSTODY_FILE}; not an evidpack bundle?")
+    events = []
+    for n, line, event, problem in parse_lines(data):
+        if problem or event is None:
+            raise EvidpackError(f"{label}: {problem or f'{CUSTODY_FILE} line {n}: unreadable'}; run evidpack verify")
+        events.append((line, event))
+    return events
+
+
+def _load_live_custody(conn: sqlite3.Connection, events: list[tuple[bytes, dict[str, Any]]]) -> None:
+    """``temp.custody``: every event now in custody.jsonl. It shadows the sealed
+    ``main.custody`` for unqualified names, and lives only in memory."""
+    sealed = next((e.get("seq") for _, e in events if e.get("action") == "sealed"), None)
+    rows = []
+    for line, event in events:
+        row = custody_row(line)
+        seq = event.get("seq")
+        row["after_seal"] = int(isinstance(sealed, int) and isinstance(seq, int) and seq > sealed)
+        rows.append(row)
+    columns = list(CUSTODY_COLUMNS)
+    columns += [k for k in dict.fromkeys(k for r in rows for k in r) if k not in CUSTODY_COLUMNS and k != "after_seal"]
+    columns.append("after_seal")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"CREATE TEMP TABLE custody ({', '.join(_quote(c) for c in columns)})")
+    marks = ", ".join("?" for _ in columns)
+    conn.executemany(f"INSERT INTO temp.custody VALUES ({marks})", ([row.get(c) for c in columns] for row in rows))
+    conn.commit()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

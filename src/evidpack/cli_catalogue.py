@@ -1,0 +1,104 @@
+"""``evidpack query`` and ``evidpack export``: read a bundle's catalogue, and
+export the bundle as CASE/UCO JSON-LD. A thin layer: the work is in
+:mod:`evidpack.catalogue` and :mod:`evidpack.caseuco`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("sql")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON array of objects.")
+def query(bundle: Path, sql: str, as_json: bool) -> None:
+    """Run a read-only SQL query on BUNDLE's catalogue (a folder or a zip).
+
+    The catalogue (evidpack/catalogue.sqlite) is opened read-only and never
+    changed. Its tables: case, sources, source_checks, items (with full-text
+    search in items_fts), custody, and any importer tables. `custody` shows
+    every event in custody.jsonl, including those added since the seal
+    (after_seal = 1); `main.custody` is the copy sealed into the catalogue.
+    See docs/catalogue.md.
+
+    \b
+    Exit codes: 0 done; 1 the catalogue differs from the sealed tag manifest;
+                2 bad SQL, a statement that would write, or not a bundle.
+
+    \b
+    Examples:
+      evidpack query bundles/NC-2026-0142 "SELECT id, path, size FROM items ORDER BY size DESC LIMIT 5"
+      evidpack query bundles/NC-2026-0142 "SELECT * FROM items WHERE sha256 = 'df16c8…'" --json
+      evidpack query bundles/NC-2026-0142 "SELECT seq, at, action, actor_name FROM custody"
+      evidpack query bundles/NC-2026-0142 "SELECT id, path FROM items WHERE rowid IN
+          (SELECT rowid FROM items_fts WHERE items_fts MATCH 'MicroMsg')"
+    """
+    from .catalogue import open_catalogue
+
+    with open_catalogue(bundle) as catalogue:
+        columns, rows = catalogue.query(sql)
+        if as_json:
+            _print_json(columns, rows)
+        else:
+            _print_table(columns, rows)
+
+
+def _cell(value: Any) -> Any:
+    """Blobs are shown as hex; everything else as SQLite returned it."""
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def _print_json(columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
+    """A JSON array, one row object per line, written as the rows arrive."""
+    click.echo("[", nl=False)
+    for n, row in enumerate(rows):
+        obj = {c: _cell(v) for c, v in zip(columns, row)}
+        click.echo(("," if n else "") + "\n " + json.dumps(obj, ensure_ascii=False), nl=False)
+    click.echo("\n]")
+
+
+def _print_table(columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
+    from tabulate import tabulate
+
+    shown = [[_cell(v) for v in row] for row in rows]
+    click.echo(tabulate(shown, headers=columns, tablefmt="simple", disable_numparse=True, missingval="NULL"))
+    click.echo(f"({len(shown)} row{'' if len(shown) == 1 else 's'})")
+
+
+@click.group()
+def export() -> None:
+    """Export a bundle in another format."""
+
+
+@export.command("case")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON-LD file to write ('-' for standard output).")
+@click.option("--base", default=None, metavar="IRI", help="Namespace for the graph's node IRIs (prefix kb:); default urn:example:evidpack:.")
+def export_case(bundle: Path, out: Path, base: str | None) -> None:
+    """Write BUNDLE as CASE 1.5 / UCO JSON-LD (validates with case_validate).
+
+    The case becomes an Investigation; every item and member record an
+    ObservableObject (file name, size, SHA-256 and MD5) with a
+    ProvenanceRecord naming its exhibit number; every custody event,
+    including those added since the seal, an InvestigativeAction with its
+    performer, time, objects and result. Node IRIs are derived from the case, the seal and the exhibit
+    numbers, so exporting the same bundle again gives the same file. The export
+    states what the bundle records: run `evidpack verify` to check it first.
+
+    \b
+    Example:
+      evidpack export case bundles/NC-2026-0142 --out NC-2026-0142.jsonld
+      case_validate NC-2026-0142.jsonld
+    """
+    from .caseuco import DEFAULT_BASE, export_case as do_export
+
+    summary = do_export(bundle, out, base=base or DEFAULT_BASE)
+    if str(out) != "-":
+        click.echo(
+            f"wrote {out}: CASE 1.5 JSON-LD, {summary.items} item(s), {summary.events} custody event(s), {summary.nodes} nodes"
+        )
