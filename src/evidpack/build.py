@@ -245,7 +245,6 @@ def _build_into(
                 "label": source.label,
                 "folder": f"data/{source.folder}",
                 "location": list(source.written) if source.is_list else source.written[0],
-                "resolved": [str(p) for p in source.paths] if source.is_list else str(source.paths[0]),
                 "acquisition": source.acquisition.to_json(),
                 "checks": [c.to_json() for c in ctx.checks],
                 "counts": {"files": ctx.file_count, "bytes": ctx.byte_count, "items": writer._next_item - first_item},
