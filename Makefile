@@ -32,8 +32,9 @@ demo: install
 test: install tools
 	$(BIN)/python -m pytest -q
 
+## bench: time build and verify against bagit-python (see bench/README.md); e.g. make bench BENCH_ARGS=--quick
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf bundles out bench/work .pytest_cache

@@ -9,7 +9,7 @@ import pytest
 from conftest import DEMO_KEY, DEMO_PASS, DEMO_PUB, TRUSTED, build_args
 
 from evidpack import bag, canonical, keys
-from evidpack.build import SIG_FILE, SSHSIG_FILE, TAGMANIFEST, tag_files
+from evidpack.build import INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, tag_files
 from evidpack.custody import ChainWriter
 
 
@@ -165,6 +165,7 @@ def resign(bundle: Path, key: keys.SigningKey, replace_signer: bool = True) -> N
     (bundle / TAGMANIFEST).write_bytes(tm)
     (bundle / SIG_FILE).write_bytes(key.sign(tm))
     (bundle / SSHSIG_FILE).write_bytes(key.sshsig(tm))
+    (bundle / INDEX_SIG).write_bytes(key.sign((bundle / INDEX_PDF).read_bytes()))
     from evidpack.timeutil import parse_rfc3339
 
     chain = ChainWriter()

@@ -72,24 +72,35 @@ def test_export_of_the_example_case_conforms_to_case_1_5(example: tuple[Path, Pa
 
 def test_every_item_has_its_exhibit_number_name_size_and_both_hashes(example: tuple[Path, Path]) -> None:
     bundle, out = example
-    rows = select(graph(out), """
-        SELECT ?exhibit ?name ?size ?sha256 ?md5 WHERE {
-          ?record a case-investigation:ProvenanceRecord ;
-                  case-investigation:exhibitNumber ?exhibit ;
-                  uco-core:object ?item .
-          ?item a uco-observable:ObservableObject ; uco-core:hasFacet ?file, ?content .
-          ?file a uco-observable:FileFacet ; uco-observable:fileName ?name ; uco-observable:sizeInBytes ?size .
-          ?content a uco-observable:ContentDataFacet ; uco-observable:hash ?h1, ?h2 .
-          ?h1 uco-types:hashMethod "SHA256" ; uco-types:hashValue ?sha256 .
-          ?h2 uco-types:hashMethod "MD5" ; uco-types:hashValue ?md5 .
-        }""")
-    found = {str(e): (str(n), int(s), str(a), str(b), a.datatype, b.datatype) for e, n, s, a, b in rows}
+    g = graph(out)
+    # Small queries joined here: rdflib plans one six-way join very badly.
+    exhibits = dict((str(i), str(e)) for e, i in select(g, """
+        SELECT ?exhibit ?item WHERE {
+          ?record a case-investigation:ProvenanceRecord ; case-investigation:exhibitNumber ?exhibit ;
+                  uco-core:object ?item . ?item a uco-observable:ObservableObject . }"""))
+    files = {str(i): (str(n), int(z)) for i, n, z in select(g, """
+        SELECT ?item ?name ?size WHERE {
+          ?item uco-core:hasFacet ?f . ?f a uco-observable:FileFacet ;
+                uco-observable:fileName ?name ; uco-observable:sizeInBytes ?size . }""")}
+    hashes: dict[str, dict[str, Any]] = {}
+    for i, m, v in select(g, """
+        SELECT ?item ?method ?value WHERE {
+          ?item uco-core:hasFacet ?c . ?c a uco-observable:ContentDataFacet ; uco-observable:hash ?h .
+          ?h uco-types:hashMethod ?method ; uco-types:hashValue ?value . }"""):
+        hashes.setdefault(str(i), {})[str(m)] = v
     expected = {
-        rec["id"]: (rec["path"].rsplit("/", 1)[-1], rec["size"], rec["sha256"], rec["md5"], HEX_BINARY, HEX_BINARY)
-        for rec in items_of(bundle)
+        rec["id"]: ((rec.get("path") or rec.get("member_path", "")).rsplit("/", 1)[-1], rec["size"], rec["sha256"],
+                    rec["md5"], HEX_BINARY, HEX_BINARY)
+        for rec in items_of(bundle) if rec["kind"] in ("file", "member") and "sha256" in rec  # not folders
+    }
+    # Sources and the sealed bundle have provenance records too; items are those with exhibit ids E….
+    found = {
+        exhibit: (*files[item], str(hashes[item]["SHA256"]), str(hashes[item]["MD5"]),
+                  hashes[item]["SHA256"].datatype, hashes[item]["MD5"].datatype)
+        for item, exhibit in exhibits.items() if exhibit.startswith("E") and item in hashes
     }
     assert found == expected
-    assert set(found) == {"E0001", "E0002", "E0003", "E0004"}
+    assert "E0001" in found and len(found) == len(expected) > 0
 
 
 def test_hash_method_is_a_plain_string_from_the_hash_name_vocabulary(example: tuple[Path, Path]) -> None:
@@ -143,13 +154,14 @@ def test_actions_name_their_objects_and_results(example: tuple[Path, Path]) -> N
           ?bundle a case-investigation:ProvenanceRecord ; uco-core:object/uco-core:object ?item .
         } GROUP BY ?hash""")
     tm = (example[0] / "tagmanifest-sha256.txt").read_bytes()
-    assert (str(sealed[0]), int(sealed[1])) == (hashlib.sha256(tm).hexdigest(), 4)
+    n_items = len(items_of(example[0]))
+    assert (str(sealed[0]), int(sealed[1])) == (hashlib.sha256(tm).hexdigest(), n_items)
     (imported,) = select(g, """
         SELECT (COUNT(?item) AS ?n) WHERE {
           ?a uco-core:name "imported" ; uco-action:result ?record .
           ?record uco-core:object ?item . ?item a uco-observable:ObservableObject .
         }""")
-    assert int(imported[0]) == 4
+    assert int(imported[0]) == n_items
 
 
 def test_export_is_reproducible_and_the_same_from_a_zip(case: Path, tmp_path: Path) -> None:

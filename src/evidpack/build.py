@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import FORMAT, TOOL_NAME, __version__, bag, canonical, merkle
+from .bundle import Bundle
 from .casefile import Case
 from .catalogue import write_catalogue
 from .custody import CUSTODY_FILE, ChainWriter
@@ -31,13 +32,20 @@ from .importers import ImportContext, importer_for
 from .keys import SigningKey
 from .timeutil import format_utc
 
+if TYPE_CHECKING:
+    from .report.pades import PdfCertSigner
+
 INCOMPLETE_MARKER = "evidpack/.incomplete"
 SIG_FILE = "tagmanifest-sha256.txt.sig"
 SSHSIG_FILE = "tagmanifest-sha256.txt.sshsig"
 TAGMANIFEST = "tagmanifest-sha256.txt"
-# Tag files outside the tag manifest: the signatures over it, and the custody log
-# (appended to after sealing; it protects itself by its own chain and signatures).
-UNSEALED_TAG_FILES = frozenset({SIG_FILE, SSHSIG_FILE, CUSTODY_FILE})
+INDEX_PDF = "evidpack/index.pdf"
+INDEX_SIG = "evidpack/index.pdf.sig"
+# Tag files outside the tag manifest: the signatures over it, the custody log
+# (appended to after sealing; it protects itself by its own chain and signatures),
+# and the PDF index, which prints the tag manifest's hash (it is signed on its own,
+# and its SHA-256 is in the signed 'sealed' custody event).
+UNSEALED_TAG_FILES = frozenset({SIG_FILE, SSHSIG_FILE, CUSTODY_FILE, INDEX_PDF, INDEX_SIG})
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,10 @@ def build(
     md5: bool = True,
     make_zip: bool = False,
     warn: Callable[[str], None] | None = None,
+    pdf_signer: PdfCertSigner | None = None,
 ) -> BuildResult:
+    """Build and seal ``case`` into the new folder ``out``. With ``pdf_signer``,
+    the PDF index also carries a PAdES signature by that X.509 certificate."""
     out = Path(out)
     if out.exists() or out.is_symlink():
         raise EvidpackError(f"{out}: already exists; evidpack never writes into an existing folder")
@@ -181,7 +192,7 @@ def build(
     old_term = signal.signal(signal.SIGTERM, _on_term) if _main_thread() else None
     try:
         tmp.mkdir()
-        result = _build_into(tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn)
+        result = _build_into(tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer)
         if out.exists() or out.is_symlink():
             raise EvidpackError(f"{out}: appeared while building; the new bundle was discarded")
         os.rename(tmp, out)
@@ -223,6 +234,7 @@ def _build_into(
     keep_going: bool,
     algorithms: tuple[str, ...],
     warn: Callable[[str], None],
+    pdf_signer: PdfCertSigner | None,
 ) -> tuple[int, int, int, str, str, str]:
     _write(root, "bagit.txt", bag.BAGIT_TXT)
     writer = BundleWriter(root, case, key, algorithms, warn)
@@ -322,15 +334,34 @@ def _build_into(
     tm_hash = hashlib.sha256(tm).hexdigest()
     _write(root, SIG_FILE, key.sign(tm))
     _write(root, SSHSIG_FILE, key.sshsig(tm))
+    index = _seal_index(root, built_at, custody, key, pdf_signer)
     custody.append(
         built_at,
         "sealed",
         key,
         {"case": case.id, "tagmanifest_sha256": tm_hash},
-        {"merkle_root": root_hex, "items": len(leaves), "payload_files": writer.payload_files, "payload_bytes": writer.payload_bytes},
+        {"merkle_root": root_hex, "items": len(leaves), "payload_files": writer.payload_files, "payload_bytes": writer.payload_bytes, **index},
     )
     _write(root, CUSTODY_FILE, custody.data())
     return len(leaves), writer.payload_files, writer.payload_bytes, root_hex, tm_hash, custody.head
+
+
+def _seal_index(root: Path, built_at: datetime, custody: ChainWriter, key: SigningKey, pdf_signer: PdfCertSigner | None) -> dict[str, Any]:
+    """evidpack/index.pdf, rendered from the sealed records and the custody log so
+    far, PAdES-signed when a certificate is given, then signed by the sealing key
+    (evidpack/index.pdf.sig). Returns what the 'sealed' event records about it."""
+    from .report import render_index
+
+    with Bundle.open(root) as bundle:
+        pdf = render_index(bundle, rendered_at=built_at, custody_lines=custody.lines, pdf_signer=pdf_signer.subject if pdf_signer else None)
+    details: dict[str, Any] = {}
+    if pdf_signer is not None:
+        pdf = pdf_signer.sign(pdf)
+        details["index_pdf_pades"] = pdf_signer.describe()
+    _write(root, INDEX_PDF, pdf)
+    _write(root, INDEX_SIG, key.sign(pdf))
+    details["index_pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
+    return details
 
 
 def write_zip(folder: Path, zip_path: Path, built_at: datetime) -> None:

@@ -145,26 +145,45 @@ def keys_show(key_file: Path) -> None:
 @click.option("--zip", "make_zip", is_flag=True, help="Also write the bundle as one zip file, OUT.zip.")
 @click.option("--keep-going", is_flag=True, help="Record unreadable or bad input as failed checks instead of stopping.")
 @click.option("--md5/--no-md5", default=True, show_default=True, help="Also write manifest-md5.txt and MD5 digests.")
-def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | None, time_: str | None, make_zip: bool, keep_going: bool, md5: bool) -> None:
+@click.option("--pdf-cert", type=click.Path(dir_okay=False, path_type=Path), help="X.509 certificate (PEM/DER; chain may follow) to PAdES-sign the PDF index with.")
+@click.option("--pdf-key", type=click.Path(dir_okay=False, path_type=Path), help="The private key of --pdf-cert (PEM/DER, encrypted or not).")
+@click.option("--pdf-key-passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File whose first line is the --pdf-key passphrase (else $EVIDPACK_PDF_KEY_PASSPHRASE, else a prompt; asked only if the key is encrypted).")
+def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | None, time_: str | None, make_zip: bool, keep_going: bool, md5: bool,
+          pdf_cert: Path | None, pdf_key: Path | None, pdf_key_passphrase_file: Path | None) -> None:
     """Build and seal a bundle from a case manifest.
 
     Reads every source once (copy and all digests in one pass), never writes to a
     source, and seals atomically: an interrupted build leaves nothing that verifies.
+    The PDF index (evidpack/index.pdf) is signed by the sealing key; with
+    --pdf-cert and --pdf-key it also carries a PAdES signature that PDF readers show.
 
     \b
     Example:
       evidpack build manifests/example-case.toml --key keys/jroe.key --out bundles/NC-2026-0142
+      evidpack build case.toml --key keys/jroe.key --out bundles/NC-2026-0142 \\
+          --pdf-cert agency-cert.pem --pdf-key agency-key.pem --pdf-key-passphrase-file agency.pass
     """
     from . import casefile, keys as k
     from .build import build as do_build
     from .timeutil import build_time
 
+    if (pdf_cert is None) != (pdf_key is None) or (pdf_key_passphrase_file and pdf_key is None):
+        raise EvidpackError("--pdf-cert and --pdf-key go together (and --pdf-key-passphrase-file needs them)")
     case = casefile.load(manifest)
     when = build_time(time_)
     key = k.load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
+    pdf_signer = None
+    if pdf_cert is not None and pdf_key is not None:
+        from .report import pades
+
+        def ask() -> bytes:
+            return read_secret(pdf_key_passphrase_file, "EVIDPACK_PDF_KEY_PASSPHRASE", "pdf key passphrase")
+
+        pdf_signer = pades.load(pdf_cert, pdf_key, ask() if pdf_key_passphrase_file else ask)
     result = do_build(
         case, key, out, built_at=when, keep_going=keep_going, md5=md5, make_zip=make_zip,
-        warn=lambda m: click.echo(f"evidpack: warning: {m}", err=True),
+        warn=lambda m: click.echo(f"evidpack: warning: {m}", err=True), pdf_signer=pdf_signer,
     )
     click.echo(f"sealed {result.path}")
     click.echo(f"  case:          {case.id} — {case.title}")
@@ -191,9 +210,10 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
 @click.option("--record", is_flag=True, help="Append a 'verified' custody event with the result (needs --key).")
 @click.option("--key", "key_file", type=click.Path(path_type=Path), help="Your private key, to sign the --record event.")
 @_passphrase_option
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), help="For an encrypted disclosure package: file whose first line is its password (else $EVIDPACK_DISCLOSURE_PASSWORD, else a prompt).")
 def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str | None, as_json: bool,
-           record: bool, key_file: Path | None, passphrase_file: Path | None) -> None:
-    """Verify a bundle (folder or zip): every check, each with its verdict and reason.
+           record: bool, key_file: Path | None, passphrase_file: Path | None, password_file: Path | None) -> None:
+    """Verify a bundle (folder or zip) or a disclosure package: every check, each with its verdict and reason.
 
     \b
     Exit codes: 0 intact and signer trusted; 1 integrity failure;
@@ -209,9 +229,20 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str |
         raise EvidpackError("--record needs --key: the 'verified' event is signed by whoever verified")
     if key_file is not None and not record:
         raise EvidpackError("--key is only used with --record")
+    from .verify_disclosure import is_disclosure_package, verify_disclosure
+
     trusted = load_trusted(list(trust))
-    key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase")) if key_file else None
-    report = verify_bundle(bundle, trusted, deep=deep, expect_head=expect_head)
+    key = None
+    if is_disclosure_package(bundle):
+        if record or deep:
+            raise EvidpackError(f"{'--record' if record else '--deep'} applies to bundles; {bundle} is a disclosure package")
+        report = verify_disclosure(bundle, trusted, expect_head=expect_head,
+                                   password=lambda: read_secret(password_file, "EVIDPACK_DISCLOSURE_PASSWORD", "password"))
+    else:
+        if password_file is not None:
+            raise EvidpackError("--password-file is for disclosure packages; a bundle has no password")
+        key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase")) if key_file else None
+        report = verify_bundle(bundle, trusted, deep=deep, expect_head=expect_head)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -255,3 +286,13 @@ from .cli_catalogue import export, query  # noqa: E402
 
 main.add_command(query)
 main.add_command(export)
+
+from .cli_disclose import disclose, proof, verify_item  # noqa: E402
+
+main.add_command(disclose)
+main.add_command(proof)
+main.add_command(verify_item)
+
+from .cli_index import index  # noqa: E402
+
+main.add_command(index)

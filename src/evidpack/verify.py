@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from . import FORMAT, bag, canonical, merkle
-from .build import INCOMPLETE_MARKER, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
+from .build import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
 from .bundle import Bundle
-from .custody import CUSTODY_FILE, check_chain
+from .custody import CUSTODY_FILE, check_chain, parse_lines
 from .keys import PublicKey, parse_public_key, verify_sshsig
 
 REQUIRED = (
@@ -38,6 +38,8 @@ REQUIRED = (
     "evidpack/signer.pem",
     "evidpack/allowed_signers",
     CUSTODY_FILE,
+    INDEX_PDF,
+    INDEX_SIG,
 )
 SHOW = 20  # problems listed per check in text output (all are in --json)
 
@@ -327,12 +329,44 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
         probs.append("seal.json names a different signer fingerprint than signer.pem")
     rep.fail("seal", probs, f"seal.json ({FORMAT}) agrees with case.json, bag-info.txt and signer.pem")
 
+    # -- the PDF index: outside the tag manifest, so signed on its own
+    _check_index_pdf(b, rep, signer)
+
     # -- custody chain
     _check_custody(b, rep, signer, trusted, hashlib.sha256(tm).hexdigest(), expect_head)
 
-    if not deep:
+    if deep:
+        from .members import check_members
+
+        check_members(b, rep)
+    else:
         rep.add("container-members", "skipped", "not checked: give --deep to re-hash every member of every container")
     return rep
+
+
+def _check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
+    """evidpack/index.pdf is signed by the sealing key (index.pdf.sig) and is the
+    file whose SHA-256 the signed 'sealed' custody event records."""
+    pdf = b.read(INDEX_PDF)
+    if pdf is None:
+        rep.add("index-pdf", "fail", f"{INDEX_PDF}: missing")
+        return
+    digest = hashlib.sha256(pdf).hexdigest()
+    probs = []
+    sig = b.read(INDEX_SIG)
+    if sig is None:
+        probs.append(f"{INDEX_SIG}: missing")
+    elif signer is None:
+        probs.append(f"{INDEX_PDF}: its signature cannot be checked without evidpack/signer.pem")
+    elif not signer.verify(sig, pdf):
+        probs.append(f"{INDEX_PDF}: changed, or not signed by the sealing key ({INDEX_SIG} does not match it and signer.pem)")
+    sealed = next((e for _, _, e, _ in parse_lines(b.read(CUSTODY_FILE) or b"") if e and e.get("action") == "sealed"), None)
+    recorded = ((sealed or {}).get("details") or {}).get("index_pdf_sha256")
+    if recorded is None:
+        probs.append(f"{INDEX_PDF}: the custody log's 'sealed' event records no index_pdf_sha256 for it")
+    elif recorded != digest:
+        probs.append(f"{INDEX_PDF}: changed (sha256 {_short(digest)}, sealed {_short(str(recorded))})")
+    rep.fail("index-pdf", probs, f"{INDEX_PDF} (sha256 {_short(digest)}) is signed by the sealing key and is the one the 'sealed' event records")
 
 
 def _check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: list[PublicKey], tm_hash: str, expect_head: str | None) -> None:

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from .base import Importer, ImportContext, SourceCheck
 from .files import FilesImporter
+from .device import DeviceImporter
+from .osint import OsintImporter
+from .wechat_production import WechatProductionImporter
 
 IMPORTERS: dict[str, type[Importer]] = {
     FilesImporter.kind: FilesImporter,
+    DeviceImporter.kind: DeviceImporter,
+    WechatProductionImporter.kind: WechatProductionImporter,
+    OsintImporter.kind: OsintImporter,
 }
 
 

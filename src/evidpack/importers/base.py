@@ -14,6 +14,7 @@ import os
 import stat as statmod
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..errors import EvidpackError
@@ -68,6 +69,22 @@ def open_source_file(path: str | bytes) -> int:
         return os.open(path, _READ_FLAGS)  # O_NOATIME needs ownership; fall back
 
 
+class _ReportingWriter:
+    """Writes through to ``out`` and reports the running total once each chunk is flushed."""
+
+    def __init__(self, out: Any, report: Callable[[int], None]) -> None:
+        self._out = out
+        self._report = report
+        self._total = 0
+
+    def write(self, data: Any) -> int:
+        n = self._out.write(data)
+        self._out.flush()
+        self._total += len(data)
+        self._report(self._total)
+        return n
+
+
 class ImportContext:
     def __init__(self, writer: "BundleWriter", source: "Source", keep_going: bool) -> None:
         self.writer = writer
@@ -113,15 +130,27 @@ class ImportContext:
         return f"data/{self.source.folder}/{rel}"
 
     def copy_file(
-        self, src: str, rel: str, lst: os.stat_result, extra: dict[str, Any] | None = None
+        self,
+        src: str,
+        rel: str,
+        lst: os.stat_result,
+        extra: dict[str, Any] | None = None,
+        *,
+        on_write: Callable[[int], None] | None = None,
+        also: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """Copy one regular file into the payload, hashing it in the same pass.
 
         ``lst`` is the lstat taken when the file was found; the file must be the
         same regular file when opened and unchanged (size, mtime) after reading.
+        ``on_write``, if given, is called with the number of bytes copied so far
+        each time a chunk is on disk (so the copy can be read while it grows).
+        ``also`` names digests wanted beside the bundle's (e.g. ``sha1``, to check
+        a tool's record); they are computed in the same read and recorded too.
         Returns the item record (not yet emitted)."""
         bag_rel = self.payload_path(rel)
         dest = self.writer.root / bag_rel
+        algorithms = tuple(dict.fromkeys((*self.writer.algorithms, *also)))
         fd = open_source_file(src)
         try:
             before = os.fstat(fd)
@@ -129,7 +158,8 @@ class ImportContext:
                 raise OSError(errno.ESTALE, "replaced while being read")
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(dest, "xb") as out:
-                digests = copy_and_hash(fd, out, self.writer.algorithms)
+                sink: Any = out if on_write is None else _ReportingWriter(out, on_write)
+                digests = copy_and_hash(fd, sink, algorithms)
             after = os.fstat(fd)
         finally:
             os.close(fd)
@@ -146,7 +176,7 @@ class ImportContext:
             "source": self.source.id,
             "media_type": sniff(digests.head, rel),
         }
-        for alg in self.writer.algorithms:
+        for alg in algorithms:
             record[alg] = digests[alg]
         if extra:
             record.update(extra)
@@ -163,3 +193,14 @@ class ImportContext:
     def write_record(self, name: str, obj: Any) -> Path:
         """A derived record: ``evidpack/records/<source>-<name>.json``."""
         return self.writer.write_record(f"{self.source.id}-{name}.json", obj)
+
+    def write_record_bytes(self, name: str, data: bytes) -> Path:
+        """A derived record that is not JSON (e.g. a CSV export):
+        ``evidpack/records/<source>-<name>``, written once."""
+        rel = f"evidpack/records/{self.source.id}-{name}"
+        path = self.writer.root / rel
+        path.parent.mkdir(exist_ok=True)
+        with open(path, "xb") as fh:
+            fh.write(data)
+        self.writer.records_written.append(rel)
+        return path

@@ -6,7 +6,7 @@ import os
 import stat as statmod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import EvidpackError
 from ..hashing import bounded_map
@@ -105,7 +105,7 @@ class FilesImporter:
         # and emitted in order — memory does not grow with the number of files.
         readable = self._destinations(self._found(source, ctx), ctx)
 
-        def copy(pair: tuple[Found, str | None, str]) -> dict | OSError:
+        def copy(pair: tuple[Found, str | None, str]) -> Any:
             f, dest, why = pair
             if dest is None:
                 return _not_copied(f, source, why)
@@ -113,7 +113,7 @@ class FilesImporter:
             if has_bad_utf8(f.rel):
                 extra["original_path_raw"] = raw_bytes(f.rel).hex()
             try:
-                return ctx.copy_file(f.abs_path, dest, f.lst, extra)
+                return self._copy(f, dest, ctx, extra)
             except OSError as exc:
                 return exc
 
@@ -125,7 +125,7 @@ class FilesImporter:
                 ctx.problem(f"{shown}: cannot read ({result.strerror or result})", check="file-readable", subject=f.rel)
                 ctx.emit(_not_copied(f, source, f"cannot read: {result.strerror or result}"))
                 continue
-            ctx.emit(result)
+            self._emit(f, result, ctx)
         if ctx.file_count == 0:
             raise EvidpackError(f"{source.paths[0]}: source {source.id} ({source.label}) holds no readable files")
         ctx.check(
@@ -139,6 +139,17 @@ class FilesImporter:
             "pass",
             "each file had the same size and modification time after reading as before",
         )
+
+    # Hooks for importers built on this one (``device`` catalogues containers
+    # while they are copied): ``_copy`` runs in worker threads, ``_emit`` in
+    # order in the calling thread (it also gets the not-copied records).
+
+    def _copy(self, f: Found, dest: str, ctx: ImportContext, extra: dict[str, Any]) -> Any:
+        """Copy one found file into the payload; returns what ``_emit`` takes."""
+        return ctx.copy_file(f.abs_path, dest, f.lst, extra)
+
+    def _emit(self, f: Found, copied: Any, ctx: ImportContext) -> None:
+        ctx.emit(copied)
 
     def _found(self, source: "Source", ctx: ImportContext) -> Iterator[Found]:
         if source.is_list:

@@ -1,0 +1,57 @@
+"""``evidpack index``: render a reading copy of a bundle's PDF index. A thin
+layer: the work is in :mod:`evidpack.report`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from .errors import EvidpackError
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The PDF to write (outside the bundle; replaced if it exists).")
+@click.option("--time", "time_", metavar="TIME", help="Rendering time printed in the copy (RFC 3339 or epoch seconds); default $SOURCE_DATE_EPOCH, else now.")
+def index(bundle: Path, out: Path, time_: str | None) -> None:
+    """Render a reading copy of BUNDLE's PDF index (a folder or a zip).
+
+    The copy is the sealed index re-rendered from the bundle's records, with
+    every custody event in the log, including those recorded after the seal
+    (transfers, receipts, verifications). It says on every page that it is a
+    reading copy; the sealed evidpack/index.pdf is never touched, and nothing
+    is written inside the bundle.
+
+    \b
+    Example:
+      evidpack index bundles/NC-2026-0142 --out NC-2026-0142-index.pdf
+    """
+    from .bundle import Bundle
+    from .report import render_index
+    from .timeutil import build_time
+
+    if Path(bundle).is_dir() and out.resolve().is_relative_to(Path(bundle).resolve()):
+        raise EvidpackError(f"{out}: is inside the bundle; write the reading copy elsewhere (a bundle holds only what was sealed)")
+    when = build_time(time_)
+    with Bundle.open(bundle) as b:
+        pdf = render_index(b, rendered_at=when)
+    _write_atomically(out, pdf)
+    click.echo(f"wrote {out}: a reading copy of the index of {bundle} ({len(pdf):,} bytes), not the sealed evidpack/index.pdf")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise EvidpackError(f"{path}: no such folder {folder}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,642 @@
+"""Source kind ``device``: what an extraction tool wrote, taken exactly as it is.
+
+Accepted: a folder (a file-system dump, a UFED output folder, an iTunes/Finder
+backup), a single container (``.zip`` incl. ZIP64, ``.ufdr``, ``.tar``,
+``.tar.gz``/``.tgz``, ``.gz``, Android ``.ab``), a ``.ufd`` or ``.ufdx`` (with
+the files it names), or a list of such files.
+
+Every file is copied byte for byte, as kind ``files`` does. A container is one
+payload item, so its hash still matches the tool's record; while it is being
+copied its members are streamed out of the copy (never unpacked to disk) and
+each gets a member record (``E0001/M000001``...). A ``.ufd``'s hashes are
+checked against the digests computed during the copy; a ``.ufdr``'s
+``report.xml`` against the members' digests; an iTunes backup's files are
+mapped to their domains and paths through ``Manifest.db``. The artifact
+recognisers (:mod:`evidpack.artifacts`) tag what they recognise. Bad input is
+a problem (``ctx.problem``): it stops the build with one line naming the file
+and member, or with ``--keep-going`` is recorded as a failed check.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import posixpath
+import stat as statmod
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from ..artifacts._scan import DEFAULT_SQLITE_MAX, ContentTap, Scanner
+from . import itunes, ufed
+from .base import ImportContext, open_source_file
+from .containers import (
+    CopyAborted,
+    Event,
+    Fact,
+    Limits,
+    Member,
+    MemberScanner,
+    Note,
+    Problem,
+    Progress,
+    RandomReader,
+    ZipDirectory,
+    ZipUnreadable,
+    announced_format,
+    catalogue,
+    read_zip_directory,
+)
+from .files import FilesImporter, Found, escaped_name, has_bad_utf8, walk
+from .support import Options
+
+if TYPE_CHECKING:
+    from ..casefile import Source
+
+SHOWN_PER_CHECK = 20  # member problems of one kind reported one by one per container; the rest are counted
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    limits: Limits
+    sqlite_max: int
+    catalogue_members: bool
+
+
+def _options(source: "Source", ctx: ImportContext) -> DeviceOptions:
+    opts = Options(source, ctx.writer.case.manifest_path, ("catalogue_members", "max_expansion_ratio", "max_expanded_bytes", "sqlite_summary_max_bytes"))
+
+    def number(key: str, default: float, minimum: float) -> Any:
+        value = opts.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise opts.error(key, f"must be a number of at least {minimum}")
+        return value
+
+    default = Limits()
+    limits = Limits(
+        max_ratio=float(number("max_expansion_ratio", default.max_ratio, 1)),
+        max_expanded=int(number("max_expanded_bytes", default.max_expanded, 1)),
+    )
+    flag = opts.values.get("catalogue_members", True)
+    if not isinstance(flag, bool):
+        raise opts.error("catalogue_members", "must be true or false")
+    return DeviceOptions(limits, int(number("sqlite_summary_max_bytes", DEFAULT_SQLITE_MAX, 0)), flag)
+
+
+# --- cataloguing a container while it is copied ------------------------------------------
+
+
+class _Spool:
+    """Member events written to a private temporary file while the copy runs and
+    read back, in order, when they are emitted: memory does not grow with the
+    number of members (events are kept in batches of ``BATCH``)."""
+
+    BATCH = 1000
+
+    def __init__(self) -> None:
+        self._fh: IO[bytes] = tempfile.TemporaryFile(prefix="evidpack-members-", buffering=1 << 20)
+        self._batch: list[Event] = []
+
+    def add(self, ev: Event) -> None:
+        self._batch.append(ev)
+        if len(self._batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            pickle.dump(self._batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._batch = []
+
+    def events(self) -> Iterator[Event]:
+        self._flush()
+        self._fh.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self._fh)  # our own private file, written above
+            except EOFError:
+                return
+            yield from batch
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class _UfdrScanner:
+    """The artifact scanner, plus: keeps ``report.xml`` (in a private temporary
+    file) as it streams past and parses it when it has been read."""
+
+    def __init__(self, inner: Scanner) -> None:
+        self.inner = inner
+        self.report: ufed.Report | None = None
+        self.error: str | None = None
+        self.seen = False
+
+    def tap(self, path: str, size: int | None, head: bytes) -> Any:
+        if path.lower() == "report.xml":
+            self.seen = True
+            return ContentTap(0, True, ".xml")
+        return self.inner.tap(path, size, head)
+
+    def result(self, path: str, size: int, head: bytes, tap: Any) -> dict[str, Any] | None:
+        if path.lower() != "report.xml" or tap is None:
+            return self.inner.result(path, size, head, tap)
+        try:
+            with open(tap.path, "rb") as fh:
+                self.report = ufed.read_report(fh)
+        except ufed.UfedError as exc:
+            self.error = str(exc)
+        return None
+
+
+@dataclass
+class _Job:
+    """Catalogues one container from its copy while the copy is written (in its own thread)."""
+
+    fmt: str
+    name: str
+    algorithms: tuple[str, ...]
+    limits: Limits
+    directory: ZipDirectory | None
+    scanner: MemberScanner | None
+    spool: _Spool = field(default_factory=_Spool)
+    facts: dict[str, Any] = field(default_factory=dict)
+    members: int = 0
+    error: BaseException | None = None
+
+    def run(self, reader: RandomReader) -> None:
+        try:
+            for ev in catalogue(self.fmt, reader, name=self.name, algorithms=self.algorithms, limits=self.limits,
+                                zip_directory=self.directory, scanner=self.scanner):
+                if isinstance(ev, Fact):
+                    self.facts[ev.key] = ev.value
+                if isinstance(ev, Member):
+                    self.members += 1
+                self.spool.add(ev)
+        except CopyAborted:
+            pass
+        except BaseException as exc:  # a bug: re-raised in the importer's thread
+            self.error = exc
+        finally:
+            reader.close()
+
+
+@dataclass
+class _Copied:
+    record: dict[str, Any]
+    path: str  # the path recognisers see (iTunes: domain/relativePath)
+    scan: dict[str, Any] | None = None
+    job: _Job | None = None
+    tags: tuple[str, ...] = ()
+
+
+# --- the importer --------------------------------------------------------------------------
+
+
+class DeviceImporter(FilesImporter):
+    """Extraction outputs: copied as they are, containers catalogued, tool hashes checked."""
+
+    kind: ClassVar[str] = "device"
+
+    def run(self, source: "Source", ctx: ImportContext) -> None:
+        self._opts = _options(source, ctx)
+        self._scanner = Scanner(self._opts.sqlite_max)
+        self._pre: dict[str, dict[str, Any]] = {}  # marker files copied first, by source-relative path
+        self._extra_found: list[Found] | None = None
+        self._ufds: list[tuple[str, ufed.Ufd]] = []
+        self._ufdx: list[tuple[str, list[str]]] = []
+        self._named: dict[str, set[str]] = {}  # files a .ufd names -> digests it gives for them
+        self._digests: dict[str, dict[str, str]] = {}
+        self._backups: list[itunes.Backup] = []
+        self._containers: list[dict[str, Any]] = []
+        self._plan(source, ctx)
+        self._named_all = self._named_files()
+        super().run(source, ctx)
+        self._check_ufds(ctx)
+        self._check_backups(ctx)
+        if self._containers:
+            ctx.facts["containers"] = self._containers
+            ctx.facts["members"] = sum(c["members"] for c in self._containers)
+        self._scanner.write(ctx)
+
+    # --- before copying: the files that say what the others are -------------------------
+
+    def _plan(self, source: "Source", ctx: ImportContext) -> None:
+        markers = self._markers(source)
+        for f in markers:
+            if f.rel.lower().endswith((".ufd", ".ufdx")) or f.rel.rpartition("/")[2] in itunes.MARKERS:
+                try:
+                    self._pre[f.rel] = ctx.copy_file(f.abs_path, f.rel, f.lst, {"original_path": f.rel})
+                except OSError:
+                    continue  # copied (and reported as unreadable) with the other files
+        for rel in sorted(self._pre):
+            low = rel.lower()
+            if low.endswith(".ufd"):
+                self._read_ufd(rel, ctx)
+            elif low.endswith(".ufdx"):
+                self._read_ufdx(rel, ctx)
+        rels = {rel for rel in self._pre if rel.rpartition("/")[2] in itunes.MARKERS}
+        for root in itunes.backup_roots(rels):
+            backup = itunes.Backup(root)
+            copies = {name: self._copy_of(ctx, backup.rel(name)) for name in itunes.MARKERS if backup.rel(name) in self._pre}
+            for why in itunes.describe(backup, copies):
+                ctx.problem(f"{self._shown(source, why[0])}: {why[1]}", check="itunes-manifest", subject=backup.root or ".")
+            self._backups.append(backup)
+        if self._extra_found is not None:  # a single .ufd/.ufdx: the files it names come with it
+            base = source.paths[0].parent
+            for rel in sorted(self._named_files()):
+                p = base / rel
+                try:
+                    lst = os.lstat(p)
+                except OSError:
+                    continue  # reported as a missing dump after copying
+                if not any(f.rel == rel for f in self._extra_found):
+                    self._extra_found.append(Found(str(p), rel, lst))
+
+    def _markers(self, source: "Source") -> list[Found]:
+        """Every .ufd/.ufdx and iTunes marker in the source (lstat only)."""
+        if source.is_list:
+            found = [Found(str(p), p.name, os.lstat(p)) for p in source.paths if os.path.lexists(p) and not os.path.isdir(p)]
+        else:
+            root = source.paths[0]
+            try:
+                lst = os.lstat(root)
+            except OSError:
+                return []  # the files importer says why
+            if statmod.S_ISDIR(lst.st_mode):
+                found = [f for f in walk(str(root), []) if f.rel.lower().endswith((".ufd", ".ufdx")) or f.rel.rpartition("/")[2] in itunes.MARKERS]
+            else:
+                found = [Found(str(root), root.name, lst)]
+                if root.name.lower().endswith((".ufd", ".ufdx")):
+                    self._extra_found = list(found)
+        return [f for f in found if statmod.S_ISREG(f.lst.st_mode) and not has_bad_utf8(f.rel)]
+
+    def _copy_of(self, ctx: ImportContext, rel: str) -> Path:
+        return ctx.writer.root / self._pre[rel]["path"]
+
+    def _read_ufd(self, rel: str, ctx: ImportContext) -> None:
+        shown = self._shown(ctx.source, rel)
+        try:
+            parsed = ufed.parse_ufd(self._copy_of(ctx, rel).read_bytes())
+        except ufed.UfedError as exc:
+            ctx.problem(f"{shown}: cannot be read as a .ufd ({exc})", check="ufd-readable", subject=rel)
+            return
+        self._ufds.append((rel, parsed))
+        ctx.facts.setdefault("ufd", []).append(ufed.ufd_facts(parsed, rel))
+        folder = rel.rpartition("/")[0]
+        for name in ufed.dump_names(parsed):
+            self._named.setdefault(_join(folder, name), set())
+        for entry in ufed.hash_entries(parsed):
+            self._named.setdefault(_join(folder, entry.path), set()).add(entry.algorithm)
+
+    def _read_ufdx(self, rel: str, ctx: ImportContext) -> None:
+        try:
+            facts, paths = ufed.parse_ufdx(self._copy_of(ctx, rel).read_bytes())
+        except ufed.UfedError as exc:
+            ctx.problem(f"{self._shown(ctx.source, rel)}: cannot be read as a .ufdx ({exc})", check="ufdx-readable", subject=rel)
+            return
+        folder = rel.rpartition("/")[0]
+        named = [_join(folder, p) for p in paths]
+        self._ufdx.append((rel, named))
+        ctx.facts.setdefault("ufdx", []).append({"file": rel, **facts})
+        if self._extra_found is None:
+            return
+        base = ctx.source.paths[0].parent
+        for ufd_rel in named:  # a single .ufdx: bring its .ufd files (and, through them, their dumps)
+            p = base / ufd_rel
+            if p.is_file() and not p.is_symlink() and ufd_rel not in self._pre:
+                lst = os.lstat(p)
+                self._extra_found.append(Found(str(p), ufd_rel, lst))
+                self._pre[ufd_rel] = ctx.copy_file(str(p), ufd_rel, lst, {"original_path": ufd_rel})
+                self._read_ufd(ufd_rel, ctx)
+
+    def _named_files(self) -> set[str]:
+        return set(self._named) | {p for _rel, paths in self._ufdx for p in paths}
+
+    def _found(self, source: "Source", ctx: ImportContext) -> Iterator[Found]:
+        if self._extra_found is not None:
+            yield from self._extra_found
+        else:
+            yield from super()._found(source, ctx)
+
+    # --- copying (worker threads) -----------------------------------------------------------
+
+    def _copy(self, f: Found, dest: str, ctx: ImportContext, extra: dict[str, Any]) -> _Copied:
+        if f.rel in self._pre:
+            record = self._pre[f.rel]
+            return _Copied(record, f.rel, self._scanner.scan_copy(ctx.writer.root / record["path"], f.rel, record["size"], record["media_type"]))
+        path, tags = f.rel, ()
+        for backup in self._backups:
+            stored = backup.stored(f.rel)
+            if stored is None:
+                continue
+            if stored in backup.files:
+                extra.update(backup.files[stored].fields)
+                path = backup.files[stored].logical_path
+            elif backup.encrypted:
+                extra["backup_encrypted"] = True
+                tags = ("encrypted", "itunes-encrypted")
+        also = tuple(sorted(a for a in self._named.get(f.rel, ()) if a not in ctx.writer.algorithms))
+        fmt = announced_format(f.rel)
+        if fmt is not None and (self._opts.catalogue_members or f.rel in self._named):
+            return self._copy_container(f, dest, ctx, extra, fmt, also, path)
+        record = ctx.copy_file(f.abs_path, dest, f.lst, extra, also=also)
+        scan = self._scanner.scan_copy(ctx.writer.root / record["path"], path, record["size"], record["media_type"])
+        return _Copied(record, path, scan, tags=tags)
+
+    def _copy_container(self, f: Found, dest: str, ctx: ImportContext, extra: dict[str, Any], fmt: str, also: tuple[str, ...], path: str) -> _Copied:
+        directory = None
+        if fmt == "zip":
+            try:
+                fd = open_source_file(f.abs_path)
+                with os.fdopen(fd, "rb") as fh:  # only its tail: members are read from the copy
+                    directory = read_zip_directory(fh)
+            except ZipUnreadable:
+                directory = None  # the copy is read again and the problem reported from it
+        scanner: MemberScanner = _UfdrScanner(self._scanner) if f.rel.lower().endswith(".ufdr") else self._scanner
+        job = _Job(fmt, f.rel.rpartition("/")[2], ctx.writer.algorithms, self._opts.limits, directory, scanner)
+        progress = Progress()
+        reader = RandomReader.growing(ctx.writer.root / ctx.payload_path(dest), progress)
+        thread = threading.Thread(target=job.run, args=(reader,), name="evidpack-members", daemon=True)
+        thread.start()
+        try:
+            record = ctx.copy_file(f.abs_path, dest, f.lst, extra, on_write=progress.advance, also=also)
+        except BaseException as exc:
+            progress.abort(exc)
+            thread.join()
+            job.spool.close()
+            raise
+        progress.finish()
+        thread.join()
+        if job.error is not None:
+            job.spool.close()
+            raise job.error
+        if directory is not None:
+            with open(ctx.writer.root / record["path"], "rb") as fh:
+                try:
+                    same = directory.same_as(read_zip_directory(fh))
+                except ZipUnreadable:
+                    same = False
+            if not same:
+                job.spool.close()
+                raise OSError(errno.EAGAIN, "changed while being read (its zip directory differs between reads)")
+        return _Copied(record, path, self._scanner.rescan(path, record["size"], b""), job)
+
+    # --- emitting (in order, this thread) -------------------------------------------------------
+
+    def _emit(self, f: Found, copied: Any, ctx: ImportContext) -> None:
+        if not isinstance(copied, _Copied):
+            ctx.emit(copied)
+            return
+        record = copied.record
+        tags = set(copied.tags) | set((copied.scan or {}).get("tags", ()))
+        if tags:
+            record["tags"] = sorted(tags)
+        job = copied.job
+        if job is not None:
+            record["container_format"] = job.facts.get("container_format", job.fmt)
+            record["members"] = job.members
+            if job.limits != Limits():
+                record["expansion_caps"] = {"max_ratio": job.limits.max_ratio, "max_expanded": job.limits.max_expanded}
+            if "android_backup" in job.facts:
+                record["android_backup"] = job.facts["android_backup"]
+        emitted = ctx.emit(record)
+        self._scanner.collect(emitted["id"], copied.path, emitted["size"], copied.scan)
+        rel = f.rel
+        if rel in self._named_all:
+            self._digests[rel] = {a: emitted[a] for a in ("sha256", "sha1", "md5") if a in emitted}
+        for backup in self._backups:
+            stored = backup.stored(rel)
+            if stored is not None:
+                backup.seen.add(stored)
+        if job is not None:
+            try:
+                self._emit_members(f, emitted, job, ctx)
+            finally:
+                job.spool.close()
+
+    def _emit_members(self, f: Found, container: dict[str, Any], job: _Job, ctx: ImportContext) -> None:
+        shown = self._shown(ctx.source, f.rel)
+        cid = container["id"]
+        ufdr = job.scanner if isinstance(job.scanner, _UfdrScanner) else None
+        report = ufdr.report if ufdr is not None else None
+        reported = _ReportedHashes(shown) if report is not None else None
+        shown_per_check: Counter[str] = Counter()
+        types: Counter[str] = Counter()
+        expanded = 0
+        unread = 0
+        readable = True
+        for ev in job.spool.events():
+            if isinstance(ev, Problem):
+                readable = False
+                ctx.problem(f"{shown}: {ev.reason}", check=ev.check, subject=cid)
+                continue
+            if isinstance(ev, Note):
+                ctx.check(ev.check, ev.verdict, f"{shown}: {ev.reason}", cid)
+                continue
+            if not isinstance(ev, Member):
+                continue
+            rec: dict[str, Any] = {"kind": "member", "container": cid, **ev.fields}
+            if ev.problems:
+                rec["problems"] = [f"{check}: {reason}" for check, reason in ev.problems]
+            scans = [ev.scan]
+            if report is not None and reported is not None:
+                entry = report.files.get(ev.path)
+                if entry is not None:
+                    rec["device_path"] = entry[0]
+                    reported.compare(ev.path, entry, rec)
+                    scans.append(self._scanner.rescan(entry[0], rec.get("size", 0), ev.head))
+            tags = {t for s in scans if s for t in s["tags"]}
+            if rec.get("encrypted"):
+                tags.add("encrypted")
+            if tags:
+                rec["tags"] = sorted(tags)
+            if ev.unread:
+                rec["not_read"] = ev.unread
+                unread += 1
+            emitted = ctx.emit(rec)
+            types[rec["member_type"]] += 1
+            expanded += rec.get("size", 0) if "sha256" in rec else 0
+            self._scanner.collect(emitted["id"], ev.path, rec.get("size", 0), scans[0])
+            if len(scans) > 1 and scans[1]:
+                self._scanner.collect(emitted["id"], rec["device_path"], rec.get("size", 0), scans[1])
+            for check, reason in ev.problems:
+                shown_per_check[check] += 1
+                if shown_per_check[check] <= SHOWN_PER_CHECK:
+                    ctx.problem(f"{shown}: member {ev.path!r} {reason}", check=check, subject=emitted["id"])
+        for check, n in sorted(shown_per_check.items()):
+            if n > SHOWN_PER_CHECK:
+                ctx.problem(f"{shown}: {n - SHOWN_PER_CHECK} more member(s) with the same problem ({check}); each is marked in its member record", check=check, subject=cid)
+        kinds = ", ".join(f"{n} {k}{'' if n == 1 else 's'}" for k, n in sorted(types.items()))
+        ctx.check(
+            "container-readable",
+            "pass" if readable else "fail",
+            f"{shown}: read to its end as {container['container_format']}" if readable else f"{shown}: could not be read to its end (see the failed checks above)",
+            cid,
+        )
+        ctx.check(
+            "member-count",
+            "pass",
+            f"{shown}: {job.members} member(s){f' ({kinds})' if kinds else ''}; {expanded} bytes streamed out of the copy and hashed "
+            f"({', '.join(job.algorithms)}), nothing unpacked to disk",
+            cid,
+        )
+        if unread:
+            ctx.check("member-hashes", "not-checkable", f"{shown}: {unread} member(s) use a compression method evidpack cannot read; they are kept, not hashed", cid)
+        if ufdr is not None:
+            self._ufdr_checks(shown, cid, ufdr, reported, ctx)
+        self._containers.append(
+            {"item": cid, "path": container["path"], "format": container["container_format"], "members": job.members,
+             "member_bytes": expanded, "readable": readable}
+        )
+
+    def _ufdr_checks(self, shown: str, cid: str, ufdr: _UfdrScanner, reported: "_ReportedHashes | None", ctx: ImportContext) -> None:
+        if ufdr.report is None:
+            why = ufdr.error or ("it holds no report.xml" if not ufdr.seen else "report.xml could not be read")
+            ctx.problem(f"{shown}: not a readable .ufdr: {why}", check="ufdr-report", subject=cid)
+            return
+        report = ufdr.report
+        ctx.facts.setdefault("ufdr", []).append({"item": cid, **report.facts()})
+        if report.namespace != ufed.UFDR_NAMESPACE:
+            ctx.check("ufdr-report", "warn", f"{shown}: report.xml is in namespace {report.namespace!r}, not {ufed.UFDR_NAMESPACE}", cid)
+        assert reported is not None
+        reported.finish(report, cid, ctx)
+
+    # --- after copying: the tools' own records ------------------------------------------------
+
+    def _check_ufds(self, ctx: ImportContext) -> None:
+        for rel, parsed in self._ufds:
+            shown = self._shown(ctx.source, rel)
+            folder = rel.rpartition("/")[0]
+            hashed: set[str] = set()
+            for entry in ufed.hash_entries(parsed):
+                target = _join(folder, entry.path)
+                hashed.add(target)
+                check = f"ufd-{entry.algorithm}"
+                where = f"[{entry.section}] {entry.name} (line {entry.line})"
+                got = self._digests.get(target)
+                if got is None:
+                    ctx.problem(f"{shown}: {where} names a file that is not in the source (missing dump)", check="ufd-dump-present", subject=target)
+                elif not entry.well_formed():
+                    ctx.problem(f"{shown}: {where}: {entry.value!r} is not a {entry.algorithm.upper()} value", check=check, subject=target)
+                elif got[entry.algorithm] == entry.value.lower():
+                    ctx.check(check, "pass", f"{shown}: {where} matches the {entry.algorithm.upper()} of the file as copied ({got[entry.algorithm]})", target)
+                else:
+                    ctx.problem(
+                        f"{shown}: {where} says {entry.value.lower()}, but the file as copied has {entry.algorithm.upper()} {got[entry.algorithm]} (hash mismatch)",
+                        check=check, subject=target,
+                    )
+            for key, _value, line in parsed.entries("Hash"):
+                ctx.check("ufd-hmac", "not-checkable", f"{shown}: [Hash] {key} (line {line}) is keyed with a secret only the acquisition tool holds; it cannot be recomputed", rel)
+            for name in ufed.dump_names(parsed):
+                target = _join(folder, name)
+                if target in hashed:
+                    continue
+                if target in self._digests:
+                    ctx.check("ufd-dump-present", "pass", f"{shown}: [Dumps] names {name!r}, which was copied (the .ufd records no hash for it)", target)
+                else:
+                    ctx.problem(f"{shown}: [Dumps] names {name!r}, which is not in the source (missing dump)", check="ufd-dump-present", subject=target)
+        for rel, paths in self._ufdx:
+            for target in paths:
+                if target in self._pre or target in self._digests:
+                    ctx.check("ufdx-extraction-present", "pass", f"{self._shown(ctx.source, rel)}: names {target!r}, which was copied", target)
+                else:
+                    ctx.problem(f"{self._shown(ctx.source, rel)}: names {target!r}, which is not in the source", check="ufdx-extraction-present", subject=target)
+
+    def _check_backups(self, ctx: ImportContext) -> None:
+        for backup in self._backups:
+            ctx.facts.setdefault("itunes_backups", []).append(backup.facts())
+            where = self._shown(ctx.source, backup.root)
+            if backup.encrypted:
+                ctx.check(
+                    "itunes-manifest", "not-checkable",
+                    f"{where}: the backup is encrypted (Manifest.plist IsEncrypted); its Manifest.db and files are encrypted with keys "
+                    "protected by the backup password, and evidpack decrypts nothing, so stored files are kept and catalogued as encrypted "
+                    "but not mapped to domains and paths",
+                    backup.root or ".",
+                )
+                continue
+            if backup.manifest_db == "mbdb":
+                ctx.check("itunes-manifest", "not-checkable", f"{where}: Manifest.mbdb (iOS 9 or older) is kept but not read", backup.root or ".")
+                continue
+            if backup.manifest_db != "read":
+                continue
+            missing = sorted(set(backup.files) - backup.seen)
+            ctx.check("itunes-manifest", "pass", f"{where}: Manifest.db maps {len(backup.files)} stored file(s) to their domains and paths", backup.root or ".")
+            if missing:
+                ctx.problem(
+                    f"{where}: Manifest.db lists {len(missing)} file(s) the backup folder does not hold, e.g. {missing[0]} "
+                    f"({backup.files[missing[0]].logical_path})",
+                    check="itunes-files-present", subject=backup.root or ".",
+                )
+            unlisted = sorted(backup.seen - set(backup.files))
+            if unlisted:
+                ctx.check("itunes-files-present", "warn", f"{where}: {len(unlisted)} stored file(s) are not listed in Manifest.db, e.g. {unlisted[0]}", backup.root or ".")
+            if backup.id_mismatches:
+                ctx.check(
+                    "itunes-file-ids", "warn",
+                    f"{where}: {len(backup.id_mismatches)} Manifest.db row(s) have a fileID that is not SHA-1(domain-relativePath), e.g. {backup.id_mismatches[0]}",
+                    backup.root or ".",
+                )
+            else:
+                ctx.check("itunes-file-ids", "pass", f"{where}: every fileID is SHA-1(domain-relativePath), as iOS names them", backup.root or ".")
+
+    @staticmethod
+    def _shown(source: "Source", rel: str) -> str:
+        """A source file named as the case manifest names it (relative to the
+        manifest, never an absolute path of the examiner's machine)."""
+        if source.is_list:
+            shown = next((w for w, p in zip(source.written, source.paths) if p.name == rel), rel)
+        elif source.paths[0].is_dir():
+            shown = f"{source.written[0].rstrip('/')}/{rel}" if rel else source.written[0]
+        else:  # one file (and, for a .ufd, the files beside it that it names)
+            shown = posixpath.join(posixpath.dirname(source.written[0]), rel)
+        return escaped_name(shown)
+
+
+class _ReportedHashes:
+    """A .ufdr's report.xml hashes against the members' own, counted as members are emitted."""
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+        self.counts: Counter[str] = Counter()
+        self.mismatched: list[str] = []
+        self.found: set[str] = set()
+
+    def compare(self, path: str, entry: tuple[str, str, str, str], rec: dict[str, Any]) -> None:
+        self.found.add(path)
+        device_path, sha256, md5, _size = entry
+        checked = False
+        for alg, value in (("sha256", sha256), ("md5", md5)):
+            if not value or alg not in rec:
+                continue
+            checked = True
+            if value.lower() != rec[alg]:
+                self.counts["mismatched"] += 1
+                self.mismatched.append(f"{path} ({device_path}): report.xml {alg} {value.lower()}, member {rec[alg]}")
+                rec.setdefault("problems", []).append(f"ufdr-reported-hashes: report.xml gives another {alg.upper()}")
+                return
+        self.counts["matched" if checked else "not-checkable"] += 1
+
+    def finish(self, report: ufed.Report, cid: str, ctx: ImportContext) -> None:
+        missing = [p for p in report.files if p not in self.found]
+        c = self.counts
+        text = (
+            f"{self.shown}: report.xml hashes: {c['matched']} matched, {c['mismatched']} mismatched, "
+            f"{c['not-checkable']} not checkable (no hash given), {len(missing)} named but not in the .ufdr"
+            + (f"; {report.files_without_local_path} tagged file(s) have no copy in the .ufdr" if report.files_without_local_path else "")
+        )
+        if self.mismatched or missing:
+            first = self.mismatched[0] if self.mismatched else f"{missing[0]} is not a member"
+            ctx.problem(f"{text}; e.g. {first}", check="ufdr-reported-hashes", subject=cid)
+        else:
+            ctx.check("ufdr-reported-hashes", "pass" if c["matched"] else "not-checkable", text, cid)
+
+
+def _join(folder: str, name: str) -> str:
+    path = posixpath.normpath(f"{folder}/{name}" if folder else name)
+    return path

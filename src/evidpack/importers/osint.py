@@ -1,0 +1,321 @@
+"""Source kind ``osint``: open-source captures — WARC/WARC.gz, WACZ, MHTML and
+screenshots (PNG, JPEG) with optional sidecar JSON.
+
+Every file is copied byte for byte, as kind ``files`` copies; a WACZ is kept
+whole and its members catalogued. The copies are then read from the bundle:
+one entry per capture (each WARC record, each MHTML page, each screenshot) in
+``evidpack/records/<source>-osint.json`` and the ``web_captures`` catalogue
+table; WACZ pages in ``wacz_pages``. See docs/osint.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+
+from ..osint.images import ImageProblem, image_format, read_image
+from ..osint.mhtml import MhtmlProblem, read_mhtml
+from ..osint.wacz import check_wacz, datapackage
+from ..osint.warc import WarcScan, scan_warc
+from ..timeparse import DATE_ORDERS, TimeProblem, Zone, read_time
+from .base import ImportContext
+from .support import Options, bundle_file, catalogue_zip, copy_source, source_name
+
+if TYPE_CHECKING:
+    from ..casefile import Source
+
+FORMAT = "evidpack/osint/1"
+OPTIONS = ("zone", "date_order")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".jfif")
+WARC_EXTENSIONS = (".warc", ".warc.gz", ".warc.gzip")
+READ_LIMIT = 256 * 1024 * 1024  # MHTML pages and screenshots are read into memory up to this size
+SIDECAR_FIELDS = ("url", "captured_at", "tool", "operator", "sha256")
+
+
+def _kind(rel: str, head: bytes) -> str:
+    low = rel.lower()
+    if head.startswith(b"WARC/") or low.endswith(WARC_EXTENSIONS):
+        return "warc"
+    if low.endswith(".wacz"):
+        return "wacz"
+    if low.endswith((".mhtml", ".mht")):
+        return "mhtml"
+    if image_format(head):
+        return "image"
+    if low.endswith(IMAGE_EXTENSIONS):
+        return "not-image"
+    return "other"
+
+
+def _sidecar_for(rel: str, names: set[str]) -> str | None:
+    """``shot.png`` -> ``shot.png.json`` or ``shot.json`` beside it, if present."""
+    for candidate in (rel + ".json", rel.rsplit(".", 1)[0] + ".json" if "." in rel.rsplit("/", 1)[-1] else None):
+        if candidate and candidate != rel and candidate in names:
+            return candidate
+    return None
+
+
+@contextlib.contextmanager
+def _member_stream(zip_path: Path, index: int) -> Iterator[BinaryIO]:
+    """A member of a copied zip, by its 1-based place in the central directory."""
+    with zipfile.ZipFile(zip_path) as zf, zf.open(zf.infolist()[index - 1]) as fh:
+        yield fh  # type: ignore[misc]
+
+
+class OsintImporter:
+    kind: ClassVar[str] = "osint"
+
+    def run(self, source: "Source", ctx: ImportContext) -> None:
+        opts = Options(source, ctx.writer.case.manifest_path, OPTIONS)
+        reader = _Reader(source, ctx, opts.zone(), opts.text("date_order", DATE_ORDERS))
+        copied = copy_source(source, ctx)
+        by_rel = {r.get("original_path", r["path"]): r for r in copied}
+        sidecars = {rel: s for rel in by_rel if (s := _sidecar_for(rel, set(by_rel)))}
+        for rel, record in by_rel.items():
+            if rel in sidecars.values() and rel not in sidecars:
+                continue  # read with the capture it describes
+            reader.read(record, by_rel.get(sidecars.get(rel, "")))
+        reader.finish()
+
+
+class _Reader:
+    def __init__(self, source: "Source", ctx: ImportContext, zone: Zone | None, date_order: str | None) -> None:
+        self.source, self.ctx, self.zone, self.date_order = source, ctx, zone, date_order
+        self.files: list[dict[str, Any]] = []
+        self.captures: list[dict[str, Any]] = []
+        self.pages: list[dict[str, Any]] = []
+        self.other: list[str] = []
+
+    def read(self, record: dict[str, Any], sidecar: dict[str, Any] | None) -> None:
+        path = bundle_file(self.ctx, record)
+        rel = record.get("original_path") or record["path"]
+        shown = source_name(self.source, record)
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        kind = _kind(rel, head)
+        summary: dict[str, Any] = {"item": record["id"], "file": rel, "kind": kind, "size": record["size"], "sha256": record.get("sha256")}
+        self.files.append(summary)
+        where = {"item": record["id"], "file": rel}
+        first = len(self.captures)
+        if kind == "warc":
+            self._warc(lambda: open(path, "rb"), head.startswith(b"\x1f\x8b"), shown, where, summary)
+        elif kind == "wacz":
+            self._wacz(record, path, shown, summary)
+        elif kind in ("mhtml", "image"):
+            self._single(kind, path, record, shown, where, summary)
+        elif kind == "not-image":
+            summary["problem"] = f"not a PNG or JPEG image (it starts with {head[:8].hex(' ') or 'nothing: the file is empty'})"
+            self.ctx.problem(f"{shown}: {summary['problem']}; kept as received", check="image", subject=rel)
+        else:
+            self.other.append(rel)
+        if sidecar is not None:
+            summary["sidecar"] = self._sidecar(sidecar, record, rel)
+            if kind in ("mhtml", "image") and len(self.captures) > first:
+                self.captures[-1]["sidecar"] = summary["sidecar"]
+
+    # --- formats -----------------------------------------------------------------------------
+
+    def _warc(self, opener: Callable[[], Any], gzipped: bool, shown: str, where: dict[str, Any], summary: dict[str, Any]) -> None:
+        scan: WarcScan = scan_warc(opener, gzipped=gzipped)
+        for capture in scan.captures:
+            self.captures.append({**where, **capture})
+        tallies = {which: scan.tally(which) for which in ("block_digest", "payload_digest")}
+        summary.update(records=len(scan.captures), gzip_members=scan.gzip_members, digests=tallies)
+        subject = where["file"] + (f":{where['member_path']}" if "member_path" in where else "")
+        if scan.whole_file_gzip:
+            summary["whole_file_gzip"] = True
+            self.ctx.problem(
+                f"{shown}: the whole file is one gzip member, not one member per record as WARC.gz requires "
+                "(tools cannot seek to its records); its records were read from the decompressed stream",
+                check="warc-gzip-members",
+                subject=subject,
+            )
+        for text in scan.problems:
+            self.ctx.problem(f"{shown}: {text}", check="warc-readable", subject=subject)
+        bad = [c for c in scan.captures if c["problems"]]
+        counts = "; ".join(
+            f"{which.replace('_', ' ')}s: " + ", ".join(f"{n} {v}" for v, n in t.items() if n) for which, t in tallies.items()
+        )
+        if bad:
+            c = bad[0]
+            more = sum(len(b["problems"]) for b in bad) - 1
+            self.ctx.problem(
+                f"{shown}: record {c['record']} ({c['record_id']}) at offset {c['offset']}: {c['problems'][0]}"
+                + (f" (and {more} more problem(s) in {len(bad)} record(s))" if more else "")
+                + f"; {counts}",
+                check="warc-digests",
+                subject=subject,
+            )
+        elif not scan.problems:
+            self.ctx.check("warc-digests", "pass", f"{shown}: {len(scan.captures)} record(s); {counts or 'no digests'}", subject)
+
+    def _wacz(self, record: dict[str, Any], path: Path, shown: str, summary: dict[str, Any]) -> None:
+        rel = summary["file"]
+        members = catalogue_zip(self.ctx, record, shown, tags=["wacz"])
+        if members is None:
+            summary["problem"] = "not a readable zip"
+            return
+        package, why = datapackage(path)
+        if why:
+            self.ctx.problem(f"{shown}: {why}", check="wacz", subject=rel)
+        failures: list[str] = []
+
+        def problem(text: str) -> None:
+            failures.append(text)
+            self.ctx.problem(f"{shown}: {text}", check="wacz-resources", subject=rel)
+
+        wacz = check_wacz(package, members, path, problem)
+        summary["wacz"] = wacz
+        checked = [r for r in wacz["resources"] if r.get("verdict") == "pass"]
+        if package is not None and not failures:
+            self.ctx.check("wacz-resources", "pass", f"{shown}: {len(checked)} of {len(wacz['resources'])} datapackage.json resource(s) match in hash and size; datapackage-digest.json: {wacz['datapackage_digest']['verdict']}", rel)
+        sig = wacz["datapackage_digest"]
+        if sig.get("signed"):
+            who = sig["signature"].get("domain") or sig["signature"]["kind"]
+            self.ctx.check("wacz-signature", "not-checkable", f"{shown}: signed ({who}); evidpack records the signature but does not verify WACZ signatures", rel)
+        else:
+            self.ctx.check("wacz-signature", "not-checkable", f"{shown}: not signed (no signedData in datapackage-digest.json)", rel)
+        for page in wacz["pages"]:
+            self.pages.append({"item": record["id"], "file": rel, **page})
+        for m in members:
+            low = m.name.lower()
+            if m.readable and m.name.startswith("archive/") and low.endswith(WARC_EXTENSIONS):
+                where = {"item": record["id"], "file": rel, "member": m.record["id"], "member_path": m.name}
+                msummary: dict[str, Any] = {"item": m.record["id"], "file": rel, "member_path": m.name, "kind": "warc"}
+                self.files.append(msummary)
+                self._warc(lambda m=m: _member_stream(path, m.index), low.endswith((".gz", ".gzip")), f"{shown}: member {m.name!r}", where, msummary)
+
+    def _single(self, kind: str, path: Path, record: dict[str, Any], shown: str, where: dict[str, Any], summary: dict[str, Any]) -> None:
+        if record["size"] > READ_LIMIT:
+            summary["note"] = f"larger than {READ_LIMIT} bytes; kept but not read"
+            self.ctx.check(kind, "not-checkable", f"{shown}: {summary['note']}", where["file"])
+            return
+        data = path.read_bytes()
+        try:
+            capture = read_mhtml(data) if kind == "mhtml" else read_image(data)
+        except (MhtmlProblem, ImageProblem) as exc:
+            summary["problem"] = str(exc)
+            self.ctx.problem(f"{shown}: {exc}; kept as received", check=kind, subject=where["file"])
+            return
+        if kind == "mhtml":
+            capture["captured_at"] = capture["date"]
+        self.captures.append({**where, **capture})
+        what = f"{capture.get('width')}x{capture.get('height')} {capture['format'].upper()}" if kind == "image" else f"{capture['url']!r}, {capture['parts']} part(s)"
+        self.ctx.check(kind, "pass", f"{shown}: {what}", where["file"])
+
+    # --- sidecars --------------------------------------------------------------------------------
+
+    def _sidecar(self, sidecar: dict[str, Any], capture: dict[str, Any], capture_rel: str) -> dict[str, Any]:
+        rel = sidecar.get("original_path") or sidecar["path"]
+        shown = source_name(self.source, sidecar)
+        out: dict[str, Any] = {"item": sidecar["id"], "file": rel}
+        try:
+            fields = json.loads(bundle_file(self.ctx, sidecar).read_bytes())
+            if not isinstance(fields, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            out["problem"] = f"not a JSON object ({exc})"
+            self.ctx.problem(f"{shown}: sidecar of {capture_rel}: {out['problem']}", check="sidecar", subject=rel)
+            return out
+        out["fields"] = fields
+        for key in ("url", "tool", "operator"):
+            out[key] = fields.get(key)
+        if fields.get("captured_at") is not None:
+            try:
+                out["captured_at"] = read_time(fields["captured_at"], zone=self.zone, date_order=self.date_order).to_json()
+            except TimeProblem as exc:
+                out["captured_at"] = {"original": str(fields["captured_at"]), "utc": None, "problem": str(exc)}
+                self.ctx.problem(f"{shown}: captured_at: {exc}", check="sidecar", subject=rel)
+        declared = fields.get("sha256")
+        if declared is not None:
+            computed = capture.get("sha256")
+            ok = isinstance(declared, str) and declared.strip().lower().removeprefix("sha256:") == computed
+            out["sha256_check"] = {"declared": declared, "computed": computed, "verdict": "pass" if ok else "fail"}
+            if ok:
+                self.ctx.check("sidecar-sha256", "pass", f"{shown}: declared sha256 matches {capture_rel}", rel)
+            else:
+                self.ctx.problem(
+                    f"{shown}: declares sha256 {declared} for {capture_rel}, but its sha256 is {computed}",
+                    check="sidecar-sha256",
+                    subject=rel,
+                )
+        else:
+            out["sha256_check"] = {"declared": None, "verdict": "not-checkable"}
+        return out
+
+    # --- the record -----------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        ctx, sid = self.ctx, self.source.id
+        if self.other:
+            ctx.check("osint-other-files", "not-checkable", f"kept as evidence, not a capture format evidpack reads: {', '.join(self.other)}")
+        counts = {
+            "files": len(self.files),
+            "captures": len(self.captures),
+            "pages": len(self.pages),
+            "captures_with_problems": sum(1 for c in self.captures if c.get("problems")),
+        }
+        ctx.write_record(
+            "osint",
+            {
+                "format": FORMAT,
+                "source": sid,
+                "settings": {"zone": self.zone.label if self.zone else None, "date_order": self.date_order},
+                "files": self.files,
+                "captures": self.captures,
+                "pages": self.pages,
+                "counts": counts,
+            },
+        )
+        ctx.add_rows("web_captures", [_capture_row(c) for c in self.captures])
+        ctx.add_rows("wacz_pages", [_page_row(p) for p in self.pages])
+        ctx.facts["osint"] = counts
+
+
+def _capture_row(c: dict[str, Any]) -> dict[str, Any]:
+    sidecar = c.get("sidecar") or {}
+    when = c.get("warc_date") or c.get("captured_at") or sidecar.get("captured_at") or {}
+    return {
+        "item": c["item"],
+        "file": c["file"],
+        "member": c.get("member"),
+        "member_path": c.get("member_path"),
+        "format": c["format"],
+        "record": c.get("record"),
+        "offset": c.get("offset"),
+        "record_type": c.get("record_type"),
+        "record_id": c.get("record_id"),
+        "url": c.get("target_uri") or c.get("url") or sidecar.get("url"),
+        "captured_at_utc": when.get("utc"),
+        "captured_at_original": when.get("original"),
+        "ip_address": c.get("ip_address"),
+        "http_status": c.get("http_status"),
+        "content_type": c.get("content_type"),
+        "payload_type": c.get("payload_type"),
+        "block_digest": (c.get("block_digest") or {}).get("verdict"),
+        "payload_digest": (c.get("payload_digest") or {}).get("verdict"),
+        "title": c.get("title"),
+        "width": c.get("width"),
+        "height": c.get("height"),
+        "tool": sidecar.get("tool"),
+        "operator": sidecar.get("operator"),
+        "problems": c.get("problems") or [],
+    }
+
+
+def _page_row(p: dict[str, Any]) -> dict[str, Any]:
+    ts = p.get("ts") or {}
+    return {
+        "item": p["item"],
+        "file": p["file"],
+        "list": p["list"],
+        "line": p["line"],
+        "url": p.get("url"),
+        "title": p.get("title"),
+        "ts_utc": ts.get("utc"),
+        "ts_original": ts.get("original"),
+    }

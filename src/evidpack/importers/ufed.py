@@ -1,0 +1,297 @@
+"""Cellebrite UFED outputs: ``.ufd`` (INI text), ``.ufdx`` (XML) and the
+``report.xml`` inside a ``.ufdr``.
+
+Parsing only: the ``device`` importer decides what to check and records the
+results. Everything read here is the copy already in the bundle.
+
+``.ufd`` files are seen in UTF-8 and in UTF-16LE with a byte-order mark, with
+CRLF or LF line ends. Keys are case-sensitive, sections and keys may repeat,
+and file names in the hash sections may themselves hold ``=`` (the value is
+after the last one). Dates such as ``28/07/2024 07:27:27 (-4)`` are kept as
+written, with their offset, and converted to UTC.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, BinaryIO
+
+from ..timeutil import format_utc
+
+HASH_SECTIONS = {"SHA256": "sha256", "SHA1": "sha1", "MD5": "md5"}
+HEX_LENGTH = {"sha256": 64, "sha1": 40, "md5": 32}
+UFDR_NAMESPACE = "http://pa.cellebrite.com/report/2.0"
+
+
+class UfedError(Exception):
+    """An UFED file that cannot be read (the message says why)."""
+
+
+# --- .ufd ------------------------------------------------------------------------------
+
+
+@dataclass
+class Ufd:
+    encoding: str
+    line_endings: str
+    # (section, [(key, value, line number)]) in file order; a repeated section appears twice
+    sections: list[tuple[str, list[tuple[str, str, int]]]] = field(default_factory=list)
+
+    def entries(self, section: str) -> list[tuple[str, str, int]]:
+        """Every entry of every section called ``section`` (compared without case)."""
+        want = section.casefold()
+        return [e for name, items in self.sections if name.casefold() == want for e in items]
+
+    def table(self, section: str) -> dict[str, Any]:
+        """A section as a dict; a key given more than once with different values keeps them all."""
+        out: dict[str, Any] = {}
+        for key, value, _ in self.entries(section):
+            if key in out and out[key] != value:
+                prev = out[key] if isinstance(out[key], list) else [out[key]]
+                out[key] = prev + [value]
+            else:
+                out.setdefault(key, value)
+        return out
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """(text, encoding as found) of a small text file written by a Windows tool."""
+    try:
+        if data.startswith(codecs.BOM_UTF16_LE):
+            return data[2:].decode("utf-16-le"), "UTF-16LE with BOM"
+        if data.startswith(codecs.BOM_UTF16_BE):
+            return data[2:].decode("utf-16-be"), "UTF-16BE with BOM"
+        if data.startswith(codecs.BOM_UTF8):
+            return data[3:].decode("utf-8"), "UTF-8 with BOM"
+        if len(data) >= 4 and data[0] and not data[1] and data[2] and not data[3]:
+            return data.decode("utf-16-le"), "UTF-16LE without BOM"
+    except UnicodeDecodeError as exc:
+        raise UfedError(f"not valid text in the encoding its first bytes announce ({exc.reason} at byte {exc.start})") from None
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "Windows-1252 (not valid UTF-8)"
+
+
+def parse_ufd(data: bytes) -> Ufd:
+    text, encoding = decode_text(data)
+    crlf, lf = text.count("\r\n"), text.count("\n")
+    endings = "none" if lf == 0 else "CRLF" if crlf == lf else "LF" if crlf == 0 else "mixed CRLF and LF"
+    ufd = Ufd(encoding, endings)
+    items: list[tuple[str, str, int]] | None = None
+    section = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip().lstrip("\ufeff")
+        if not line or line[0] in ";#":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            items = []
+            ufd.sections.append((section, items))
+            continue
+        if "=" not in line:
+            continue
+        if items is None:  # entries before any section
+            items = []
+            ufd.sections.append(("", items))
+        # In the hash sections the key is a file name, which may hold '='; the value (hex) cannot.
+        key, _, value = line.rpartition("=") if section.upper() in HASH_SECTIONS else line.partition("=")
+        items.append((key.strip(), value.strip(), n))
+    if not ufd.sections:
+        raise UfedError("no [sections]: not an UFED .ufd file")
+    return ufd
+
+
+_DATE = re.compile(
+    r"^(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.](?P<year>\d{4})\s+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?"
+    r"\s*\(\s*(?:UTC|GMT)?\s*(?P<sign>[+-]?)(?P<oh>\d{1,2})(?:(?P<sep>[:.])(?P<om>\d{1,2}))?\s*\)\s*$"
+)
+
+
+def parse_ufd_date(text: str) -> dict[str, Any] | None:
+    """``28/07/2024 07:27:27 (-4)`` -> the text, its offset and UTC. UFED writes
+    day/month/year; when both could be a month that order is assumed (and said)."""
+    m = _DATE.match(text.strip())
+    if not m:
+        return None
+    a, b = int(m["a"]), int(m["b"])
+    if b > 12 >= a:
+        day, month, order = b, a, "month/day/year (the second number is over 12)"
+    else:
+        day, month = a, b
+        order = "day/month/year" if a > 12 else "day/month/year (assumed: UFED's order; both numbers could be a month)"
+    hour = int(m["h"])
+    if m["ampm"]:
+        hour = hour % 12 + (12 if m["ampm"].lower() == "pm" else 0)
+    minutes = int(m["om"] or 0)
+    if m["sep"] == ".":  # decimal hours, e.g. (+5.5)
+        minutes = round(float("0." + m["om"]) * 60)
+    offset = timedelta(hours=int(m["oh"]), minutes=minutes) * (-1 if m["sign"] == "-" else 1)
+    try:
+        local = datetime(int(m["year"]), month, day, hour, int(m["mi"]), int(m["s"] or 0), tzinfo=timezone(offset))
+    except ValueError:
+        return None
+    total = int(offset.total_seconds()) // 60
+    return {
+        "text": text.strip(),
+        "utc": format_utc(local),
+        "offset": f"{'-' if total < 0 else '+'}{abs(total) // 60:02d}:{abs(total) % 60:02d}",
+        "order": order,
+    }
+
+
+def ufd_facts(ufd: Ufd, name: str) -> dict[str, Any]:
+    """What a .ufd says, for sources.jsonl: its sections (hashes excepted: they are
+    checked, not copied) and every date it gives, in UTC with the text beside it."""
+    sections = {}
+    dates = {}
+    for section, _items in ufd.sections:
+        if section.upper() in HASH_SECTIONS or section in sections:
+            continue
+        table = ufd.table(section)
+        sections[section or "(no section)"] = table
+        for key, value in table.items():
+            for v in value if isinstance(value, list) else [value]:
+                parsed = parse_ufd_date(v)
+                if parsed:
+                    dates[f"{section}.{key}"] = parsed
+    return {"file": name, "encoding": ufd.encoding, "line_endings": ufd.line_endings, "sections": sections, "dates": dates}
+
+
+@dataclass(frozen=True)
+class HashEntry:
+    algorithm: str  # sha256 / sha1 / md5
+    section: str
+    name: str  # the file name exactly as written
+    value: str
+    line: int
+
+    @property
+    def path(self) -> str:
+        """The name as a path relative to the .ufd's folder."""
+        return self.name.replace("\\", "/")
+
+    def well_formed(self) -> bool:
+        return bool(re.fullmatch(r"[0-9A-Fa-f]+", self.value)) and len(self.value) == HEX_LENGTH[self.algorithm]
+
+
+def hash_entries(ufd: Ufd) -> list[HashEntry]:
+    out = []
+    for section, items in ufd.sections:
+        alg = HASH_SECTIONS.get(section.upper())
+        if alg:
+            out += [HashEntry(alg, section, key, value, line) for key, value, line in items]
+    return out
+
+
+def dump_names(ufd: Ufd) -> list[str]:
+    """The files the .ufd says make up the extraction ([Dumps] values, hash-section names)."""
+    names = [v.replace("\\", "/") for _k, v, _ in ufd.entries("Dumps") if v]
+    names += [e.path for e in hash_entries(ufd)]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+# --- .ufdx -------------------------------------------------------------------------------
+
+
+def parse_ufdx(data: bytes) -> tuple[dict[str, Any], list[str]]:
+    """(facts, the .ufd paths it names, relative to its folder)."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise UfedError(f"not well-formed XML ({exc})") from None
+    extractions = []
+    paths = []
+    for el in root.iter():
+        attrs = {k: v for k, v in el.attrib.items()}
+        path = next((v for k, v in attrs.items() if k.lower() == "path"), None)
+        if path and path.lower().endswith(".ufd"):
+            extractions.append({"element": _local(el.tag), **attrs})
+            paths.append(path.replace("\\", "/"))
+    facts = {"root": _local(root.tag), "attributes": dict(root.attrib), "extractions": extractions}
+    return facts, paths
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+# --- .ufdr report.xml ------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    namespace: str
+    project: dict[str, str] = field(default_factory=dict)
+    extractions: list[dict[str, str]] = field(default_factory=list)
+    case_information: list[dict[str, str]] = field(default_factory=list)
+    metadata: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    # member path (Local Path, '/'-separated) -> (device path, sha256, md5, size)
+    files: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
+    files_without_local_path: int = 0
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "project": self.project,
+            "extractions": self.extractions,
+            "case_information": self.case_information,
+            "metadata": self.metadata,
+            "tagged_files": len(self.files) + self.files_without_local_path,
+            "tagged_files_in_ufdr": len(self.files),
+        }
+
+
+_PROJECT_SECTIONS = ("Extraction Data", "Device Info", "Additional Fields")
+
+
+def read_report(fh: BinaryIO) -> Report:
+    """Stream-parse a UFDR ``report.xml`` (real ones are gigabytes): project and
+    extraction info, and for each tagged file its device path, its path in the
+    .ufdr and the hashes the report gives. Elements are dropped once read."""
+    report = Report("")
+    stack: list[ET.Element] = []
+    section: str | None = None
+    current: dict[str, Any] | None = None
+    try:
+        for event, elem in ET.iterparse(fh, events=("start", "end")):
+            tag = _local(elem.tag)
+            if event == "start":
+                if not stack:
+                    report.namespace = elem.tag[1:].split("}", 1)[0] if elem.tag.startswith("{") else ""
+                    report.project = dict(elem.attrib)
+                elif tag == "metadata":
+                    section = elem.get("section")
+                elif tag == "file":
+                    current = {"path": elem.get("path", ""), "size": elem.get("size", ""), "items": {}}
+                stack.append(elem)
+                continue
+            stack.pop()
+            if tag == "extractionInfo":
+                report.extractions.append(dict(elem.attrib))
+            elif tag == "field" and any(_local(e.tag) == "caseInformation" for e in stack):
+                report.case_information.append({"name": elem.get("name", ""), "value": (elem.text or "").strip()})
+            elif tag == "item" and current is not None:
+                current["items"][elem.get("name", "")] = (elem.text or "").strip()
+            elif tag == "item" and section in _PROJECT_SECTIONS and len(stack) == 2:
+                report.metadata.setdefault(section, []).append({"name": elem.get("name", ""), "value": (elem.text or "").strip()})
+            elif tag == "metadata":
+                section = None
+            elif tag == "file" and current is not None:
+                items = current["items"]
+                local = items.get("Local Path", "").replace("\\", "/")
+                if local:
+                    report.files[local] = (current["path"], items.get("SHA256", ""), items.get("MD5", ""), current["size"])
+                else:
+                    report.files_without_local_path += 1
+                current = None
+            if stack:
+                elem.clear()
+                stack[-1].remove(elem)
+    except ET.ParseError as exc:
+        raise UfedError(f"report.xml is not well-formed XML ({exc})") from None
+    return report

@@ -1,0 +1,307 @@
+"""A report document: page templates, the running header and footer, headings
+with bookmarks, the contents list, and deterministic output.
+
+Every page carries the case id, the first 16 hex digits of the tag manifest's
+SHA-256 and "Page N of M". M and the page numbers in the contents are not known
+until the last page is laid out, so each is a PDF form XObject referenced where
+it is printed and defined when the document is saved: one pass, however long
+the document.
+
+Output is byte-identical for the same story and creation time: reportlab runs
+in invariant mode, the creation date is the given time, and nothing records the
+host, process or wall clock.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any
+
+from reportlab.lib.utils import TimeStamp
+from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import BaseDocTemplate, Flowable, Frame, NextPageTemplate, PageBreak, PageTemplate
+
+from .. import TOOL_NAME, __version__
+from . import fonts
+from .flowables import draw_line, mark_anchor
+from .layout import wrap
+from .styles import (
+    BODY,
+    FOOTER,
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    HEADER,
+    MARGIN_BOTTOM,
+    MARGIN_LEFT,
+    MARGIN_TOP,
+    MUTED,
+    PAGE_SIZE,
+    RULE,
+    TextStyle,
+)
+
+PAGES_FORM = "evidpack-page-count"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a report is about, printed on every page and in the PDF's metadata."""
+
+    case_id: str
+    tagmanifest_sha256: str
+    title: str  # e.g. "Evidence index"
+    kind: str  # shown at the right of every footer, e.g. "Sealed index"
+    author: str
+    created: datetime
+
+    @property
+    def short_hash(self) -> str:
+        return self.tagmanifest_sha256[:16]
+
+
+class ReportDocument(BaseDocTemplate):
+    """Lays out a story on A4 pages: the first page is the cover (footer only),
+    the rest carry a header with the current section as well."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self._out = _Sink()
+        super().__init__(
+            self._out,
+            pagesize=PAGE_SIZE,
+            leftMargin=MARGIN_LEFT,
+            rightMargin=PAGE_SIZE[0] - MARGIN_LEFT - FRAME_WIDTH,
+            topMargin=MARGIN_TOP,
+            bottomMargin=MARGIN_BOTTOM,
+            title=f"{identity.title} — {identity.case_id}",
+            author=identity.author,
+            subject=f"{identity.kind}, tag manifest SHA-256 {identity.tagmanifest_sha256}",
+            keywords=identity.case_id,
+            creator=f"{TOOL_NAME} {__version__}",
+            invariant=1,
+            pageCompression=1,
+            initialFontName=fonts.CHAINS["sans"][0],  # never a standard font, which would not be embedded
+        )
+        frame = Frame(MARGIN_LEFT, MARGIN_BOTTOM, FRAME_WIDTH, FRAME_HEIGHT, 0, 0, 0, 0, id="body")
+        self.addPageTemplates(
+            [
+                PageTemplate("cover", [frame], onPageEnd=self._decorate),
+                PageTemplate("body", [frame], onPageEnd=self._decorate),
+            ]
+        )
+        self.anchors: dict[str, int] = {}  # heading key -> page number
+        self.referenced: set[str] = set()  # heading keys whose page number is printed
+        self.section = ""
+
+    def render(self, story: list[Flowable]) -> bytes:
+        """The PDF: ``story`` starts on the cover page; put :func:`body_pages` after the cover."""
+        fonts.register()
+        self.build(story, canvasmaker=partial(_ReportCanvas, report=self))
+        return self._out.data
+
+    # page decoration ----------------------------------------------------------------------
+
+    def _decorate(self, canv: Canvas, doc: Any) -> None:
+        ident = self.identity
+        width = FRAME_WIDTH
+        canv.saveState()
+        canv.setStrokeColorRGB(*RULE)
+        canv.setLineWidth(0.5)
+        y_foot = MARGIN_BOTTOM - 12
+        canv.line(MARGIN_LEFT, y_foot + 10, MARGIN_LEFT + width, y_foot + 10)
+        text = f"{ident.case_id} · {ident.short_hash} · Page {canv.getPageNumber()} of "
+        canv.setFillColorRGB(*FOOTER.colour)
+        fonts.draw(canv, MARGIN_LEFT, y_foot, text, FOOTER.role, FOOTER.size)
+        canv.saveState()
+        canv.translate(MARGIN_LEFT + fonts.width(text, FOOTER.role, FOOTER.size), y_foot)
+        canv.doForm(PAGES_FORM)
+        canv.restoreState()
+        draw_line(canv, MARGIN_LEFT, y_foot, width, ident.kind, _right(FOOTER))
+        if self.pageTemplate.id != "cover":
+            y_head = PAGE_SIZE[1] - MARGIN_TOP + 10
+            canv.line(MARGIN_LEFT, y_head - 3, MARGIN_LEFT + width, y_head - 3)
+            draw_line(canv, MARGIN_LEFT, y_head, width, f"{ident.title} — {ident.case_id}", HEADER)
+            draw_line(canv, MARGIN_LEFT, y_head, width, self.section, _right(HEADER))
+        canv.restoreState()
+
+    def define_forms(self, canv: Canvas) -> None:
+        """Called as the canvas is saved: the page count and every printed page number."""
+        _number_form(canv, PAGES_FORM, str(len(canv._doc.Pages.pages)), "left")
+        for key in sorted(self.referenced):
+            _number_form(canv, page_form(key), str(self.anchors.get(key, "?")), "right")
+
+
+class _Sink:
+    """Where reportlab writes the finished PDF: it writes it once, as one bytes
+    object, which is kept as it is (a BytesIO would copy a large PDF twice)."""
+
+    data = b""
+
+    def write(self, data: bytes) -> int:
+        self.data += data
+        return len(data)
+
+
+def _right(style: TextStyle) -> TextStyle:
+    return TextStyle(style.role, style.size, style.leading, style.colour, "right", style.wrap)
+
+
+def page_form(key: str) -> str:
+    return f"evidpack-page-of-{key}"
+
+
+def _number_form(canv: Canvas, name: str, text: str, align: str) -> None:
+    canv.beginForm(name, lowerx=-100, lowery=-4, upperx=100, uppery=12)
+    canv.setFillColorRGB(*FOOTER.colour if name == PAGES_FORM else BODY.colour)
+    size = FOOTER.size if name == PAGES_FORM else BODY.size
+    x = 0.0 if align == "left" else -fonts.width(text, "sans", size)
+    fonts.draw(canv, x, 0, text, "sans", size)
+    canv.endForm()
+
+
+class _ReportCanvas(Canvas):
+    """reportlab's canvas, made deterministic, compressing each page as it is
+    finished (memory stays near the size of the output), and defining the
+    page-number forms when saved."""
+
+    def __init__(self, *args: Any, report: ReportDocument, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._report = report
+        self.anchors = report.anchors  # filled by mark_anchor as headings are drawn
+        self._doc._timeStamp = _timestamp(report.identity.created)
+
+    def showPage(self) -> None:
+        super().showPage()
+        page = self._doc.Pages.pages[-1]
+        if page.stream and not page.Contents:
+            data = page.stream.encode("utf-8") if isinstance(page.stream, str) else page.stream
+            page.Contents = PDFStream(PDFDictionary({"Filter": PDFArray([PDFName("FlateDecode")])}), zlib.compress(data))
+            page.stream = None
+
+    def save(self) -> None:
+        if len(self._code):
+            self.showPage()
+        self._report.define_forms(self)
+        super().save()
+
+
+def _timestamp(moment: datetime) -> TimeStamp:
+    """reportlab's document time stamp (CreationDate, ModDate), set to ``moment`` in UTC."""
+    ts = TimeStamp(invariant=1)
+    utc = moment.astimezone(timezone.utc)
+    ts.t = utc.timestamp()
+    ts.lt = utc.timetuple()
+    ts.YMDhms = tuple(ts.lt)[:6]
+    ts.dhh = ts.dmm = 0
+    ts.tzname = "UTC"
+    return ts
+
+
+# --- flowables that need the document ------------------------------------------------------
+
+
+def body_pages() -> list[Flowable]:
+    """What ends the cover: the following pages use the body template."""
+    return [NextPageTemplate("body"), PageBreak()]
+
+
+class Heading(Flowable):
+    """A heading: a bookmark and outline entry, and its page number recorded for the contents."""
+
+    keep_with_next = True
+
+    def __init__(self, text: str, style: TextStyle, *, key: str, level: int = 0, space_before: float = 6, space_after: float = 4) -> None:
+        super().__init__()
+        self.text, self.style, self.key, self.level = text, style, key, level
+        self.spaceBefore, self.spaceAfter = space_before, space_after
+        self._lines: list[str] = []
+
+    def wrap(self, aw: float, ah: float) -> tuple[float, float]:
+        self.width = aw
+        self._lines = wrap(self.text, self.style, aw)
+        self.height = len(self._lines) * self.style.leading
+        return aw, self.height
+
+    def draw(self) -> None:
+        canv = self.canv
+        if self.level == 0:
+            canv._report.section = self.text  # type: ignore[attr-defined]
+        mark_anchor(canv, self.key, self.text, self.level, self.height + self.style.size)
+        y = self.height - self.style.size
+        for line in self._lines:
+            draw_line(canv, 0, y, self.width, line, self.style)
+            y -= self.style.leading
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A line of the contents: a heading's text, key and level."""
+
+    text: str
+    key: str
+    level: int = 0
+
+
+class Contents(Flowable):
+    """The contents: every entry with dot leaders and its page number, linked to
+    its heading. The page numbers are forms, filled in when the PDF is saved."""
+
+    def __init__(self, entries: Iterable[Entry], style: TextStyle = BODY, indent: float = 14) -> None:
+        super().__init__()
+        self.entries = list(entries)
+        self.style, self.indent = style, indent
+
+    def wrap(self, aw: float, ah: float) -> tuple[float, float]:
+        self.width = aw
+        self.height = len(self.entries) * self.style.leading
+        return aw, self.height
+
+    def split(self, aw: float, ah: float) -> list[Flowable]:
+        n = int(ah // self.style.leading)
+        if n <= 0 or n >= len(self.entries):
+            return []
+        return [Contents(self.entries[:n], self.style, self.indent), Contents(self.entries[n:], self.style, self.indent)]
+
+    def draw(self) -> None:
+        canv = self.canv
+        doc: ReportDocument = canv._report  # type: ignore[attr-defined]
+        s = self.style
+        number_room = fonts.width("00000", s.role, s.size)
+        y = self.height - s.size
+        for entry in self.entries:
+            doc.referenced.add(entry.key)
+            x = entry.level * self.indent
+            room = self.width - x - number_room - 8
+            text = entry.text if fonts.width(entry.text, s.role, s.size) <= room else _shortened(entry.text, s, room)
+            style = s if entry.level else _bold(s)
+            draw_line(canv, x, y, self.width, text, style)
+            used = fonts.width(text, style.role, style.size)
+            canv.setFillColorRGB(*MUTED)
+            dots_from, dots_to = x + used + 4, self.width - number_room - 2
+            if dots_to > dots_from:
+                dot = fonts.width(" .", s.role, s.size)
+                count = int((dots_to - dots_from) // dot)
+                fonts.draw(canv, dots_to - count * dot, y, " ." * count, s.role, s.size)
+            canv.saveState()
+            canv.translate(self.width, y)
+            canv.doForm(page_form(entry.key))
+            canv.restoreState()
+            canv.linkRect("", entry.key, (x, y - 2, self.width, y + s.size), relative=1, thickness=0)
+            y -= s.leading
+
+
+def _bold(style: TextStyle) -> TextStyle:
+    return TextStyle("bold", style.size, style.leading, style.colour, style.align, style.wrap)
+
+
+def _shortened(text: str, style: TextStyle, room: float) -> str:
+    """A contents line that would not fit, cut with an ellipsis (the heading
+    itself is printed in full)."""
+    while text and fonts.width(text + "…", style.role, style.size) > room:
+        text = text[:-1]
+    return text + "…"

@@ -1,0 +1,154 @@
+"""The court-ready PDF index of a bundle (``evidpack/index.pdf``).
+
+:func:`render_index` reads a bundle through :class:`evidpack.bundle.Bundle`
+(so a folder, a zip, or the folder a build is sealing) and returns the PDF:
+cover, contents, one section per source, the item schedule, the custody log
+and how to verify. Each part is made by its own module; this one gathers what
+they read and puts them in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from reportlab.platypus import Flowable, PageBreak
+
+from .. import bag
+from ..bundle import Bundle
+from ..custody import CUSTODY_FILE, parse_lines
+from ..errors import EvidpackError
+from . import cover, custody_log, schedule, sources, verifying
+from .document import Contents, Entry, Heading, Identity, ReportDocument, body_pages
+from .flowables import keep_with_next
+from .styles import H1
+
+TAGMANIFEST = "tagmanifest-sha256.txt"
+RECORDS = "evidpack/records/"
+
+
+@dataclass
+class IndexInput:
+    """Everything the index prints, read from the bundle once."""
+
+    bundle: Bundle
+    case: dict[str, Any]
+    seal: dict[str, Any]
+    sources: list[dict[str, Any]]
+    tagmanifest_sha256: str
+    tag_files: list[str]
+    custody: list[dict[str, Any]]
+    at_seal: bool  # rendered while sealing: the 'sealed' event is not in ``custody`` yet
+    rendered_at: datetime
+    pdf_signer: str | None = None  # subject of the X.509 certificate that signs the PDF, if any
+    _records: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def case_id(self) -> str:
+        return str(self.case.get("id") or self.seal.get("case") or "")
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        return tuple(self.seal.get("digests") or ("sha256",))
+
+    @property
+    def signer(self) -> dict[str, Any]:
+        return self.seal.get("signer") or {}
+
+    @cached_property
+    def tool(self) -> str:
+        tool = self.seal.get("tool") or {}
+        return f"{tool.get('name', '?')} {tool.get('version', '?')}"
+
+    def records_of(self, source_id: str) -> dict[str, Any]:
+        """The derived JSON records of a source, by name without the ``<source>-``
+        prefix (``S02-wechat.json`` -> ``wechat``)."""
+        prefix = f"{RECORDS}{source_id}-"
+        out = {}
+        for rel in self.tag_files:
+            if rel.startswith(prefix) and rel.endswith(".json"):
+                if rel not in self._records:
+                    self._records[rel] = _json(self.bundle, rel)
+                out[rel[len(prefix) : -len(".json")]] = self._records[rel]
+        return out
+
+
+def _json(bundle: Bundle, rel: str) -> Any:
+    data = bundle.read(rel)
+    if data is None:
+        raise EvidpackError(f"{bundle.path}: {rel} is missing; cannot render the index")
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise EvidpackError(f"{bundle.path}: {rel} is not valid JSON ({exc})") from None
+
+
+def load(bundle: Bundle, *, custody_lines: list[bytes] | None, rendered_at: datetime, pdf_signer: str | None = None) -> IndexInput:
+    """Read what the index needs. ``custody_lines`` are the events written so
+    far while sealing; without them, the bundle's whole custody log is read."""
+    tm = bundle.read(TAGMANIFEST)
+    if tm is None:
+        raise EvidpackError(f"{bundle.path}: {TAGMANIFEST} is missing; cannot render the index")
+    entries, _ = bag.parse_manifest(tm, TAGMANIFEST)
+    sources_data = bundle.read("evidpack/sources.jsonl") or b""
+    lines = custody_lines
+    if lines is None:
+        lines = [line for _, line, _, _ in parse_lines(bundle.read(CUSTODY_FILE) or b"")]
+    custody = []
+    for line in lines:
+        try:
+            custody.append(json.loads(line))
+        except ValueError:
+            custody.append({"action": "(unreadable line)", "details": {"line": line.decode("utf-8", "replace")}})
+    return IndexInput(
+        bundle=bundle,
+        case=_json(bundle, "evidpack/case.json"),
+        seal=_json(bundle, "evidpack/seal.json"),
+        sources=[json.loads(line) for line in sources_data.splitlines() if line.strip()],
+        tagmanifest_sha256=hashlib.sha256(tm).hexdigest(),
+        tag_files=sorted(entries),
+        custody=custody,
+        at_seal=custody_lines is not None,
+        rendered_at=rendered_at,
+        pdf_signer=pdf_signer,
+    )
+
+
+def render_index(
+    bundle: Bundle,
+    *,
+    rendered_at: datetime,
+    custody_lines: list[bytes] | None = None,
+    pdf_signer: str | None = None,
+) -> bytes:
+    """The index as PDF bytes.
+
+    While sealing, give ``custody_lines`` (the events so far): the result is the
+    sealed index, whose custody log ends with a row describing the seal. Without
+    them, the result is a reading copy showing the whole custody log, including
+    events recorded after the seal. The output depends on nothing else (not the
+    bundle's folder name, not the clock): the same bundle and time give the same bytes."""
+    data = load(bundle, custody_lines=custody_lines, rendered_at=rendered_at, pdf_signer=pdf_signer)
+    identity = Identity(
+        case_id=data.case_id,
+        tagmanifest_sha256=data.tagmanifest_sha256,
+        title="Evidence index",
+        kind="Sealed index (evidpack/index.pdf)" if data.at_seal else "Reading copy — not the sealed index",
+        author=str(data.case.get("examiner") or data.signer.get("name") or ""),
+        created=rendered_at,
+    )
+    parts: list[tuple[Entry, list[Entry], list[Flowable]]] = [
+        sources.section(data),
+        schedule.section(data),
+        custody_log.section(data),
+        verifying.section(data),
+    ]
+    story: list[Flowable] = [*cover.page(data), *body_pages()]
+    story += [Heading("Contents", H1, key="contents", space_before=0), Contents(e for entry, subs, _ in parts for e in (entry, *subs))]
+    for entry, _, flowables in parts:
+        story += [PageBreak(), Heading(entry.text, H1, key=entry.key, space_before=0), *flowables]
+    return ReportDocument(identity).render(keep_with_next(story))

@@ -1,0 +1,128 @@
+"""What the per-kind source renderers share: the view of one source, headings,
+reading nested values safely, and a table for facts no renderer knows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reportlab.platypus import Flowable
+
+from ..flowables import Column, Lines, Para, Table
+from ..styles import CELL_MONO, CELL_NOTE, H3, NOTE
+
+if TYPE_CHECKING:
+    from ..index import IndexInput
+
+
+@dataclass
+class SourceView:
+    """One source: its line in sources.jsonl, its derived records (by name,
+    without the ``<source>-`` prefix) and the whole index input."""
+
+    row: dict[str, Any]
+    records: dict[str, Any]
+    data: "IndexInput"
+
+    @property
+    def id(self) -> str:
+        return str(self.row.get("id", "?"))
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        facts = self.row.get("facts")
+        return facts if isinstance(facts, dict) else {}
+
+
+def subheading(text: str) -> list[Flowable]:
+    return [Para(text, H3, space_before=8, space_after=3)]
+
+
+def first(obj: Any, *keys: str) -> Any:
+    """The first of ``keys`` that ``obj`` has a value for (importers name things differently)."""
+    if isinstance(obj, dict):
+        for key in keys:
+            if obj.get(key) not in (None, ""):
+                return obj[key]
+    return None
+
+
+def text(value: Any) -> str:
+    """A value as printed: strings as they are, numbers with separators, lists
+    and objects as ``key: value`` pieces."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(text(v) for v in value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def time_cell(value: Any) -> Lines | str | None:
+    """A time as evidpack records it: UTC first, the original text (with its
+    zone, and where the zone came from) beside it."""
+    if not isinstance(value, dict):
+        return text(value) or None
+    utc = value.get("utc")
+    original = first(value, "original", "text")
+    zone = first(value, "zone", "offset")
+    note = None
+    if original and original != utc:
+        where = f", from {value['zone_source']}" if value.get("zone_source") else ""
+        note = f"as given: {original}" + (f" ({zone}{where})" if zone else "")
+    return Lines.of(
+        (utc or "not read", CELL_MONO if utc else CELL_NOTE),
+        (note, CELL_NOTE),
+        (value.get("order") if value.get("order") and "assumed" in str(value.get("order")) else None, CELL_NOTE),
+        (value.get("problem"), CELL_NOTE),
+    )
+
+
+def facts_table(facts: dict[str, Any], *, skip: tuple[str, ...] = ()) -> list[Flowable]:
+    """Facts an importer recorded that no renderer prints otherwise: scalars and
+    short lists as key/value rows, lists of objects as their own tables. Nothing
+    an importer records is left out of the index."""
+    from ..cover import key_values
+
+    scalars: list[tuple[str, Any]] = []
+    tables: list[Flowable] = []
+    for key, value in _flatten(facts, skip):
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            tables += [Para(key, NOTE, space_before=4, space_after=2), records_table(value)]
+        else:
+            scalars.append((key, text(value)))
+    out: list[Flowable] = []
+    if scalars:
+        out.append(key_values(scalars))
+    return out + tables
+
+
+def _flatten(facts: dict[str, Any], skip: tuple[str, ...], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key in sorted(facts):
+        if not prefix and key in skip:
+            continue
+        value = facts[key]
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out += _flatten(value, (), name + ".")
+        else:
+            out.append((name, value))
+    return out
+
+
+def records_table(rows: list[dict[str, Any]]) -> Table:
+    """Objects as a table, one column per key (in first-seen order)."""
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    width = 1 / max(1, len(keys))
+    return Table([Column(k, width) for k in keys], ([text(row.get(k)) for k in keys] for row in rows))

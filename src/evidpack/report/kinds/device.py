@@ -1,0 +1,175 @@
+"""Kind ``device``: an extraction as the tool wrote it — what the tool says
+about the device (.ufd, report.xml, iTunes backup), the containers with their
+member counts, the tool's own hashes against the copy's, and the artifacts the
+recognisers found (WeChat/Weixin databases, preferences, media folders)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reportlab.platypus import Flowable
+
+from ..cover import key_values
+from ..flowables import Column, Lines, Mark, Para, Table
+from ..styles import CELL, CELL_MONO, CELL_NOTE, CELL_PATH, HASH, NOTE, VERDICT_WIDTH
+from .common import SourceView, facts_table, subheading, text, time_cell
+
+_KNOWN = ("ufd", "ufdx", "ufdr", "itunes_backups", "containers", "members", "artifacts")
+_HEX = re.compile(r"\b[0-9a-f]{32,128}\b")
+
+
+def render(view: SourceView) -> list[Flowable]:
+    facts = view.facts
+    out: list[Flowable] = []
+    for ufd in facts.get("ufd") or []:
+        out += ufd_section(ufd)
+    for backup in facts.get("itunes_backups") or []:
+        out += itunes_section(backup)
+    for report in facts.get("ufdr") or []:
+        out += subheading(f"UFDR report.xml of {report.get('item', '?')}") + facts_table(report)
+    if facts.get("ufdx"):
+        out += subheading("UFDX") + facts_table({"ufdx": facts["ufdx"]})
+    out += tool_hashes(view.row.get("checks") or [])
+    out += containers(facts.get("containers") or [])
+    out += artifacts(view.records.get("artifacts"))
+    rest = {k: v for k, v in facts.items() if k not in _KNOWN}
+    if rest:
+        out += subheading("Other facts recorded by the importer") + facts_table(rest)
+    return out
+
+
+def ufd_section(ufd: dict[str, Any]) -> list[Flowable]:
+    """What the .ufd says about the device and the extraction (its hash lines are checked below)."""
+    rows: list[tuple[str, Any]] = []
+    dates = ufd.get("dates") or {}
+    for section, table in (ufd.get("sections") or {}).items():
+        for key, value in (table or {}).items():
+            name = f"{section} / {key}"
+            date = dates.get(f"{section}.{key}")
+            rows.append((name, time_cell(date) if date else text(value)))
+    rows.append(("File", f"{ufd.get('file')} ({ufd.get('encoding')}, {ufd.get('line_endings')} line endings)"))
+    return subheading(f"Device and extraction, as the .ufd states ({ufd.get('file')})") + [key_values(rows, 0.34)]
+
+
+def itunes_section(backup: dict[str, Any]) -> list[Flowable]:
+    rows: list[tuple[str, Any]] = [
+        ("Backup folder", backup.get("root")),
+        ("Encrypted", text(backup.get("encrypted"))),
+        ("Manifest.db", backup.get("manifest_db")),
+    ]
+    for group in ("info", "manifest", "status"):
+        for key, value in sorted((backup.get(group) or {}).items()):
+            rows.append((f"{group.capitalize()}.plist / {key}" if group != "manifest" else f"Manifest.plist / {key}", text(value)))
+    for key, value in sorted((backup.get("manifest_db_entries") or {}).items()):
+        rows.append((f"Manifest.db entries / {key}", text(value)))
+    return subheading(f"iTunes/Finder backup ({backup.get('root')})") + [key_values(rows, 0.34)]
+
+
+def tool_hashes(checks: list[dict[str, Any]]) -> list[Flowable]:
+    """The acquisition tool's own hash lines against the digests of the copy."""
+    rows = []
+    for c in checks:
+        name = str(c.get("check", ""))
+        if not re.fullmatch(r"ufd-(sha256|sha1|md5)", name):
+            continue
+        found = _HEX.findall(str(c.get("detail", "")))
+        values = Lines.of((found[0], HASH), (found[-1], HASH)) if found else Lines.of((c.get("detail"), CELL_NOTE))
+        rows.append([Mark(str(c.get("verdict"))), Lines.of((c.get("subject"), CELL_PATH)), name.removeprefix("ufd-").upper(), values])
+    if not rows:
+        return []
+    return subheading("The tool's hashes against the copy") + [
+        Para("Each hash line of the .ufd, compared with the digest evidpack computed while copying the file.", NOTE, space_after=3),
+        Table([Column("Verdict", VERDICT_WIDTH), Column("File", 1.0), Column("Alg.", 40), Column("The tool's record, then the copy's digest", 282)], rows),
+    ]
+
+
+def containers(rows: list[dict[str, Any]]) -> list[Flowable]:
+    if not rows:
+        return []
+    table = Table(
+        [Column("Item", 64, CELL_MONO), Column("Container", 1.0), Column("Format", 56), Column("Members", 56), Column("Member bytes", 70), Column("Read to its end", VERDICT_WIDTH)],
+        (
+            [
+                Lines.of((c.get("item"), CELL_MONO)),
+                Lines.of((c.get("path"), CELL_PATH)),
+                c.get("format"),
+                text(c.get("members")),
+                text(c.get("member_bytes")),
+                Mark("pass" if c.get("readable") else "fail"),
+            ]
+            for c in rows
+        ),
+    )
+    return subheading("Containers and their members") + [
+        Para("Each container is kept byte for byte as one item; its members were streamed out of the copy and hashed, "
+             "and are listed under the container in the item schedule.", NOTE, space_after=3),
+        table,
+    ]
+
+
+def artifacts(record: Any) -> list[Flowable]:
+    if not isinstance(record, dict):
+        return []
+    found = record.get("artifacts") or []
+    groups = record.get("groups") or []
+    databases = record.get("databases") or []
+    findings = record.get("findings") or []
+    if not (found or groups or databases or findings):
+        return subheading("Artifacts") + [Para("No path matched an artifact recogniser (WeChat/Weixin databases, preferences, media).", NOTE)]
+    out: list[Flowable] = subheading("Artifacts recognised (WeChat/Weixin and others)")
+    if record.get("about"):
+        out.append(Para(record["about"], NOTE, space_after=3))
+    if found:
+        out.append(
+            Table(
+                [Column("Item", 64, CELL_MONO), Column("Path and details", 1.0), Column("App and kind", 92), Column("Encrypted", 52)],
+                ([Lines.of((a.get("item"), CELL_MONO)), Lines.of((a.get("path"), CELL_PATH), *_details(a)),
+                  Lines.of((f"{a.get('app')} ({a.get('platform')})", CELL), (a.get("kind"), CELL_NOTE)),
+                  _encrypted(a)] for a in found),
+            )
+        )
+    if databases:
+        out += [
+            Para("Databases: tables and row counts (from a private read-only copy; an encrypted database cannot be counted)", NOTE, space_before=4, space_after=2),
+            Table(
+                [Column("Item", 64, CELL_MONO), Column("Path", 0.5), Column("Tables (rows)", 0.5)],
+                ([Lines.of((d.get("item"), CELL_MONO)), Lines.of((d.get("path"), CELL_PATH)), _tables(d)] for d in databases),
+            ),
+        ]
+    if groups:
+        out += [
+            Para("Counted by folder", NOTE, space_before=4, space_after=2),
+            Table(
+                [Column("Folder", 1.0), Column("App and kind", 92), Column("Files", 40), Column("Bytes", 56), Column("Items", 70)],
+                ([Lines.of((g.get("group"), CELL_PATH)), Lines.of((f"{g.get('app')} ({g.get('platform')})", CELL), (g.get("kind"), CELL_NOTE)),
+                  text(g.get("count")), text(g.get("bytes")), Lines.of((g.get("first_item"), CELL_MONO), (_last(g), CELL_MONO))] for g in groups),
+            ),
+        ]
+    if findings:
+        out += [Para("Findings", NOTE, space_before=4, space_after=2), Table([Column("Finding", 0.25), Column("", 0.75)], ([f.get("finding"), f.get("text") or text(f)] for f in findings), header=False)]
+    return out
+
+
+def _encrypted(artifact: dict[str, Any]) -> str | None:
+    if "encrypted" not in artifact:
+        return None  # not a question for this kind of artifact
+    return {True: "yes", False: "no"}.get(artifact["encrypted"], "not known")
+
+
+def _last(group: dict[str, Any]) -> str | None:
+    last = group.get("last_item")
+    return f"… {last}" if last and last != group.get("first_item") else None
+
+
+def _details(artifact: dict[str, Any]) -> list[tuple[str | None, Any]]:
+    skip = {"item", "path", "recogniser", "app", "platform", "kind", "tags", "encrypted"}
+    return [(f"{k}: {text(v)}", CELL_NOTE) for k, v in artifact.items() if k not in skip and v not in (None, "", [])]
+
+
+def _tables(db: dict[str, Any]) -> Lines:
+    tables = db.get("tables")
+    if tables is None:
+        return Lines.of((db.get("error") or db.get("not_counted") or "not counted", CELL_NOTE))
+    listed = ", ".join(f"{t.get('table')} ({'?' if t.get('rows') is None else text(t['rows'])})" for t in tables)
+    return Lines.of((listed or "no tables", CELL), (db.get("note"), CELL_NOTE))

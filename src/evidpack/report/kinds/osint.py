@@ -1,0 +1,132 @@
+"""Kind ``osint``: open-source captures, from ``records/<source>-osint.json`` —
+one row per capture (URL, capture time, digest status) with a thumbnail of
+every screenshot, and the pages a WACZ lists."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from reportlab.platypus import Flowable
+
+from ..flowables import Column, Lines, Para, Picture, Row, Table
+from ..styles import CELL, CELL_BOLD, CELL_MONO, CELL_NOTE, CELL_PATH, NOTE, VERDICTS
+from .common import SourceView, first, subheading, time_cell
+
+THUMBNAIL_PX = 480  # longest side of an embedded screenshot thumbnail
+THUMBNAIL_HEIGHT = 150.0  # points
+
+
+def render(view: SourceView) -> list[Flowable]:
+    record = view.records.get("osint")
+    if not isinstance(record, dict):
+        return [*subheading("Captures"), Para(f"No capture record (records/{view.id}-osint.json) was written.", NOTE)]
+    captures = record.get("captures") or []
+    out: list[Flowable] = subheading(f"Captures ({len(captures):,})")
+    if (record.get("settings") or {}).get("zone"):
+        out.append(Para(f"Times that state no zone were read as {record['settings']['zone']}.", NOTE, space_after=3))
+    if not captures:
+        out.append(Para("No capture was read from this source.", NOTE))
+    else:
+        out.append(
+            Table(
+                [Column("Item", 64, CELL_MONO), Column("Capture", 1.0), Column("Captured (UTC)", 96), Column("Digests", 96)],
+                (_capture_row(c) for c in captures),
+            )
+        )
+    out += screenshots(view, [c for c in captures if c.get("format") in ("png", "jpeg")])
+    out += pages(record.get("pages") or [])
+    return out
+
+
+def _capture_row(c: dict[str, Any]) -> Row:
+    sidecar = c.get("sidecar") or {}
+    url = first(c, "target_uri", "url") or sidecar.get("url")
+    kind = c.get("record_type") or c.get("format")
+    detail = f"{kind}" + (f", record {c['record']} at offset {c['offset']}" if c.get("record") is not None else "")
+    detail += (f", HTTP {c['http_status']}" if c.get("http_status") else "") + (f", {c['width']}×{c['height']} px" if c.get("width") else "")
+    return [
+        Lines.of((c.get("item"), CELL_MONO), (c.get("member"), CELL_MONO)),
+        Lines.of(
+            (url or "(no URL recorded)", CELL_PATH if url else CELL_NOTE),
+            (c.get("title"), CELL),
+            (detail, CELL_NOTE),
+            (c.get("member_path") or c.get("file"), CELL_NOTE),
+            *((p, CELL_NOTE) for p in c.get("problems") or []),
+        ),
+        time_cell(_when(c)) or Lines.of(("not recorded", CELL_NOTE)),
+        _digests(c),
+    ]
+
+
+def screenshots(view: SourceView, shots: list[dict[str, Any]]) -> list[Flowable]:
+    """Every screenshot, as a thumbnail beside what is known about it."""
+    if not shots:
+        return []
+    folder = str(view.row.get("folder", ""))
+
+    def row(c: dict[str, Any]) -> Row:
+        sidecar = c.get("sidecar") or {}
+        data = view.data.bundle.read(f"{folder}/{c.get('file')}") if not c.get("member_path") else None
+        picture = thumbnail(data) if data is not None else None
+        return [
+            Lines.of((c.get("item"), CELL_MONO)),
+            picture or Lines.of(("no thumbnail: the image could not be read", CELL_NOTE)),
+            Lines.of(
+                (c.get("file"), CELL_PATH),
+                (f"{c.get('format', '').upper()}, {c.get('width')}×{c.get('height')} px" if c.get("width") else None, CELL_NOTE),
+                (f"URL (sidecar): {sidecar['url']}" if sidecar.get("url") else None, CELL_PATH),
+                (f"tool: {sidecar['tool']}" if sidecar.get("tool") else None, CELL_NOTE),
+                (f"operator: {sidecar['operator']}" if sidecar.get("operator") else None, CELL_NOTE),
+                (f"sidecar: {sidecar['file']}" if sidecar.get("file") else None, CELL_NOTE),
+            ),
+        ]
+
+    table = Table([Column("Item", 64, CELL_MONO), Column("Screenshot (thumbnail; the original is the item)", 0.55), Column("File and sidecar", 0.45)], (row(c) for c in shots))
+    return subheading(f"Screenshots ({len(shots)})") + [table]
+
+
+def _when(c: dict[str, Any]) -> Any:
+    sidecar = c.get("sidecar") or {}
+    return first(c, "warc_date", "captured_at") or sidecar.get("captured_at") or c.get("png_time")
+
+
+def _digests(c: dict[str, Any]) -> Lines:
+    """The verdict on the capture's own digests: WARC block and payload digests,
+    or a sidecar's SHA-256 of a screenshot."""
+    if "block_digest" in c or "payload_digest" in c:
+        verdicts = {w.split("_")[0]: (c.get(w) or {}).get("verdict", "not-checkable") for w in ("block_digest", "payload_digest")}
+        overall = "fail" if "fail" in verdicts.values() else "pass" if "pass" in verdicts.values() else "not-checkable"
+        return Lines.of((VERDICTS.get(overall, (overall,))[0], CELL_BOLD), *((f"{w}: {v}", CELL_NOTE) for w, v in verdicts.items()))
+    check = (c.get("sidecar") or {}).get("sha256_check") or {}
+    if check.get("verdict"):
+        return Lines.of((VERDICTS.get(check["verdict"], (check["verdict"],))[0], CELL_BOLD), ("the sidecar's SHA-256 of the file", CELL_NOTE))
+    return Lines.of(("NOT CHECKABLE", CELL_BOLD), ("the capture states no digest", CELL_NOTE))
+
+
+def thumbnail(data: bytes) -> Picture | None:
+    """A screenshot scaled down for the index (the original stays in the payload)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
+            small = im.convert("RGB")
+            small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            small.save(out, "JPEG", quality=82, optimize=False, progressive=False)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return Picture(out.getvalue(), THUMBNAIL_HEIGHT)
+
+
+def pages(rows: list[dict[str, Any]]) -> list[Flowable]:
+    if not rows:
+        return []
+    table = Table(
+        [Column("Item", 64, CELL_MONO), Column("URL and title", 1.0), Column("Time (UTC)", 96)],
+        ([p.get("item"), Lines.of((p.get("url"), CELL_PATH), (p.get("title"), CELL), (f"{p.get('file')}: {p.get('list')} line {p.get('line')}", CELL_NOTE)),
+          time_cell(p.get("ts"))] for p in rows),
+    )
+    return subheading(f"Pages listed in WACZ files ({len(rows):,})") + [table]
+
+

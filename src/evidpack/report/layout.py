@@ -1,0 +1,110 @@
+"""Line breaking: text in logical order -> lines that fit a width.
+
+Lines are broken before right-to-left text is reordered (UAX #9), and never
+inside a character cluster (a letter and its combining marks, an emoji and its
+modifiers or joiners). Nothing is ever cut off: a word or digest longer than a
+line is broken between characters.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from functools import cache
+
+from . import fonts
+from .styles import TextStyle
+
+# Never after a hyphen: text extraction (pdftotext) joins a line ending in "-"
+# with the next and drops the hyphen, so a wrapped name would read back wrong.
+_PATH_BREAKS = frozenset("/\\_.: ,;=&?")
+
+
+@cache
+def _wide(ch: str) -> bool:
+    """East Asian wide characters (Han, kana, Hangul, fullwidth forms): a line
+    may break on either side of them."""
+    return not ch.isascii() and unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+@cache
+def _joins_previous(ch: str) -> bool:
+    code = ord(ch)
+    return (
+        unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or code == 0x200D
+        or 0xFE00 <= code <= 0xFE0F
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0020 <= code <= 0xE007F
+    )
+
+
+def _break_after_words(text: str, i: int) -> bool:
+    ch = text[i]
+    return ch == " " or _wide(ch) or (i + 1 < len(text) and _wide(text[i + 1]))
+
+
+def _break_after_path(text: str, i: int) -> bool:
+    ch = text[i]
+    return ch in _PATH_BREAKS or _wide(ch) or (i + 1 < len(text) and _wide(text[i + 1]))
+
+
+_BREAKS: dict[str, Callable[[str, int], bool]] = {
+    "words": _break_after_words,
+    "path": _break_after_path,
+    "code": lambda text, i: text[i] == " ",
+    "chars": lambda text, i: True,
+}
+
+
+def wrap(text: str, style: TextStyle, width: float) -> list[str]:
+    """``text`` broken into lines no wider than ``width`` (``\\n`` always breaks)."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines.extend(_wrap_paragraph(paragraph, style, width))
+    return lines
+
+
+def _wrap_paragraph(text: str, style: TextStyle, width: float) -> list[str]:
+    fixed = fonts.fixed_advance(style.role) if text.isascii() else None
+    if fixed is not None and len(text) * fixed * style.size <= width:
+        return [text]  # fixed-width ASCII (digests, ids) that fits: nothing to measure
+    widths = fonts.char_widths(text, style.role, style.size)
+    if sum(widths) <= width:
+        return [text]
+    if style.wrap == "chars" and fixed is not None and "-" not in text:
+        per_line = max(1, int(width // (fixed * style.size)))  # a fixed-width font: count characters
+        return [text[i : i + per_line] for i in range(0, len(text), per_line)]
+    can_break_after = _BREAKS[style.wrap]
+    words = style.wrap == "words"
+    lines: list[str] = []
+    n = len(text)
+    start, used, i = 0, 0.0, 0
+    while i < n:
+        if used + widths[i] <= width or i == start or (words and text[i] == " "):
+            used += widths[i]  # a space may hang past the margin
+            i += 1
+            continue
+        end = _break_before(text, start, i, can_break_after)
+        lines.append(text[start:end].rstrip(" ") if words else text[start:end])
+        start = end
+        if words:
+            while start < n and text[start] == " ":
+                start += 1
+        i, used = start, 0.0
+    tail = text[start:]
+    if tail or not lines:
+        lines.append(tail)
+    return lines
+
+
+def _break_before(text: str, start: int, i: int, can_break_after: Callable[[str, int], bool]) -> int:
+    """Where the line from ``start`` ends when ``text[i]`` does not fit: after the
+    last break opportunity, else before ``i`` (never inside a cluster)."""
+    for j in range(i - 1, start - 1, -1):
+        if can_break_after(text, j) and not _joins_previous(text[j + 1]):
+            return j + 1
+    end = i
+    while end > start + 1 and (_joins_previous(text[end]) or text[end - 1] == "-"):
+        end -= 1
+    return end

@@ -1,0 +1,149 @@
+"""Right-to-left text for a PDF that draws glyphs left to right.
+
+reportlab draws characters in the order given and does no shaping, so a line
+holding Arabic or Hebrew is first shaped (Arabic letters take their joined
+forms, with arabic-reshaper) and then put into visual order by the Unicode
+Bidirectional Algorithm (python-bidi: its compiled implementation for most
+lines, its pure-Python one, which exposes each character's level, for lines
+with brackets to mirror or markers to place). Lines are broken before this, in
+logical order, as UAX #9 prescribes.
+
+A bracket in right-to-left text is drawn mirrored (rule L4), and comes back as
+a :class:`Mirrored` piece so the drawing can keep the original character for
+text extraction.
+
+Bidi control characters (overrides, embeddings, isolates, marks) are never
+obeyed: an override inside a file name or nickname must not silently reorder
+what the reader sees. They, and any other character the caller wants shown
+as a marker, come back as :class:`Marker` pieces in their visual position.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import arabic_reshaper
+from bidi import algorithm as uba
+from bidi import get_display as fast_display
+
+CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_STAND_IN = "\ufffc"  # OBJECT REPLACEMENT CHARACTER: bidi class ON, as an ignored control is
+_RTL_CLASSES = frozenset({"R", "AL", "AN"})
+_ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A character to be shown as a visible marker instead of drawn as itself."""
+
+    char: str
+
+
+@dataclass(frozen=True)
+class Mirrored:
+    """A character drawn with its mirror image's glyph (``drawn``), e.g. ``(`` as ``)``."""
+
+    drawn: str
+    char: str
+
+
+Piece = str | Marker | Mirrored
+
+
+@cache
+def _reshaper() -> arabic_reshaper.ArabicReshaper:
+    # Keep harakat (the text must come back out exactly); of the ligatures only
+    # the obligatory lam-alef ones, which every Arabic font has.
+    return arabic_reshaper.ArabicReshaper(configuration={"delete_harakat": False, "ARABIC LIGATURE ALLAH": False})
+
+
+def is_rtl(text: str) -> bool:
+    return not text.isascii() and any(unicodedata.bidirectional(ch) in _RTL_CLASSES for ch in text)
+
+
+def _is_presentation_form(ch: str) -> bool:
+    code = ord(ch)
+    return 0xFB50 <= code <= 0xFDFF or 0xFE70 <= code <= 0xFEFF
+
+
+def visual(text: str, is_marker: Callable[[str], bool], drawable: Callable[[str], bool]) -> list[Piece]:
+    """One line in visual (left-to-right drawing) order. ``drawable`` says
+    whether a shaped Arabic form can be drawn; a form no font has falls back to
+    the plain letter."""
+    markers: list[str] = []
+    chars = []
+    for ch in text:
+        if ch == _STAND_IN or ch in CONTROLS or is_marker(ch):
+            markers.append(ch)
+            ch = _STAND_IN
+        chars.append(ch)
+    logical = "".join(chars)
+    if not is_rtl(logical):
+        order = [(i, False) for i in range(len(logical))]
+    else:
+        if _ARABIC.search(logical):
+            logical = "".join(
+                ch if not _is_presentation_form(ch) or drawable(ch) else unicodedata.normalize("NFKC", ch)
+                for ch in _reshaper().reshape(logical)
+            )
+        if not markers and not any(unicodedata.mirrored(ch) for ch in logical):
+            return [fast_display(logical)]  # nothing to track through the reordering
+        order = _reorder(logical)
+    # Stand-ins keep their logical order through shaping: the n-th is the n-th marker.
+    marker_at = dict(zip((i for i, ch in enumerate(logical) if ch == _STAND_IN), markers))
+    out: list[Piece] = []
+    run: list[str] = []
+    for i, at_rtl_level in order:
+        ch = logical[i]
+        piece: Piece | None = None
+        if ch == _STAND_IN:
+            piece = Marker(marker_at[i])
+        elif at_rtl_level and uba.MIRRORED.get(ch, ch) != ch:
+            piece = Mirrored(uba.MIRRORED[ch], ch)
+        if piece is None:
+            run.append(ch)
+            continue
+        if run:
+            out.append("".join(run))
+            run = []
+        out.append(piece)
+    if run:
+        out.append("".join(run))
+    return out
+
+
+def _reorder(text: str) -> list[tuple[int, bool]]:
+    """(logical index, at a right-to-left level) of each character in visual
+    order: python-bidi's UBA steps up to reordering (L2). Mirroring (L4) is the
+    caller's, so that a mirrored bracket can still be read as itself."""
+    storage = uba.get_empty_storage()
+    storage["base_level"] = uba.get_base_level(text)
+    storage["base_dir"] = ("L", "R")[storage["base_level"]]
+    uba.get_embedding_levels(text, storage, False, False)
+    for i, c in enumerate(storage["chars"]):
+        c["index"] = i
+    uba.explicit_embed_and_overrides(storage, False)
+    uba.resolve_weak_types(storage, False)
+    uba.resolve_neutral_types(storage, False)
+    uba.resolve_implicit_levels(storage, False)
+    uba.reorder_resolved_levels(storage, False)
+    order = [(c["index"], c["level"] % 2 == 1) for c in storage["chars"]]
+    # Rule X9 drops boundary neutrals (ZWJ, ZWNJ, soft hyphen...). They must
+    # still be drawn and read back: each goes beside the character before it,
+    # on the side the reading direction puts it.
+    kept = {i for i, _ in order}
+    for i in range(len(text)):
+        if i in kept:
+            continue
+        at = next((k for k, (j, _) in enumerate(order) if j == i - 1), None)
+        if at is None:
+            order.insert(0, (i, False))
+        else:
+            rtl_level = order[at][1]
+            order.insert(at if rtl_level else at + 1, (i, rtl_level))
+        kept.add(i)
+    return order

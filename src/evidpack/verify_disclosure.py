@@ -1,0 +1,554 @@
+"""Verify a disclosure package against the master seal, without any undisclosed item.
+
+Checks, each named in the report:
+
+* ``package``: the zip (or an extracted folder) holds exactly what ``disclosure.json`` lists;
+* ``disclosure-signature`` / ``discloser-trusted``: the discloser's Ed25519 signature
+  (raw and SSHSIG) over ``disclosure.json``, and whether the verifier trusts that key;
+* ``signature`` / ``signer-trusted`` / ``seal``: the master's signed tag manifest,
+  and ``seal.json`` (holding the Merkle root) matching its line in it;
+* ``disclosure``: the statement names this seal, and every unsealed member
+  (custody log, README, schedule) matches the hash it gives;
+* ``inclusion-proofs``: every record leads through its audit path to the sealed root;
+* ``files``: every disclosed file matches its proven record (size, SHA-256, MD5);
+* ``redaction <exhibit>``: each redacted derivative, reported as what it is — made
+  and attested by the discloser from a sealed item, never a verified original;
+* ``custody`` / ``custody-signers``: the log up to the ``disclosed`` event, with
+  withheld events carried as line hashes that keep the chain checkable.
+
+Exit codes as ``verify``: 0 verified and trusted, 1 integrity failure, 2 unusable
+input (not a package, wrong password, truncated zip), 3 intact but untrusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyzipper
+
+from . import canonical, custody
+from .disclose import (
+    CUSTODY_MEMBER,
+    DISCLOSER_KEY,
+    DISCLOSURE_FILE,
+    DISCLOSURE_FORMAT,
+    DISCLOSURE_SIG,
+    DISCLOSURE_SSHSIG,
+    MASTER_IN_PACKAGE,
+    README,
+    SCHEDULE,
+    body_sha256,
+    proof_member,
+)
+from .errors import EvidpackError
+from .keys import PublicKey, parse_public_key, verify_sshsig
+from .hashing import copy_and_hash
+from .proof import (
+    ALLOWED_SIGNERS,
+    CASE_FILE,
+    READ_ERRORS,
+    SealCheck,
+    SealedMaster,
+    check_item_proof,
+    check_master,
+    check_stream,
+    check_trust,
+)
+from .timeutil import parse_rfc3339
+from .verify import Report
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_UNSIGNED = (CUSTODY_MEMBER, README, SCHEDULE)  # covered by disclosure.json's "contents" hashes
+_FIXED = (DISCLOSURE_FILE, DISCLOSURE_SIG, DISCLOSURE_SSHSIG, DISCLOSER_KEY, *_UNSIGNED)
+
+
+def _short(h: str) -> str:
+    return h[:16] + "…"
+
+
+# --- reading a package -----------------------------------------------------------------
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def is_disclosure_package(path: Path) -> bool:
+    """A folder holding ``disclosure.json``, or a zip with ``<top>/disclosure.json``
+    (names are readable without the password)."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / DISCLOSURE_FILE).is_file() and not (path / "bagit.txt").exists()
+    if not path.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False
+    tops = {n.split("/", 1)[0] for n in names}
+    return len(tops) == 1 and f"{next(iter(tops))}/{DISCLOSURE_FILE}" in names
+
+
+class Package:
+    """A disclosure package opened for reading: a zip (plain or AES) or an extracted folder."""
+
+    def __init__(self, path: Path, password: Callable[[], bytes] | None) -> None:
+        self.path = Path(path)
+        self.encrypted = False
+        self._zip: Any = None
+        self._infos: dict[str, Any] = {}
+        self.names: list[str] = []
+        if self.path.is_dir():
+            self.names = sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file() or p.is_symlink())
+            return
+        try:
+            self._zip = pyzipper.AESZipFile(self.path)
+        except READ_ERRORS as exc:
+            raise EvidpackError(f"{self.path}: not a readable zip ({exc}); truncated or damaged?") from None
+        infos = [i for i in self._zip.infolist() if not i.is_dir()]
+        tops = {i.filename.split("/", 1)[0] for i in infos}
+        if len(tops) != 1:
+            raise EvidpackError(f"{self.path}: a disclosure package holds exactly one top folder")
+        prefix = tops.pop() + "/"
+        for info in infos:
+            rel = info.filename[len(prefix) :]
+            if rel in self._infos:
+                raise EvidpackError(f"{self.path}: member {info.filename} appears twice: a doctored package")
+            self._infos[rel] = info
+        self.names = sorted(self._infos)
+        self.encrypted = any(i.flag_bits & 0x1 for i in infos)
+        if DISCLOSURE_FILE not in self._infos:
+            raise EvidpackError(f"{self.path}: not a disclosure package (no {DISCLOSURE_FILE})")
+        if self.encrypted:
+            if password is None:
+                raise EvidpackError(f"{self.path}: the package is encrypted; give --password-file")
+            self._zip.setpassword(password())
+            try:
+                self._zip.read(self._infos[DISCLOSURE_FILE])
+            except RuntimeError:
+                raise EvidpackError(f"{self.path}: wrong password") from None
+            except READ_ERRORS as exc:
+                raise EvidpackError(f"{self.path}: cannot decrypt {DISCLOSURE_FILE} ({exc}): wrong password or damaged package") from None
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> "Package":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def has(self, rel: str) -> bool:
+        return rel in self._infos if self._zip is not None else rel in self.names
+
+    def read(self, rel: str) -> bytes:
+        with self.open(rel) as fh:
+            try:
+                return fh.read()
+            except READ_ERRORS as exc:
+                raise _Unreadable(f"{rel}: cannot be read ({exc}): altered inside the zip?") from None
+
+    def open(self, rel: str) -> BinaryIO:
+        if not self.has(rel):
+            raise _Unreadable(f"{rel}: missing from the package")
+        if self._zip is None:
+            p = self.path / rel
+            if p.is_symlink():
+                raise _Unreadable(f"{rel}: is a symbolic link")
+            return open(p, "rb")
+        try:
+            return self._zip.open(self._infos[rel])
+        except READ_ERRORS as exc:
+            raise _Unreadable(f"{rel}: cannot be read ({exc}): altered inside the zip?") from None
+
+    def get(self, rel: str, problems: list[str]) -> bytes | None:
+        try:
+            return self.read(rel)
+        except _Unreadable as exc:
+            problems.append(str(exc))
+            return None
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+@dataclass
+class DisclosureReport(Report):
+    discloser: PublicKey | None = None
+    discloser_trusted: bool = False
+    files_verified: int = 0
+    redactions: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        code = self.exit_code
+        red = (
+            f"; {len(self.redactions)} redacted derivative(s) ({', '.join(self.redactions)}) are attested by the discloser only, not sealed originals"
+            if self.redactions
+            else ""
+        )
+        if code == 1:
+            return super().summary
+        if code == 3:
+            untrusted = "; ".join(c.reason for c in self.checks if c.verdict == "untrusted")
+            return f"INTACT BUT NOT VERIFIED: {untrusted}{red}"
+        who = self.trusted_as.describe() if self.trusted_as else "?"
+        by = self.discloser.describe() if self.discloser else "?"
+        return f"VERIFIED: {self.files_verified} disclosed file(s) exactly as sealed by trusted key {who}; disclosure signed by trusted key {by}{red}"
+
+
+# --- verification ----------------------------------------------------------------------
+
+
+def verify_disclosure(
+    path: Path, trusted: list[PublicKey], *, password: Callable[[], bytes] | None = None, expect_head: str | None = None
+) -> DisclosureReport:
+    with Package(path, password) as pkg:
+        return _verify(pkg, trusted, expect_head)
+
+
+def _verify(pkg: Package, trusted: list[PublicKey], expect_head: str | None) -> DisclosureReport:
+    rep = DisclosureReport(str(pkg.path), trusted_fingerprints=tuple(k.fingerprint for k in trusted))
+    problems: list[str] = []
+    raw = pkg.get(DISCLOSURE_FILE, problems) or b""
+    try:
+        statement = json.loads(raw)
+        if not isinstance(statement, dict) or statement.get("format") != DISCLOSURE_FORMAT:
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        rep.add("package", "fail", f"{DISCLOSURE_FILE}: not an {DISCLOSURE_FORMAT} statement", problems)
+        return rep
+    items = [i for i in statement.get("items") or [] if isinstance(i, dict)]
+    redactions = [r for r in statement.get("redactions") or [] if isinstance(r, dict)]
+    _check_package(rep, pkg, items, redactions)
+    discloser = _check_discloser(rep, pkg, raw, statement, trusted)
+    sealed, sc = _check_seal(rep, pkg, trusted)
+    _check_statement(rep, pkg, statement, sealed, sc)
+    records = _check_proofs(rep, pkg, items, sc)
+    _check_files(rep, pkg, items, records)
+    _check_redactions(rep, pkg, redactions, records, discloser)
+    _check_log(rep, pkg, statement, sc.signer, sealed.tagmanifest_sha256, discloser, trusted, expect_head)
+    return rep
+
+
+def _check_package(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any]], redactions: list[dict[str, Any]]) -> None:
+    """Exactly the members the statement accounts for, each where it belongs."""
+    expected = set(_FIXED) | {f"master/{rel}" for rel in MASTER_IN_PACKAGE}
+    expected |= {proof_member(str(i.get("id"))) for i in items}
+    files = [str(i["file"]) for i in items if i.get("file")]
+    derivatives = [str(r.get("file")) for r in redactions]
+    expected |= set(files) | set(derivatives)
+    problems = [f"{n}: missing" for n in sorted(expected - {f"master/{ALLOWED_SIGNERS}"}) if not pkg.has(n)]
+    problems += [f"{n}: not listed in {DISCLOSURE_FILE}, so covered by no signature" for n in pkg.names if n not in expected]
+    problems += [f"{n}: unsafe member name" for n in pkg.names if n.startswith("/") or ".." in n.split("/") or "\\" in n]
+    problems += [f"{n}: a disclosed file must be under files/" for n in files if not n.startswith("files/")]
+    problems += [f"{n}: a redacted derivative must be under redactions/" for n in derivatives if not n.startswith("redactions/")]
+    ids = [str(i.get("id")) for i in items]
+    if len(set(ids)) != len(ids):
+        problems.append(f"{DISCLOSURE_FILE}: an exhibit is listed twice")
+    redacted = {str(r.get("of")) for r in redactions}
+    problems += [f"{DISCLOSURE_FILE}: {i.get('id')} is both disclosed as sealed and redacted" for i in items if i.get("file") and i.get("id") in redacted]
+    problems += [f"{DISCLOSURE_FILE}: redaction of {of}, which is not a disclosed item" for of in sorted(redacted - set(ids))]
+    encrypted = " (AES-256 encrypted)" if pkg.encrypted else " (not encrypted)"
+    rep.fail("package", problems, f"{len(pkg.names)} members, exactly those {DISCLOSURE_FILE} lists{encrypted}")
+
+
+def _check_seal(rep: DisclosureReport, pkg: Package, trusted: list[PublicKey]) -> tuple[SealedMaster, SealCheck]:
+    files: dict[str, bytes] = {}
+    for rel in MASTER_IN_PACKAGE:
+        try:
+            files[rel] = pkg.read(f"master/{rel}")
+        except _Unreadable:
+            pass  # named by the package and seal checks
+    sealed = SealedMaster(files)
+    sc = check_master(rep, sealed, trusted, extra=(CASE_FILE, *((ALLOWED_SIGNERS,) if ALLOWED_SIGNERS in files else ())))
+    rep.trusted_as = next((k for k in trusted if sc.signer is not None and k.raw == sc.signer.raw), None)
+    return sealed, sc
+
+
+def _check_statement(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], sealed: SealedMaster, sc: SealCheck) -> None:
+    """The statement names this seal; the members no seal covers match its hashes."""
+    problems: list[str] = []
+    m = statement.get("master") or {}
+    if m.get("tagmanifest_sha256") != sealed.tagmanifest_sha256:
+        problems.append(f"{DISCLOSURE_FILE} names tag manifest {_short(str(m.get('tagmanifest_sha256')))}, the package holds {_short(sealed.tagmanifest_sha256)}")
+    if sc.root is not None and (m.get("merkle_root"), m.get("leaves")) != (sc.root, sc.leaves):
+        problems.append(f"{DISCLOSURE_FILE} names Merkle root {_short(str(m.get('merkle_root')))}, seal.json has {_short(sc.root)}")
+    if sc.signer is not None and m.get("signer") != sc.signer.fingerprint:
+        problems.append(f"{DISCLOSURE_FILE} names sealer {m.get('signer')}, signer.pem is {sc.signer.fingerprint}")
+    if sc.seal and statement.get("case") != sc.seal.get("case"):
+        problems.append(f"{DISCLOSURE_FILE} is for case {statement.get('case')!r}, the seal for {sc.seal.get('case')!r}")
+    contents = statement.get("contents") or {}
+    for name in _UNSIGNED:
+        data = pkg.get(name, problems)
+        if data is not None and hashlib.sha256(data).hexdigest() != contents.get(name):
+            problems.append(f"{name}: changed (sha256 {_short(hashlib.sha256(data).hexdigest())}, {DISCLOSURE_FILE} says {_short(str(contents.get(name)))})")
+    rep.fail("disclosure", problems, f"{DISCLOSURE_FILE} names this seal (root {sc.root}); custody log, README and schedule match it")
+
+
+def _check_proofs(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any]], sc: SealCheck) -> dict[str, dict[str, Any]]:
+    """Every record proven against the sealed root; returns the proven records by id."""
+    problems: list[str] = []
+    records: dict[str, dict[str, Any]] = {}
+    for i in items:
+        rid = str(i.get("id"))
+        data = pkg.get(proof_member(rid), problems)
+        if data is None:
+            continue
+        try:
+            proof = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            problems.append(f"{proof_member(rid)}: not JSON")
+            continue
+        record, probs = check_item_proof(proof, sc.root, sc.leaves, where=proof_member(rid))
+        problems += probs
+        if record is not None and record.get("id") != rid:
+            problems.append(f"{proof_member(rid)}: proves exhibit {record.get('id')}, {DISCLOSURE_FILE} lists {rid}")
+        elif record is not None:
+            records[rid] = record
+    rep.fail("inclusion-proofs", problems, f"{len(records)} record(s) proven to be leaves of the sealed Merkle tree (root {sc.root})")
+    return records
+
+
+def _check_files(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any]], records: dict[str, dict[str, Any]]) -> None:
+    """Every disclosed file against its proven record."""
+    problems: list[str] = []
+    verified = 0
+    without = [f"{i.get('id')} ({i.get('note') or 'no file'})" for i in items if not i.get("file")]
+    for i in items:
+        rid, member = str(i.get("id")), i.get("file")
+        if not member:
+            continue
+        if rid not in records:
+            problems.append(f"{member}: its record ({rid}) is not proven, so the file cannot be checked")
+            continue
+        try:
+            with pkg.open(str(member)) as fh:
+                probs = check_stream(fh, records[rid], str(member))
+        except _Unreadable as exc:
+            probs = [str(exc)]
+        problems += probs
+        verified += not probs
+    rep.files_verified = verified
+    also = f"; without a sealed file: {', '.join(without)}" if without else ""
+    rep.fail("files", problems, f"{verified} disclosed file(s) match their sealed records (size, sha256, md5){also}")
+
+
+def _check_redactions(rep: DisclosureReport, pkg: Package, redactions: list[dict[str, Any]], records: dict[str, dict[str, Any]],
+                      discloser: PublicKey | None) -> None:
+    """Each redacted derivative: its bytes are those the discloser attests, and the item
+    it derives from is proven sealed. Reported as WARN: attested, never a verified original."""
+    by = discloser.describe() if discloser else "an unidentified discloser"
+    for r in redactions:
+        of, member = str(r.get("of")), str(r.get("file"))
+        problems = []
+        try:
+            with pkg.open(member) as fh:
+                got = copy_and_hash(fh, None, ("sha256", "md5"))
+            if (got.size, got["sha256"], got["md5"]) != (r.get("size"), r.get("sha256"), r.get("md5")):
+                problems.append(f"{member}: sha256 {_short(got['sha256'])} ({got.size} bytes) is not the derivative {DISCLOSURE_FILE} attests ({_short(str(r.get('sha256')))})")
+        except (_Unreadable, *READ_ERRORS) as exc:
+            problems.append(f"{member}: {exc}")
+        if of not in records:
+            problems.append(f"redaction of {of}: the record of {of} is not proven against the seal")
+        if problems:
+            rep.add(f"redaction {of}", "fail", problems[0], problems)
+            continue
+        orig = records[of]
+        name = orig.get("path") or orig.get("member_path") or of
+        rep.add(
+            f"redaction {of}",
+            "warn",
+            f"REDACTED DERIVATIVE, not the sealed original: {member} is attested by {by} as derived from sealed item {of} "
+            f"({name}, sha256 {_short(str(orig.get('sha256')))}); reason: {r.get('reason')}",
+        )
+    rep.redactions = tuple(str(r.get("of")) for r in redactions)
+
+
+def _check_discloser(rep: DisclosureReport, pkg: Package, raw: bytes, statement: dict[str, Any], trusted: list[PublicKey]) -> PublicKey | None:
+    problems: list[str] = []
+    key = None
+    pem = pkg.get(DISCLOSER_KEY, problems)
+    if pem is not None:
+        try:
+            key = parse_public_key(pem, DISCLOSER_KEY)
+        except EvidpackError as exc:
+            problems.append(str(exc))
+    if key is not None:
+        sig = pkg.get(DISCLOSURE_SIG, problems)
+        if sig is not None and not key.verify(sig, raw):
+            problems.append(f"{DISCLOSURE_SIG}: Ed25519 signature does not match {DISCLOSURE_FILE} and {DISCLOSER_KEY} (statement or signature altered)")
+        armored = pkg.get(DISCLOSURE_SSHSIG, problems)
+        why = armored is not None and verify_sshsig(armored, raw, key)
+        if why:
+            problems.append(f"{DISCLOSURE_SSHSIG}: {why}")
+        if (statement.get("discloser") or {}).get("key") != key.fingerprint:
+            problems.append(f"{DISCLOSURE_FILE} names discloser key {(statement.get('discloser') or {}).get('key')}, {DISCLOSER_KEY} is {key.fingerprint}")
+    rep.discloser = key
+    rep.fail("disclosure-signature", problems, f"{DISCLOSURE_FILE} is signed (raw and SSHSIG) by {key.describe() if key else '?'}")
+    rep.discloser_trusted = check_trust(rep, "discloser-trusted", key, trusted, "discloser") is not None
+    return key
+
+
+def _check_log(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], sealer: PublicKey | None, tm_hash: str,
+               discloser: PublicKey | None, trusted: list[PublicKey], expect_head: str | None) -> None:
+    """The custody log as disclosed: every visible event checked as in a bundle;
+    each withheld event is its line hash, which the next visible event's ``prev``
+    must match, so the chain runs unbroken from the first event to ``disclosed``."""
+    problems: list[str] = []
+    data = pkg.get(CUSTODY_MEMBER, problems)
+    if data is None:
+        rep.add("custody", "fail", problems[0])
+        return
+    chain = _walk(data)
+    problems += chain.problems
+    events = chain.events
+    sealed = [e for e in events if e.get("action") == "sealed"]
+    if len(sealed) != 1:
+        problems.append(f"custody log shows {len(sealed)} 'sealed' events, expected exactly one")
+    else:
+        s = sealed[0]
+        if (s.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
+            problems.append(f"event seq {s.get('seq')}: 'sealed' names another tag manifest than the one in this package")
+        for e in events:
+            before = e.get("seq", 0) <= s.get("seq", 0)
+            if before and sealer is not None and (e.get("actor") or {}).get("key") != sealer.fingerprint:
+                problems.append(f"event seq {e.get('seq')}: written at build time but not signed by the sealer's key")
+            if not before and (e.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
+                problems.append(f"event seq {e.get('seq')}: is about another sealed bundle (tag manifest differs)")
+    last = events[-1] if events and chain.last_visible else None
+    c = statement.get("custody") or {}
+    if last is None or last.get("action") != "disclosed":
+        problems.append("the custody log does not end with the 'disclosed' event")
+    else:
+        details = last.get("details") or {}
+        b = {k: v for k, v in statement.items() if k not in ("custody", "contents")}
+        if details.get("disclosure_sha256") != body_sha256(b):
+            problems.append(f"event seq {last.get('seq')}: the 'disclosed' event is for another statement than {DISCLOSURE_FILE}")
+        if discloser is not None and (last.get("actor") or {}).get("key") != discloser.fingerprint:
+            problems.append(f"event seq {last.get('seq')}: the 'disclosed' event is signed by another key than the discloser's")
+        if c.get("head") != chain.head or c.get("disclosed_seq") != last.get("seq"):
+            problems.append(f"{DISCLOSURE_FILE} gives custody head {_short(str(c.get('head')))}, the log ends at {_short(chain.head)}")
+    if sorted(w.get("seq", 0) for w in c.get("withheld") or [] if isinstance(w, dict)) != chain.withheld:
+        problems.append(f"{DISCLOSURE_FILE} and the custody log disagree on which events are withheld")
+    if expect_head is not None and expect_head.lower() not in chain.line_hashes:
+        problems.append(f"receipt {_short(expect_head)} is not the hash of any event in the log: the log was cut or rewritten")
+    by_fp = {k.fingerprint: k for k in trusted}
+    for fp, key in sorted(chain.signers.items()):
+        t = by_fp.get(fp)
+        if t is not None and t.name and (key.name, key.role) != (t.name, t.role):
+            problems.append(f"key {fp} is trusted as {t.name} ({t.role}) but its events claim to be {key.name} ({key.role})")
+    rep.custody_head = chain.head
+    shown = len(events)
+    withheld = f"; {len(chain.withheld)} withheld by the discloser as line hashes only (seq {_ranges(chain.withheld)})" if chain.withheld else ""
+    rep.fail("custody", problems, f"{shown + len(chain.withheld)} custody events up to the disclosure: links, order and signatures intact{withheld}; head {chain.head}")
+    others = sorted(fp for fp in chain.signers if fp not in by_fp)
+    if not others:
+        rep.add("custody-signers", "pass" if trusted else "untrusted",
+                "every visible custody event is signed by a trusted key" if trusted else "no --trust given: custody signers not trusted")
+    else:
+        names = ", ".join(f"{chain.signers[fp].name} ({chain.signers[fp].role}) {fp}" for fp in others)
+        rep.add("custody-signers", "untrusted", f"custody events signed by key(s) not in --trust: {names}")
+
+
+def _ranges(seqs: list[int]) -> str:
+    out: list[str] = []
+    for s in seqs:
+        if out and out[-1].split("-")[-1] == str(s - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{s}"
+        else:
+            out.append(str(s))
+    return ", ".join(out)
+
+
+@dataclass
+class _Walk:
+    events: list[dict[str, Any]]
+    problems: list[str]
+    withheld: list[int]
+    signers: dict[str, PublicKey]
+    line_hashes: list[str]
+    head: str
+    last_visible: bool
+
+
+def _walk(data: bytes) -> _Walk:
+    """Walk a log whose withheld events are ``{"seq", "withheld": <line hash>, "why"}``."""
+    w = _Walk([], [], [], {}, [], custody.GENESIS, False)
+    prev = custody.GENESIS
+    last_at = None
+    if data and not data.endswith(b"\n"):
+        w.problems.append(f"{CUSTODY_MEMBER}: incomplete last line")
+    for n, line in enumerate(data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"), 1):
+        try:
+            event = json.loads(line)
+            if not isinstance(event, dict):
+                raise ValueError
+        except (ValueError, UnicodeDecodeError):
+            w.problems.append(f"{CUSTODY_MEMBER} line {n}: not a JSON event")
+            prev, w.last_visible = hashlib.sha256(line).hexdigest(), False
+            continue
+        label = f"event seq {event.get('seq')} (line {n})"
+        if event.get("seq") != n:
+            w.problems.append(f"{label}: expected seq {n} (an event was removed, inserted or reordered)")
+        if set(event) <= {"seq", "withheld", "why"} and "withheld" in event:
+            h = str(event.get("withheld"))
+            if not _HEX64.match(h):
+                w.problems.append(f"{label}: withheld event without a valid line hash")
+            w.withheld.append(n)
+            w.line_hashes.append(h)
+            prev, w.last_visible = h, False
+            continue
+        w.problems += _check_event(event, line, label, prev, last_at, w.signers)
+        try:
+            last_at = parse_rfc3339(str(event.get("at")))
+        except ValueError:
+            pass
+        w.events.append(event)
+        prev, w.last_visible = custody.line_hash(line), True
+        w.line_hashes.append(prev)
+    w.head = prev
+    return w
+
+
+def _check_event(event: dict[str, Any], line: bytes, label: str, prev: str, last_at: Any, signers: dict[str, PublicKey]) -> list[str]:
+    """One visible event: link, form, time order, action and signature."""
+    out = []
+    if event.get("prev") != prev:
+        out.append(f"{label}: prev does not match the hash of the line before (chain broken, or a withheld event's hash altered)")
+    if not canonical.is_canonical(line):
+        out.append(f"{label}: not in canonical form (edited?)")
+    try:
+        if last_at is not None and parse_rfc3339(str(event.get("at"))) < last_at:
+            out.append(f"{label}: time {event.get('at')} is earlier than the event before")
+    except ValueError:
+        out.append(f"{label}: bad time {event.get('at')!r}")
+    if event.get("action") not in custody.ACTIONS:
+        out.append(f"{label}: unknown action {event.get('action')!r}")
+    actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
+    try:
+        key = parse_public_key(str(actor.get("public_key", "")).encode(), label)
+    except EvidpackError:
+        return out + [f"{label}: actor has no valid public_key"]
+    if key.fingerprint != actor.get("key"):
+        return out + [f"{label}: actor key {actor.get('key')} is not the fingerprint of its public_key"]
+    try:
+        sig = base64.b64decode(str(event.get("sig", "")), validate=True)
+    except ValueError:
+        sig = b""
+    body = {k: v for k, v in event.items() if k != "sig"}
+    if not key.verify(sig, canonical.dumps(body)):
+        return out + [f"{label}: signature does not match the event (altered after signing)"]
+    signers.setdefault(key.fingerprint, PublicKey(key.key, key.raw, str(actor.get("name", "")), str(actor.get("role", ""))))
+    return out
