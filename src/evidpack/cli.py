@@ -231,6 +231,8 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str |
         raise EvidpackError("--key is only used with --record")
     from .verify_disclosure import is_disclosure_package, verify_disclosure
 
+    if not bundle.exists():
+        raise EvidpackError(f"{bundle}: no such bundle or disclosure package")
     trusted = load_trusted(list(trust))
     key = None
     if is_disclosure_package(bundle):

@@ -801,8 +801,8 @@ def write(p: Plan, key: SigningKey, out: Path, password: bytes | None, *, now: d
         raise EvidpackError(f"{bundle}: a zipped bundle is read-only; disclose from the bundle folder (the 'disclosed' event is added to its custody log)")
     if out.exists() or out.is_symlink():
         raise EvidpackError(f"{out}: already exists; evidpack never overwrites a package")
-    if not out.parent.is_dir():
-        raise EvidpackError(f"{out.parent}: no such folder")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise EvidpackError(f"{out.parent}: not a folder")
     if out.suffix.lower() != ".zip":
         raise EvidpackError(f"{out}: a disclosure package is a zip; name it *.zip")
     if password is not None and len(password) < MIN_PASSWORD:
@@ -817,6 +817,7 @@ def write(p: Plan, key: SigningKey, out: Path, password: bytes | None, *, now: d
     line = custody.make_event(seq=len(events) + 1, at=at, action="disclosed", key=key, subject=subject, details=details, prev=custody.line_hash(lines[-1]))
     log = custody_plan(p, lines, events)
 
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
     old_term = signal.signal(signal.SIGTERM, _on_term) if _main_thread() else None
     appended: custody.Appended | None = None
