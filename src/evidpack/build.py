@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from . import FORMAT, TOOL_NAME, __version__, bag, canonical, merkle
 from .bundle import Bundle
 from .casefile import Case
 from .catalogue import write_catalogue
+from .atomic import Interrupted, fsync_dir, sigterm_interrupts
 from .custody import CUSTODY_FILE, ChainWriter
 from .errors import EvidpackError
 from .importers import ImportContext, importer_for
@@ -149,14 +149,6 @@ def tag_files(root: Path) -> list[str]:
     return sorted(out)
 
 
-class _Interrupted(BaseException):
-    pass
-
-
-def _on_term(signum: int, frame: Any) -> None:
-    raise _Interrupted(f"signal {signum}")
-
-
 def build(
     case: Case,
     key: SigningKey,
@@ -189,41 +181,24 @@ def build(
         if warn:
             warn(msg)
 
-    old_term = signal.signal(signal.SIGTERM, _on_term) if _main_thread() else None
-    try:
-        tmp.mkdir()
-        result = _build_into(tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer)
-        if out.exists() or out.is_symlink():
-            raise EvidpackError(f"{out}: appeared while building; the new bundle was discarded")
-        os.rename(tmp, out)
-        (out / INCOMPLETE_MARKER).unlink()
-        _fsync_dir(out / "evidpack")
-        _fsync_dir(out.parent)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, _Interrupted):
-            raise EvidpackError(f"build interrupted ({exc}); nothing was sealed") from None
-        raise
-    finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+    with sigterm_interrupts():
+        try:
+            tmp.mkdir()
+            result = _build_into(tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer)
+            if out.exists() or out.is_symlink():
+                raise EvidpackError(f"{out}: appeared while building; the new bundle was discarded")
+            os.rename(tmp, out)
+            (out / INCOMPLETE_MARKER).unlink()
+            fsync_dir(out / "evidpack")
+            fsync_dir(out.parent)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, Interrupted):
+                raise EvidpackError(f"build interrupted ({exc}); nothing was sealed") from None
+            raise
     if zip_path is not None:
         write_zip(out, zip_path, built_at)
     return BuildResult(out, *result, tuple(warnings), zip_path)
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _build_into(

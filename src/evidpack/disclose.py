@@ -40,7 +40,8 @@ from typing import Any, BinaryIO
 import pyzipper
 
 from . import __version__, canonical, custody
-from .build import SIG_FILE, SSHSIG_FILE, TAGMANIFEST, _fsync_dir, _Interrupted, _main_thread, _on_term
+from .atomic import Interrupted, fsync_dir, in_main_thread, sigterm_interrupts
+from .build import SIG_FILE, SSHSIG_FILE, TAGMANIFEST
 from .bundle import Bundle
 from .errors import EvidpackError, IntegrityError
 from .hashing import DEFAULT_ALGORITHMS, copy_and_hash
@@ -819,38 +820,36 @@ def write(p: Plan, key: SigningKey, out: Path, password: bytes | None, *, now: d
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
-    old_term = signal.signal(signal.SIGTERM, _on_term) if _main_thread() else None
-    appended: custody.Appended | None = None
-    try:
-        _write_package(tmp, p, key, b, log, line, password, at)
-        if _main_thread():
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        appended = custody.append(bundle, "disclosed", key, details, at=at)
-        if appended.head != custody.line_hash(line):
-            # Someone appended to the log between our read and our append: the event is
-            # recorded, so the package must carry the log as it now is.
-            lines, events = _read_log(bundle, upto=appended.head)
-            line = lines.pop()
-            events.pop()
-            _write_package(tmp, p, key, b, custody_plan(p, lines, events), line, password, at)
-        os.link(tmp, out)
-        tmp.unlink()
-        _fsync_dir(out.parent)
-    except BaseException as exc:
-        if appended is None:
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, _Interrupted):
-                raise EvidpackError(f"disclosure interrupted ({exc}); no package was written and no event recorded") from None
-            raise
-        raise EvidpackError(
-            f"the 'disclosed' event (seq {appended.seq}) was recorded but the package could not be put in place "
-            f"({exc}); it is at {tmp}"
-        ) from None
-    finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
-        if _main_thread():
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    with sigterm_interrupts():
+        appended: custody.Appended | None = None
+        try:
+            _write_package(tmp, p, key, b, log, line, password, at)
+            if in_main_thread():
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            appended = custody.append(bundle, "disclosed", key, details, at=at)
+            if appended.head != custody.line_hash(line):
+                # Someone appended to the log between our read and our append: the event is
+                # recorded, so the package must carry the log as it now is.
+                lines, events = _read_log(bundle, upto=appended.head)
+                line = lines.pop()
+                events.pop()
+                _write_package(tmp, p, key, b, custody_plan(p, lines, events), line, password, at)
+            os.link(tmp, out)
+            tmp.unlink()
+            fsync_dir(out.parent)
+        except BaseException as exc:
+            if appended is None:
+                tmp.unlink(missing_ok=True)
+                if isinstance(exc, Interrupted):
+                    raise EvidpackError(f"disclosure interrupted ({exc}); no package was written and no event recorded") from None
+                raise
+            raise EvidpackError(
+                f"the 'disclosed' event (seq {appended.seq}) was recorded but the package could not be put in place "
+                f"({exc}); it is at {tmp}"
+            ) from None
+        finally:
+            if in_main_thread():
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     return Disclosed(out, p.files, p.bytes, appended.seq, appended.head, details["disclosure_sha256"], password is not None)
 
 
