@@ -391,21 +391,36 @@ def _check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: li
         for e in chain.events[sealed_at[0] + 1 :]:
             if (e.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
                 probs.append(f"event seq {e.get('seq')}: is about another sealed bundle (tag manifest differs)")
-    if expect_head is not None and expect_head.lower() not in chain.line_hashes:
+    probs += receipt_and_identity_problems(chain.line_hashes, chain.signers, trusted, expect_head)
+    receipt = f"; receipt {expect_head.lower()} found" if expect_head and not probs else ""
+    rep.fail("custody", probs, f"{len(chain.events)} custody events: links, order and signatures intact{receipt}; head {chain.head}")
+    add_custody_signers_check(rep, chain.signers, trusted, "every custody event is signed by a trusted key")
+
+
+def receipt_and_identity_problems(
+    line_hashes: list[str], signers: dict[str, PublicKey], trusted: list[PublicKey], expect_head: str | None
+) -> list[str]:
+    """A receipt that is no longer in the log; a trusted key whose events claim another person."""
+    probs = []
+    if expect_head is not None and expect_head.lower() not in line_hashes:
         probs.append(f"receipt {_short(expect_head)} is not the hash of any event in the log: the log was cut or rewritten")
     by_fp = {k.fingerprint: k for k in trusted}
-    for fp, key in sorted(chain.signers.items()):
+    for fp, key in sorted(signers.items()):
         t = by_fp.get(fp)
         if t is not None and t.name and (key.name, key.role) != (t.name, t.role):
             probs.append(f"key {fp} is trusted as {t.name} ({t.role}) but its events claim to be {key.name} ({key.role})")
-    receipt = f"; receipt {expect_head.lower()} found" if expect_head and not probs else ""
-    rep.fail("custody", probs, f"{len(chain.events)} custody events: links, order and signatures intact{receipt}; head {chain.head}")
-    others = sorted(fp for fp in chain.signers if fp not in by_fp)
+    return probs
+
+
+def add_custody_signers_check(rep: Report, signers: dict[str, PublicKey], trusted: list[PublicKey], all_trusted: str) -> None:
+    """The custody-signers verdict: which event signers are not among the --trust keys."""
+    trusted_fps = {k.fingerprint for k in trusted}
+    others = sorted(fp for fp in signers if fp not in trusted_fps)
     if not others:
         rep.add("custody-signers", "pass" if trusted else "untrusted",
-                "every custody event is signed by a trusted key" if trusted else "no --trust given: custody signers not trusted")
+                all_trusted if trusted else "no --trust given: custody signers not trusted")
     else:
-        names = ", ".join(f"{chain.signers[fp].name} ({chain.signers[fp].role}) {fp}" for fp in others)
+        names = ", ".join(f"{signers[fp].name} ({signers[fp].role}) {fp}" for fp in others)
         rep.add("custody-signers", "untrusted", f"custody events signed by key(s) not in --trust: {names}")
 
 

@@ -63,7 +63,7 @@ from .proof import (
     check_trust,
 )
 from .timeutil import parse_rfc3339
-from .verify import Report
+from .verify import Report, add_custody_signers_check, receipt_and_identity_problems
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _UNSIGNED = (CUSTODY_MEMBER, README, SCHEDULE)  # covered by disclosure.json's "contents" hashes
@@ -442,24 +442,12 @@ def _check_log(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], s
             problems.append(f"{DISCLOSURE_FILE} gives custody head {_short(str(c.get('head')))}, the log ends at {_short(chain.head)}")
     if sorted(w.get("seq", 0) for w in c.get("withheld") or [] if isinstance(w, dict)) != chain.withheld:
         problems.append(f"{DISCLOSURE_FILE} and the custody log disagree on which events are withheld")
-    if expect_head is not None and expect_head.lower() not in chain.line_hashes:
-        problems.append(f"receipt {_short(expect_head)} is not the hash of any event in the log: the log was cut or rewritten")
-    by_fp = {k.fingerprint: k for k in trusted}
-    for fp, key in sorted(chain.signers.items()):
-        t = by_fp.get(fp)
-        if t is not None and t.name and (key.name, key.role) != (t.name, t.role):
-            problems.append(f"key {fp} is trusted as {t.name} ({t.role}) but its events claim to be {key.name} ({key.role})")
+    problems += receipt_and_identity_problems(chain.line_hashes, chain.signers, trusted, expect_head)
     rep.custody_head = chain.head
     shown = len(events)
     withheld = f"; {len(chain.withheld)} withheld by the discloser as line hashes only (seq {_ranges(chain.withheld)})" if chain.withheld else ""
     rep.fail("custody", problems, f"{shown + len(chain.withheld)} custody events up to the disclosure: links, order and signatures intact{withheld}; head {chain.head}")
-    others = sorted(fp for fp in chain.signers if fp not in by_fp)
-    if not others:
-        rep.add("custody-signers", "pass" if trusted else "untrusted",
-                "every visible custody event is signed by a trusted key" if trusted else "no --trust given: custody signers not trusted")
-    else:
-        names = ", ".join(f"{chain.signers[fp].name} ({chain.signers[fp].role}) {fp}" for fp in others)
-        rep.add("custody-signers", "untrusted", f"custody events signed by key(s) not in --trust: {names}")
+    add_custody_signers_check(rep, chain.signers, trusted, "every visible custody event is signed by a trusted key")
 
 
 def _ranges(seqs: list[int]) -> str:
