@@ -26,7 +26,7 @@ tools:
 demo: install
 	rm -rf $(DEMO_OUT) $(DEMO_OUT).zip
 	$(BIN)/evidpack build manifests/example-case.toml --key $(DEMO_KEY) --passphrase-file $(DEMO_PASS) --out $(DEMO_OUT) --zip
-	$(BIN)/evidpack verify $(DEMO_OUT) --trust keys/trusted/
+	$(BIN)/evidpack verify $(DEMO_OUT) --trust keys/trusted/ --deep
 
 ## test: install (with system tools) and run the whole suite
 test: install tools
