@@ -167,3 +167,10 @@ def test_keep_going_records_symlink_fifo_and_bad_name_without_following(cli, tmp
     from conftest import TRUSTED
 
     assert cli("verify", out, "--trust", TRUSTED).exit_code == 0
+
+
+def test_unquoted_toml_time_in_options_is_a_clear_error(cli, tmp_path: Path) -> None:
+    write_tree(tmp_path / "evidence", {"a.txt": "a"})
+    m = tmp_path / "case.toml"
+    m.write_text(manifest_text('"evidence"', extra_source="[sources.options]\nsent = 2026-03-10T09:00:00+08:00\n"))
+    build_fails(cli, tmp_path, m, "sources[0].options.sent", "quoted strings")

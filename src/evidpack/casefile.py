@@ -7,7 +7,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -126,6 +126,22 @@ def _message(err: jsonschema.ValidationError) -> str:
     return err.message
 
 
+def _plain_options(value: Any, where: str) -> None:
+    """Options are recorded in sources.jsonl as JSON: TOML dates and times (which
+    carry no explicit zone rules evidpack could keep) must be quoted strings."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _plain_options(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _plain_options(v, f"{where}[{i}]")
+    elif isinstance(value, (datetime, date, time)):
+        example = value.isoformat() + ("+00:00" if isinstance(value, datetime) and value.tzinfo is None else "")
+        raise EvidpackError(f"{where}: write dates and times as quoted strings, e.g. \"{example}\" (a TOML date-time is not kept as written)")
+    elif isinstance(value, float) and value != value:
+        raise EvidpackError(f"{where}: NaN is not a value")
+
+
 def _source(manifest: Path, base: Path, index: int, s: dict[str, Any]) -> Source:
     sid = f"S{index + 1:02d}"
     where = f"{manifest}: sources[{index}]"
@@ -135,6 +151,7 @@ def _source(manifest: Path, base: Path, index: int, s: dict[str, Any]) -> Source
     except ValueError as exc:
         raise EvidpackError(f"{where}.acquisition.at: {exc}") from None
     extra = {k: acq[k] for k in ("location", "reference", "notes") if k in acq}
+    _plain_options(s.get("options", {}), f"{where}.options")
     is_list = isinstance(s["path"], list)
     written = tuple(s["path"]) if is_list else (s["path"],)
     paths = tuple(base / Path(p) for p in written)

@@ -235,11 +235,10 @@ def parse_public_key(data: bytes, where: str) -> PublicKey:
     if stripped.startswith("ssh-ed25519 "):
         parts = stripped.split(None, 2)
         try:
-            blob = base64.b64decode(parts[1], validate=True)
+            base64.b64decode(parts[1], validate=True)  # a clear error for a damaged body
             key = serialization.load_ssh_public_key(b"ssh-ed25519 " + parts[1].encode())
         except (ValueError, IndexError, base64.binascii.Error):
             raise EvidpackError(f"{where}: malformed OpenSSH public key") from None
-        del blob
         if not isinstance(key, Ed25519PublicKey):
             raise EvidpackError(f"{where}: not an Ed25519 key")
         return PublicKey.from_key(key, parts[2].strip() if len(parts) > 2 else "")

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,14 +55,16 @@ def bundle_file(ctx: ImportContext, record: dict[str, Any]) -> Path:
 
 
 def source_name(source: "Source", record: dict[str, Any]) -> str:
-    """The source file a payload record was copied from, as a user would name it."""
+    """The source file a payload record was copied from, named as the case
+    manifest names it (relative to the manifest): machine-independent, so it can
+    go into sealed check text without leaking or varying with local paths."""
     rel = record.get("original_path") or record["path"].split("/", 2)[-1]
     if source.is_list:
-        for p in source.paths:
+        for written, p in zip(source.written, source.paths):
             if p.name == rel:
-                return str(p)
-    root = source.paths[0]
-    return str(root) if root.name == rel and not root.is_dir() else str(root / rel)
+                return written
+    root, written = source.paths[0], source.written[0]
+    return written if root.name == rel and not root.is_dir() else f"{written.rstrip('/')}/{rel}"
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,6 @@ class Options:
                 f"{self.prefix}: unknown option(s) {', '.join(unknown)} for kind {source.kind!r}; known: {', '.join(known)}"
             )
 
-        for key, value in _leaves(self.values):
-            if isinstance(value, (datetime, date, time)):
-                raise self.error(key, f"write the time as quoted text, e.g. \"{_example(value)}\" (a TOML date-time is not kept as written)")
-
     def error(self, key: str, message: str) -> EvidpackError:
         return EvidpackError(f"{self.prefix}.{key}: {message}")
 
@@ -190,13 +187,3 @@ class Options:
         return value
 
 
-def _leaves(values: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in values.items():
-        if isinstance(value, dict):
-            yield from _leaves(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def _example(value: date | time) -> str:
-    return value.isoformat() if not isinstance(value, datetime) or value.tzinfo else value.isoformat() + "+00:00"
