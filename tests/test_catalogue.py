@@ -326,3 +326,14 @@ def test_the_catalogue_opens_with_sqlite_utils(bundle: Path) -> None:
         assert database.table("items").count == 5
     finally:
         database.close()
+
+
+def test_an_importer_table_with_no_rows_still_exists(tmp_path: Path) -> None:
+    """wechat_parse_errors is empty for a clean production: querying it gives no rows, not an error."""
+    from conftest import REPO
+
+    out = tmp_path / "B"
+    assert run_cli(*build_args(REPO / "manifests/example-case.toml", out)).exit_code == 0
+    r = run_cli("query", out, "SELECT count(*) AS n FROM wechat_parse_errors", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == [{"n": 0}]

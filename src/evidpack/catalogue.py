@@ -103,6 +103,11 @@ def write_catalogue(
         _write_items(db, items_path)
         _write_custody_table(db.table("custody"), (custody_row(line) for line in custody_lines))
         for name in sorted(tables):
+            if not tables[name]:
+                # An importer that found nothing still gets its table, so a query
+                # for e.g. wechat_parse_errors answers "no rows", not "no such table".
+                db.table(name).create({"source": str})
+                continue
             db.table(name).insert_all((_cells(r) for r in tables[name]), alter=True, batch_size=BATCH)
         db.execute(f"PRAGMA user_version = {CATALOGUE_VERSION}")
     finally:
