@@ -174,3 +174,17 @@ def test_unquoted_toml_time_in_options_is_a_clear_error(cli, tmp_path: Path) -> 
     m = tmp_path / "case.toml"
     m.write_text(manifest_text('"evidence"', extra_source="[sources.options]\nsent = 2026-03-10T09:00:00+08:00\n"))
     build_fails(cli, tmp_path, m, "sources[0].options.sent", "quoted strings")
+
+
+def test_empty_source_with_keep_going_is_a_failed_check(cli, tmp_path: Path) -> None:
+    (tmp_path / "evidence").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/a.txt").write_text("a")
+    m = tmp_path / "case.toml"
+    text = manifest_text('"evidence"')
+    m.write_text(text + text[text.index("[[sources]]"):].replace('"evidence"', '"other"'))
+    out = tmp_path / "out/B"
+    r = cli(*build_args(m, out, "--keep-going"))
+    assert r.exit_code == 0, r.output
+    first = json.loads((out / "evidpack/sources.jsonl").read_text().splitlines()[0])
+    assert [c["verdict"] for c in first["checks"] if c["check"] == "source-empty"] == ["fail"]

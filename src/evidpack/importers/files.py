@@ -127,7 +127,7 @@ class FilesImporter:
                 continue
             self._emit(f, result, ctx)
         if ctx.file_count == 0:
-            raise EvidpackError(f"{source.paths[0]}: source {source.id} ({source.label}) holds no readable files")
+            ctx.problem(f"{source.paths[0]}: source {source.id} ({source.label}) holds no readable files", check="source-empty")
         ctx.check(
             "files-copied",
             "pass" if unread == 0 else "fail",

@@ -48,7 +48,9 @@ def section(data: "IndexInput") -> tuple[Entry, list[Entry], list[Flowable]]:
     fh = _seekable(data.bundle)
     index = _scan(fh)
     labels = {str(s.get("id")): s for s in data.sources}
-    subs = [Entry(_source_title(sid, labels[sid]), f"items-{sid}", 1) for sid in labels]
+    # A source with no item records (empty, recorded with --keep-going) has no heading to link to.
+    subs = [Entry(_source_title(sid, labels[sid]), f"items-{sid}", 1) for sid in labels
+            if (labels[sid].get("counts") or {}).get("items", 1)]
     counts = index.kinds
     digests = data.digests
     intro = (
