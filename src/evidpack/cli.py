@@ -67,12 +67,20 @@ def read_secret(
     return value.encode("utf-8")
 
 
-def _passphrase_option(f: Any) -> Any:
+PASSWORD_ENV = "EVIDPACK_DISCLOSURE_PASSWORD"
+
+
+def secret_file_option(option: str, what: str, env: str) -> Any:
+    """An option naming a file that holds a secret; the secret itself never is an argument."""
     return click.option(
-        "--passphrase-file",
+        option,
         type=click.Path(dir_okay=False, path_type=Path),
-        help=f"File whose first line is the key passphrase (else ${PASS_ENV}, else a prompt).",
-    )(f)
+        help=f"File whose first line is {what} (else ${env}, else a prompt).",
+    )
+
+
+_passphrase_option = secret_file_option("--passphrase-file", "the key passphrase", PASS_ENV)
+password_option = secret_file_option("--password-file", "the disclosure package's password", PASSWORD_ENV)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -210,7 +218,7 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
 @click.option("--record", is_flag=True, help="Append a 'verified' custody event with the result (needs --key).")
 @click.option("--key", "key_file", type=click.Path(path_type=Path), help="Your private key, to sign the --record event.")
 @_passphrase_option
-@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), help="For an encrypted disclosure package: file whose first line is its password (else $EVIDPACK_DISCLOSURE_PASSWORD, else a prompt).")
+@password_option
 def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str | None, as_json: bool,
            record: bool, key_file: Path | None, passphrase_file: Path | None, password_file: Path | None) -> None:
     """Verify a bundle (folder or zip) or a disclosure package: every check, each with its verdict and reason.
@@ -239,7 +247,7 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str |
         if record or deep:
             raise EvidpackError(f"{'--record' if record else '--deep'} applies to bundles; {bundle} is a disclosure package")
         report = verify_disclosure(bundle, trusted, expect_head=expect_head,
-                                   password=lambda: read_secret(password_file, "EVIDPACK_DISCLOSURE_PASSWORD", "password"))
+                                   password=lambda: read_secret(password_file, PASSWORD_ENV, "password"))
     else:
         if password_file is not None:
             raise EvidpackError("--password-file is for disclosure packages; a bundle has no password")

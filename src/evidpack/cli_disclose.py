@@ -5,25 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .cli import PASS_ENV, _passphrase_option, _print_report, read_secret
+from .cli import PASS_ENV, PASSWORD_ENV, _passphrase_option, _print_report, password_option, read_secret
 from .errors import EvidpackError
 
 if TYPE_CHECKING:
     from .disclose import Plan
-
-
-def password_option(f: Any) -> Any:
-    from .disclose import PASSWORD_ENV
-
-    return click.option(
-        "--password-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help=f"File whose first line is the package password (else ${PASSWORD_ENV}, else a prompt).",
-    )(f)
 
 
 def _human(n: int) -> str:
@@ -97,7 +87,7 @@ def disclose(bundle: Path, include: tuple[str, ...], exclude: tuple[str, ...], i
 
     if out.exists() or out.is_symlink():
         raise EvidpackError(f"{out}: already exists; evidpack never overwrites a package")
-    password = None if plain else read_secret(password_file, d.PASSWORD_ENV, "password", confirm=True)
+    password = None if plain else read_secret(password_file, PASSWORD_ENV, "password", confirm=True)
     key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
     done = d.write(p, key, out, password)
     click.echo(f"wrote {done.path} ({'AES-256 encrypted' if done.encrypted else 'NOT encrypted'}, {_human(done.path.stat().st_size)})")

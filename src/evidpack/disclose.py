@@ -59,7 +59,6 @@ SCHEDULE = "schedule.pdf"
 README = "README.txt"
 # The master's files carried in the package, under master/ with their bag-relative names.
 MASTER_IN_PACKAGE = (TAGMANIFEST, SIG_FILE, SSHSIG_FILE, SEAL_FILE, SIGNER_FILE, CASE_FILE, ALLOWED_SIGNERS)
-PASSWORD_ENV = "EVIDPACK_DISCLOSURE_PASSWORD"
 MIN_PASSWORD = 8
 
 _ID = re.compile(r"^E\d{4,}(/M\d{6,})?$")
