@@ -238,3 +238,14 @@ def test_build_with_the_demo_key_through_a_real_process(tmp_path: Path, case: Pa
     assert r.returncode == 0, r.stderr
     r = run_proc(sys.executable, "-m", "evidpack", "verify", out, "--trust", DEMO_PUB)
     assert r.returncode == 0 and b"VERIFIED" in r.stdout
+
+
+@pytest.mark.parametrize("bad", [b"[1, 2]", b'{"id": "E0001"}', b"not json"])
+def test_a_malformed_item_line_is_named_not_a_crash(cli, bundle: Path, bad: bytes) -> None:
+    path = bundle / "evidpack/items.jsonl"
+    lines = path.read_bytes().splitlines()
+    lines[1] = bad
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    r = verify(cli, bundle)
+    assert r.exit_code == 1
+    assert "items.jsonl line 2: not" in r.output

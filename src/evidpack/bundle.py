@@ -144,9 +144,11 @@ class Bundle:
             try:
                 if self._zip is not None:
                     with self._zip.open(self._zip_names[rel]) as fh:
-                        return copy_and_hash(fh, None, algorithms)
-                with open(self.path / rel, "rb", buffering=0) as fh:
-                    return copy_and_hash(fh, None, algorithms)
+                        d = copy_and_hash(fh, None, algorithms)
+                else:
+                    with open(self.path / rel, "rb", buffering=0) as fh:
+                        d = copy_and_hash(fh, None, algorithms)
+                return Digests(d.size, d.hex)  # without the sniffing head: callers keep one per file
             except (OSError, zipfile.BadZipFile, EOFError) as exc:
                 return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
 

@@ -272,10 +272,16 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
         leaves.append(merkle.leaf_hash(line))
         try:
             rec = json.loads(line)
+            if not isinstance(rec, dict):
+                raise ValueError("not an object")
         except (ValueError, UnicodeDecodeError):
-            probs.append(f"items.jsonl line {n}: not JSON")
+            probs.append(f"items.jsonl line {n}: not a JSON object")
             continue
-        if not canonical.is_canonical(line):
+        try:
+            canonical_form = canonical.dumps(rec) == line  # parsed once, re-encoded to compare
+        except ValueError:
+            canonical_form = False
+        if not canonical_form:
             probs.append(f"items.jsonl line {n}: not canonical JSON")
         rid = rec.get("id")
         if rid in ids:
