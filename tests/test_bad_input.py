@@ -92,17 +92,17 @@ def test_non_utf8_file_name(cli, tmp_path: Path) -> None:
 
 
 def test_unreadable_file(cli, tmp_path: Path, monkeypatch) -> None:
-    from evidpack.importers import base
+    from evidpack import payloadcopy
 
     m = make_case(tmp_path, {"a.txt": "a", "secret.txt": "s"})
-    real = base.open_source_file
+    real = payloadcopy.open_source
 
     def deny(path):
         if str(path).endswith("secret.txt"):
             raise PermissionError(13, "Permission denied")
         return real(path)
 
-    monkeypatch.setattr(base, "open_source_file", deny)
+    monkeypatch.setattr(payloadcopy, "open_source", deny)
     build_fails(cli, tmp_path, m, "secret.txt", "cannot read", "Permission denied")
 
 

@@ -55,3 +55,15 @@ def test_proof_of_wrong_length_is_rejected() -> None:
         merkle.root_from_proof(leaves[3], 3, 8, proof[:-1])
     with pytest.raises(ValueError):
         merkle.root_from_proof(leaves[3], 3, 8, proof + [bytes(32)])
+
+
+def test_streaming_root_matches_the_tree_for_every_size_up_to_130():
+    from evidpack.merkle import RootBuilder, leaf_hash, root
+
+    leaves = [leaf_hash(str(i).encode()) for i in range(130)]
+    for n in range(131):
+        b = RootBuilder()
+        for leaf in leaves[:n]:
+            b.add(leaf)
+        assert b.size == n
+        assert b.root() == root(leaves[:n]), n

@@ -26,27 +26,24 @@ from .bundle import Bundle
 from .casefile import Case
 from .catalogue import write_catalogue
 from .atomic import Interrupted, fsync_dir, sigterm_interrupts
-from .custody import CUSTODY_FILE, ChainWriter
+from .custody import ChainWriter
 from .errors import EvidpackError
 from .importers import ImportContext, importer_for
 from .keys import SigningKey
+from .names import (  # noqa: F401  (re-exported: the names a bundle's files go by)
+    CUSTODY_FILE,
+    INCOMPLETE_MARKER,
+    INDEX_PDF,
+    INDEX_SIG,
+    SIG_FILE,
+    SSHSIG_FILE,
+    TAGMANIFEST,
+    UNSEALED_TAG_FILES,
+)
 from .timeutil import format_utc
 
 if TYPE_CHECKING:
     from .report.pades import PdfCertSigner
-
-INCOMPLETE_MARKER = "evidpack/.incomplete"
-SIG_FILE = "tagmanifest-sha256.txt.sig"
-SSHSIG_FILE = "tagmanifest-sha256.txt.sshsig"
-TAGMANIFEST = "tagmanifest-sha256.txt"
-INDEX_PDF = "evidpack/index.pdf"
-INDEX_SIG = "evidpack/index.pdf.sig"
-# Tag files outside the tag manifest: the signatures over it, the custody log
-# (appended to after sealing; it protects itself by its own chain and signatures),
-# and the PDF index, which prints the tag manifest's hash (it is signed on its own,
-# and its SHA-256 is in the signed 'sealed' custody event).
-UNSEALED_TAG_FILES = frozenset({SIG_FILE, SSHSIG_FILE, CUSTODY_FILE, INDEX_PDF, INDEX_SIG})
-
 
 @dataclass(frozen=True)
 class BuildResult:
@@ -69,12 +66,12 @@ class BundleWriter:
         self.case = case
         self.algorithms = algorithms
         self.warn = warn
-        self.leaves: list[bytes] = []
+        self.merkle = merkle.RootBuilder()
         self.payload_files = 0
         self.payload_bytes = 0
         self._next_item = 1
         self._next_member: dict[str, int] = {}
-        self._salt_key = key.derive_secret(f"leaf-salt {case.id}")
+        self._salt = hmac.new(key.derive_secret(f"leaf-salt {case.id}"), digestmod=hashlib.sha256)
         (root / "evidpack").mkdir(parents=True)
         (root / "data").mkdir()
         self._items = open(root / "evidpack/items.jsonl", "wb")
@@ -97,13 +94,16 @@ class BundleWriter:
         record.pop("salt", None)
         # The salt is an HMAC of the record under a secret only the sealer's key
         # yields: deterministic on rebuild, unguessable to anyone holding a proof.
-        record["salt"] = hmac.new(self._salt_key, canonical.dumps(record), hashlib.sha256).hexdigest()[:32]
+        salt = self._salt.copy()
+        salt.update(canonical.dumps(record))
+        record["salt"] = salt.hexdigest()[:32]
         line = canonical.dumps(record)
         self._items.write(line + b"\n")
-        self.leaves.append(merkle.leaf_hash(line))
+        self.merkle.add(merkle.leaf_hash(line))
         if record["kind"] == "file":
+            path = record["path"]
             for alg, fh in self._manifests.items():
-                fh.write(bag.manifest_line(record[alg], record["path"]))
+                fh.write(bag.manifest_line(record[alg], path))
             self.payload_files += 1
             self.payload_bytes += record["size"]
         return record
@@ -252,8 +252,8 @@ def _build_into(
     finally:
         writer.close()
 
-    leaves = writer.leaves
-    root_hex = merkle.root(leaves).hex()
+    leaves = writer.merkle.size
+    root_hex = writer.merkle.root().hex()
     sealed_at = format_utc(built_at)
     signer = {
         "name": key.public.name,
@@ -275,7 +275,7 @@ def _build_into(
     seal = {
         "format": FORMAT,
         "case": case.id,
-        "merkle": {"alg": "sha256-rfc6962", "leaves": len(leaves), "root": root_hex},
+        "merkle": {"alg": "sha256-rfc6962", "leaves": leaves, "root": root_hex},
         "sealed_at": sealed_at,
         "signer": signer,
         "tool": {"name": TOOL_NAME, "version": __version__},
@@ -315,10 +315,10 @@ def _build_into(
         "sealed",
         key,
         {"case": case.id, "tagmanifest_sha256": tm_hash},
-        {"merkle_root": root_hex, "items": len(leaves), "payload_files": writer.payload_files, "payload_bytes": writer.payload_bytes, **index},
+        {"merkle_root": root_hex, "items": leaves, "payload_files": writer.payload_files, "payload_bytes": writer.payload_bytes, **index},
     )
     _write(root, CUSTODY_FILE, custody.data())
-    return len(leaves), writer.payload_files, writer.payload_bytes, root_hex, tm_hash, custody.head
+    return leaves, writer.payload_files, writer.payload_bytes, root_hex, tm_hash, custody.head
 
 
 def _seal_index(root: Path, built_at: datetime, custody: ChainWriter, key: SigningKey, pdf_signer: PdfCertSigner | None) -> dict[str, Any]:

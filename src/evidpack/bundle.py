@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import EvidpackError
+from .names import BAGIT_TXT_FILE, DISCLOSURE_FILE
 from .hashing import DEFAULT_ALGORITHMS, Digests, bounded_map, copy_and_hash
 
 
@@ -158,3 +159,20 @@ class Bundle:
 
 def _join(rel_dir: str, name: str) -> str:
     return name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+
+
+def is_disclosure_package(path: Path) -> bool:
+    """A folder holding ``disclosure.json``, or a zip with ``<top>/disclosure.json``
+    (names are readable without the password)."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / DISCLOSURE_FILE).is_file() and not (path / BAGIT_TXT_FILE).exists()
+    if not path.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False
+    tops = {n.split("/", 1)[0] for n in names}
+    return len(tops) == 1 and f"{next(iter(tops))}/{DISCLOSURE_FILE}" in names

@@ -10,10 +10,12 @@ import json
 from typing import Any
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(obj: Any) -> bytes:
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    # One encoder for every call: json.dumps with options builds a new one each time.
+    return _ENCODER.encode(obj).encode("utf-8")
 
 
 def is_canonical(line: bytes) -> bool:

@@ -237,7 +237,7 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str |
         raise EvidpackError("--record needs --key: the 'verified' event is signed by whoever verified")
     if key_file is not None and not record:
         raise EvidpackError("--key is only used with --record")
-    from .verify_disclosure import is_disclosure_package, verify_disclosure
+    from .bundle import is_disclosure_package
 
     if not bundle.exists():
         raise EvidpackError(f"{bundle}: no such bundle or disclosure package")
@@ -246,6 +246,8 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str |
     if is_disclosure_package(bundle):
         if record or deep:
             raise EvidpackError(f"{'--record' if record else '--deep'} applies to bundles; {bundle} is a disclosure package")
+        from .verify_disclosure import verify_disclosure
+
         report = verify_disclosure(bundle, trusted, expect_head=expect_head,
                                    password=lambda: read_secret(password_file, PASSWORD_ENV, "password"))
     else:

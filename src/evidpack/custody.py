@@ -24,6 +24,7 @@ from typing import Any
 from . import canonical
 from .errors import EvidpackError, IntegrityError
 from .keys import PublicKey, SigningKey, parse_public_key
+from .names import CUSTODY_FILE
 from .timeutil import format_utc, parse_rfc3339
 
 GENESIS = "0" * 64
@@ -41,7 +42,6 @@ ACTIONS = (
     "disclosed",
     "note",
 )
-CUSTODY_FILE = "evidpack/custody.jsonl"
 
 
 def line_hash(line: bytes) -> str:

@@ -41,7 +41,7 @@ import pyzipper
 
 from . import __version__, canonical, custody
 from .atomic import Interrupted, fsync_dir, in_main_thread, sigterm_interrupts
-from .build import SIG_FILE, SSHSIG_FILE, TAGMANIFEST
+from .names import DISCLOSURE_FILE, SIG_FILE, SSHSIG_FILE, TAGMANIFEST
 from .bundle import Bundle
 from .errors import EvidpackError, IntegrityError
 from .hashing import DEFAULT_ALGORITHMS, copy_and_hash
@@ -50,7 +50,6 @@ from .proof import ALLOWED_SIGNERS, CASE_FILE, SEAL_FILE, SIGNER_FILE, ItemLine,
 from .timeutil import format_utc, parse_rfc3339
 
 DISCLOSURE_FORMAT = "evidpack-disclosure/1"
-DISCLOSURE_FILE = "disclosure.json"
 DISCLOSURE_SIG = "disclosure.json.sig"
 DISCLOSURE_SSHSIG = "disclosure.json.sshsig"
 DISCLOSER_KEY = "discloser.pem"

@@ -151,18 +151,24 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def in_order(items: Iterable[T], start: Callable[[T], "Future[R]"], window: int) -> Iterator[tuple[T, R]]:
+    """Start work on each item with ``start`` and yield (item, result) in the
+    items' order, with at most ``window`` started and not yet yielded, so
+    memory stays flat however many items there are. Exceptions propagate."""
+    queue: deque[tuple[T, Future[R]]] = deque()
+    for item in items:
+        queue.append((item, start(item)))
+        if len(queue) >= window:
+            head, fut = queue.popleft()
+            yield head, fut.result()
+    while queue:
+        head, fut = queue.popleft()
+        yield head, fut.result()
+
+
 def bounded_map(
     fn: Callable[[T], R], items: Iterable[T], workers: int = 4, window: int = 64
 ) -> Iterator[tuple[T, R]]:
-    """Like ``executor.map`` but in order with at most ``window`` tasks in flight,
-    so memory stays flat however many items there are. Exceptions propagate."""
+    """Like ``executor.map`` but in order with at most ``window`` tasks in flight."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evidpack-io") as pool:
-        queue: deque[tuple[T, Future[R]]] = deque()
-        for item in items:
-            queue.append((item, pool.submit(fn, item)))
-            if len(queue) >= window:
-                head, fut = queue.popleft()
-                yield head, fut.result()
-        while queue:
-            head, fut = queue.popleft()
-            yield head, fut.result()
+        yield from in_order(items, lambda item: pool.submit(fn, item), window)

@@ -31,6 +31,34 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+class RootBuilder:
+    """The same root as :func:`root`, from leaf hashes added one at a time, in
+    O(log n) memory: a stack of the perfect subtrees so far (largest first),
+    merged like a binary counter; the last, unpaired ones are folded in from the
+    right at the end, which is RFC 6962's split at the largest power of two."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []  # (leaves under it, hash)
+
+    def add(self, leaf: bytes) -> None:
+        self.size += 1
+        node, width = leaf, 1
+        stack = self._stack
+        while stack and stack[-1][0] == width:
+            node = node_hash(stack.pop()[1], node)
+            width *= 2
+        stack.append((width, node))
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return hashlib.sha256(b"").digest()
+        node = self._stack[-1][1]
+        for _width, left in reversed(self._stack[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
 def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
     """The audit path for leaf ``index`` (RFC 9162 section 2.1.3), bottom up."""
     if not 0 <= index < len(leaf_hashes):

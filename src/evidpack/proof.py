@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 import pyzipper
 
 from . import FORMAT, bag, canonical, merkle
-from .build import SIG_FILE, SSHSIG_FILE, TAGMANIFEST
+from .names import SIG_FILE, SSHSIG_FILE, TAGMANIFEST
 from .bundle import Bundle
 from .errors import EvidpackError, IntegrityError, read_input
 from .hashing import DEFAULT_ALGORITHMS, Digests, copy_and_hash

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import FORMAT, bag, canonical, merkle
-from .build import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
+from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
 from .bundle import Bundle
 from .custody import CUSTODY_FILE, check_chain, parse_lines
 from .keys import PublicKey, parse_public_key, verify_sshsig

@@ -81,23 +81,6 @@ class _Unreadable(Exception):
     pass
 
 
-def is_disclosure_package(path: Path) -> bool:
-    """A folder holding ``disclosure.json``, or a zip with ``<top>/disclosure.json``
-    (names are readable without the password)."""
-    path = Path(path)
-    if path.is_dir():
-        return (path / DISCLOSURE_FILE).is_file() and not (path / "bagit.txt").exists()
-    if not path.is_file():
-        return False
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return False
-    tops = {n.split("/", 1)[0] for n in names}
-    return len(tops) == 1 and f"{next(iter(tops))}/{DISCLOSURE_FILE}" in names
-
-
 class Package:
     """A disclosure package opened for reading: a zip (plain or AES) or an extracted folder."""
 

@@ -9,17 +9,15 @@ being built.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat as statmod
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..errors import EvidpackError
-from ..hashing import copy_and_hash
 from ..mediatype import sniff
+from ..payloadcopy import copy_file, open_source as open_source_file  # noqa: F401  (re-exported)
 from ..timeutil import format_epoch_ns
 
 if TYPE_CHECKING:
@@ -27,9 +25,6 @@ if TYPE_CHECKING:
     from ..casefile import Source
 
 VERDICTS = ("pass", "fail", "not-checkable", "warn")
-
-_NOATIME = getattr(os, "O_NOATIME", 0)
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -56,33 +51,6 @@ class Importer(Protocol):
     kind: ClassVar[str]
 
     def run(self, source: "Source", ctx: "ImportContext") -> None: ...
-
-
-def open_source_file(path: str | bytes) -> int:
-    """Open a source file read-only, without following a symlink and, where the
-    OS allows, without updating its access time."""
-    try:
-        return os.open(path, _READ_FLAGS | _NOATIME)
-    except PermissionError:
-        if not _NOATIME:
-            raise
-        return os.open(path, _READ_FLAGS)  # O_NOATIME needs ownership; fall back
-
-
-class _ReportingWriter:
-    """Writes through to ``out`` and reports the running total once each chunk is flushed."""
-
-    def __init__(self, out: Any, report: Callable[[int], None]) -> None:
-        self._out = out
-        self._report = report
-        self._total = 0
-
-    def write(self, data: Any) -> int:
-        n = self._out.write(data)
-        self._out.flush()
-        self._total += len(data)
-        self._report(self._total)
-        return n
 
 
 class ImportContext:
@@ -149,35 +117,23 @@ class ImportContext:
         a tool's record); they are computed in the same read and recorded too.
         Returns the item record (not yet emitted)."""
         bag_rel = self.payload_path(rel)
-        dest = self.writer.root / bag_rel
         algorithms = tuple(dict.fromkeys((*self.writer.algorithms, *also)))
-        fd = open_source_file(src)
-        try:
-            before = os.fstat(fd)
-            if not statmod.S_ISREG(before.st_mode) or (before.st_ino, before.st_dev) != (lst.st_ino, lst.st_dev):
-                raise OSError(errno.ESTALE, "replaced while being read")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with open(dest, "xb") as out:
-                sink: Any = out if on_write is None else _ReportingWriter(out, on_write)
-                digests = copy_and_hash(fd, sink, algorithms)
-            after = os.fstat(fd)
-        finally:
-            os.close(fd)
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or digests.size != before.st_size:
-            os.unlink(dest)
-            raise OSError(errno.EAGAIN, "changed while being read (size or modification time differ)")
-        os.utime(dest, ns=(before.st_atime_ns, before.st_mtime_ns))
-        os.chmod(dest, 0o444)
+        copied = copy_file(src, str(self.writer.root / bag_rel), (lst.st_ino, lst.st_dev), algorithms, on_write=on_write)
+        return self.file_record(bag_rel, copied.size, copied.mtime_ns, copied.hex, sniff(copied.head, rel), extra)
+
+    def file_record(
+        self, bag_rel: str, size: int, mtime_ns: int, digests: dict[str, str], media_type: str, extra: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The item record of a payload file just copied (not yet emitted)."""
         record: dict[str, Any] = {
             "kind": "file",
             "path": bag_rel,
-            "size": digests.size,
-            "mtime": format_epoch_ns(before.st_mtime_ns),
+            "size": size,
+            "mtime": format_epoch_ns(mtime_ns),
             "source": self.source.id,
-            "media_type": sniff(digests.head, rel),
+            "media_type": media_type,
         }
-        for alg in algorithms:
-            record[alg] = digests[alg]
+        record.update(digests)
         if extra:
             record.update(extra)
         return record

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import stat as statmod
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import EvidpackError
-from ..hashing import bounded_map
+from ..hashing import in_order
+from ..payloadcopy import CopyPool
 from .base import ImportContext
 
 if TYPE_CHECKING:
@@ -101,31 +103,44 @@ class FilesImporter:
     kind: ClassVar[str] = "files"
 
     def run(self, source: "Source", ctx: ImportContext) -> None:
-        # Entries are streamed: found (lstat only), named, copied by a few threads,
-        # and emitted in order — memory does not grow with the number of files.
+        # Entries are streamed: found (lstat only), named, copied (small files in
+        # batches by worker processes, others by a few threads), and emitted in
+        # order — memory does not grow with the number of files.
         readable = self._destinations(self._found(source, ctx), ctx)
+        pooled = type(self)._copy is FilesImporter._copy  # subclasses that hook _copy copy in threads
+        algorithms = ctx.writer.algorithms
 
-        def copy(pair: tuple[Found, str | None, str]) -> Any:
-            f, dest, why = pair
+        def copy(entry: tuple[Found, str | None, str]) -> Any:
+            f, dest, why = entry
             if dest is None:
                 return _not_copied(f, source, why)
-            extra = {"original_path": f.rel if not has_bad_utf8(f.rel) else escaped_name(f.rel)}
-            if has_bad_utf8(f.rel):
-                extra["original_path_raw"] = raw_bytes(f.rel).hex()
             try:
-                return self._copy(f, dest, ctx, extra)
+                return self._copy(f, dest, ctx, _original(f))
             except OSError as exc:
                 return exc
 
+        def start(unit: tuple[list[tuple[Found, str | None, str]], bool]) -> "Future[list[Any]]":
+            entries, to_pool = unit
+            if not to_pool:
+                return threads.submit(lambda: [copy(e) for e in entries])
+            root = ctx.writer.root
+            return pool.submit(algorithms, [(f.abs_path, str(root / ctx.payload_path(d)), (f.lst.st_ino, f.lst.st_dev), d) for f, d, _ in entries])  # type: ignore[arg-type]
+
         unread = 0
-        for (f, _dest, _why), result in bounded_map(copy, readable, workers=4, window=32):
-            if isinstance(result, OSError):
-                unread += 1
-                shown = escaped_name(f.abs_path)
-                ctx.problem(f"{shown}: cannot read ({result.strerror or result})", check="file-readable", subject=f.rel)
-                ctx.emit(_not_copied(f, source, f"cannot read: {result.strerror or result}"))
-                continue
-            self._emit(f, result, ctx)
+        with CopyPool(None if pooled else 0) as pool, ThreadPoolExecutor(4, thread_name_prefix="evidpack-io") as threads:
+            units = _units(readable, pooled and pool.workers > 0)
+            for (entries, to_pool), results in in_order(units, start, window=8 if pooled else 32):
+                for (f, dest, _why), result in zip(entries, results):
+                    if isinstance(result, OSError):
+                        unread += 1
+                        shown = escaped_name(f.abs_path)
+                        ctx.problem(f"{shown}: cannot read ({result.strerror or result})", check="file-readable", subject=f.rel)
+                        ctx.emit(_not_copied(f, source, f"cannot read: {result.strerror or result}"))
+                        continue
+                    if to_pool:
+                        size, mtime_ns, digests, media_type = result
+                        result = ctx.file_record(ctx.payload_path(dest), size, mtime_ns, digests, media_type, _original(f))  # type: ignore[arg-type]
+                    self._emit(f, result, ctx)
         if ctx.file_count == 0:
             ctx.problem(f"{source.paths[0]}: source {source.id} ({source.label}) holds no readable files", check="source-empty")
         ctx.check(
@@ -199,8 +214,8 @@ class FilesImporter:
             if parent != folder:
                 folder, seen, folded = parent, {}, {}
             kind = _kind_of(f.lst.st_mode)
-            shown = escaped_name(f.abs_path)
             if kind is not None:
+                shown = escaped_name(f.abs_path)
                 what = kind
                 if statmod.S_ISLNK(f.lst.st_mode):
                     try:
@@ -212,11 +227,12 @@ class FilesImporter:
                 continue
             dest = f.rel
             if has_bad_utf8(f.rel):
+                shown = escaped_name(f.abs_path)
                 ctx.problem(f"{shown}: file name is not valid UTF-8", check="utf8-name", subject=escaped_name(f.rel))
                 dest = escaped_name(f.rel)
                 ctx.check("utf8-name", "warn", f"stored as {dest!r}; original bytes kept in original_path_raw", escaped_name(f.rel))
             if dest in seen:
-                raise EvidpackError(f"{shown}: its stored name {dest!r} would collide with {seen[dest]!r}")
+                raise EvidpackError(f"{escaped_name(f.abs_path)}: its stored name {dest!r} would collide with {seen[dest]!r}")
             seen[dest] = f.rel
             low = dest.casefold()
             if low in folded:
@@ -228,6 +244,43 @@ class FilesImporter:
                 )
             folded[low] = dest
             yield f, dest, ""
+
+
+SMALL_MAX = 256 * 1024  # files below this are copied by the worker processes, in batches
+BATCH = 64
+INLINE_BATCHES = 2  # the first batches are copied in threads: a small source starts no processes
+
+
+def _units(
+    entries: Iterator[tuple[Found, str | None, str]], pooled: bool
+) -> Iterator[tuple[list[tuple[Found, str | None, str]], bool]]:
+    """Group entries into units of work, in order: (entries, for the pool?).
+    Runs of small files become batches for the worker processes; anything else
+    is a unit of its own, copied in a thread."""
+    batch: list[tuple[Found, str | None, str]] = []
+    inline = INLINE_BATCHES
+    for entry in entries:
+        f, dest, _ = entry
+        if pooled and dest is not None and f.lst.st_size < SMALL_MAX:
+            batch.append(entry)
+            if len(batch) >= BATCH:
+                yield batch, inline <= 0
+                inline -= 1
+                batch = []
+            continue
+        if batch:
+            yield batch, False
+            batch = []
+        yield [entry], False
+    if batch:
+        yield batch, inline <= 0 and len(batch) > 1
+
+
+def _original(f: Found) -> dict[str, Any]:
+    """The source-relative name of a file as found (escaped if not UTF-8, with its bytes)."""
+    if not has_bad_utf8(f.rel):
+        return {"original_path": f.rel}
+    return {"original_path": escaped_name(f.rel), "original_path_raw": raw_bytes(f.rel).hex()}
 
 
 def _not_copied(f: Found, source: "Source", reason: str) -> dict:

@@ -1,0 +1,388 @@
+"""Copy a source file into the payload, hashing every byte in the same read.
+
+* :func:`copy_file` copies one file of any size. A large file's digests run in
+  threads (hashlib releases the GIL) while the next chunk is read, and its copy
+  is written with ``O_DIRECT`` where the file system allows it: the data go
+  from the read buffer to the disk without filling the page cache, which on a
+  large extraction saves both memory and the CPU time of caching pages nobody
+  will read soon. The bytes hashed are the bytes written.
+* :class:`CopyPool` copies many small files in batches in worker processes (the
+  per-file work is system calls and interpreter time, which threads would
+  serialise on the GIL) and hands the results back in order.
+
+Both refuse a file that is not the regular file found by the walk (a swap
+between ``lstat`` and ``open``) or that changed while being read (size or
+modification time differ after reading), and leave no partial copy behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import mmap
+import os
+import pickle
+import queue
+import signal
+import stat as statmod
+import subprocess
+import sys
+import threading
+import traceback
+from concurrent.futures import Future
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from .hashing import CHUNK, HEAD, MultiHasher
+from .mediatype import sniff
+
+DIRECT_MIN = 8 << 20  # files from this size are written with O_DIRECT where possible
+BIG_CHUNK = 8 << 20
+_ALIGN = 4096  # O_DIRECT wants offsets and lengths in whole logical blocks; 4 KiB covers common disks
+
+_NOATIME = getattr(os, "O_NOATIME", 0)
+_DIRECT = getattr(os, "O_DIRECT", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+PAYLOAD_MODE = 0o444
+
+_umask = os.umask(0)
+os.umask(_umask)
+_MODE_NEEDS_FCHMOD = (PAYLOAD_MODE & ~_umask) != PAYLOAD_MODE
+
+_CONSTRUCTORS: dict[str, Callable[[], Any]] = {}
+
+
+def _new_hash(name: str) -> Any:
+    make = _CONSTRUCTORS.get(name)
+    if make is None:
+        make = _CONSTRUCTORS[name] = getattr(hashlib, name, None) or (lambda: hashlib.new(name))
+    return make()
+
+
+class Copied(NamedTuple):
+    """What reading a source file found: its size and modification time as read,
+    its digests (hex, by algorithm) and its first bytes (for the media type)."""
+
+    size: int
+    mtime_ns: int
+    hex: dict[str, str]
+    head: bytes
+
+
+def open_source(path: str | bytes) -> int:
+    """Open a source file read-only, without following a symlink and, where the
+    OS allows, without updating its access time."""
+    try:
+        return os.open(path, _READ_FLAGS | _NOATIME)
+    except PermissionError:
+        if not _NOATIME:
+            raise
+        return os.open(path, _READ_FLAGS)  # O_NOATIME needs ownership; fall back
+
+
+_local = threading.local()
+
+
+def _ensure_parent(dest: str) -> None:
+    """Create the folder ``dest`` goes in (remembering the last one: sources are
+    walked folder by folder)."""
+    parent = os.path.dirname(dest)
+    if getattr(_local, "parent", None) == parent:
+        return
+    os.makedirs(parent, exist_ok=True)
+    _local.parent = parent
+
+
+def copy_file(
+    src: str | bytes,
+    dest: str,
+    ino_dev: tuple[int, int],
+    algorithms: Sequence[str],
+    *,
+    on_write: Callable[[int], None] | None = None,
+    direct: bool = True,
+) -> Copied:
+    """Copy ``src`` to the new file ``dest`` (created read-only, with the source's
+    times), hashing each byte read with every algorithm. ``ino_dev`` is the
+    (inode, device) the walk found: anything else at ``src`` is refused.
+    ``on_write`` is called with the bytes on disk so far after each chunk (the
+    copy can then be read while it grows; such copies are not written O_DIRECT).
+    Raises OSError; on any failure no file is left at ``dest``."""
+    fd = open_source(src)
+    try:
+        before = os.fstat(fd)
+        if not statmod.S_ISREG(before.st_mode) or (before.st_ino, before.st_dev) != ino_dev:
+            raise OSError(errno.ESTALE, "replaced while being read")
+        _ensure_parent(dest)
+        out = os.open(dest, _CREATE_FLAGS, PAYLOAD_MODE)
+        try:
+            if before.st_size < CHUNK and on_write is None:
+                copied = _copy_small(fd, out, algorithms)
+            else:
+                use_direct = direct and on_write is None and before.st_size >= DIRECT_MIN
+                copied = _copy_large(fd, out, algorithms, on_write, use_direct)
+            if _MODE_NEEDS_FCHMOD:
+                os.fchmod(out, PAYLOAD_MODE)
+            os.utime(out, ns=(before.st_atime_ns, before.st_mtime_ns))
+        except BaseException:
+            os.close(out)
+            os.unlink(dest)
+            raise
+        os.close(out)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or copied[0] != before.st_size:
+        os.unlink(dest)
+        raise OSError(errno.EAGAIN, "changed while being read (size or modification time differ)")
+    return Copied(copied[0], before.st_mtime_ns, copied[1], copied[2])
+
+
+def _write_all(out: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(out, view) :]
+
+
+def _copy_small(fd: int, out: int, algorithms: Sequence[str]) -> tuple[int, dict[str, str], bytes]:
+    """A file expected to fit one chunk: one read, hashed inline, one write (a
+    file that turns out larger is read on to its end)."""
+    buf = getattr(_local, "small", None)
+    if buf is None:
+        buf = _local.small = bytearray(CHUNK)
+    hashers = [_new_hash(a) for a in algorithms]
+    size = 0
+    head = b""
+    while True:
+        n = os.readv(fd, [buf])
+        if not n:
+            break
+        view = memoryview(buf)[:n]
+        if not size:
+            head = bytes(view[:HEAD])
+        for h in hashers:
+            h.update(view)
+        _write_all(out, view)
+        size += n
+        if n < CHUNK:
+            break  # a short read of a regular file is its end; the size is checked after
+    return size, {a: h.hexdigest() for a, h in zip(algorithms, hashers)}, head
+
+
+def _big_buffers() -> tuple[mmap.mmap, mmap.mmap]:
+    """Two page-aligned chunk buffers per thread (O_DIRECT needs aligned memory);
+    only the pages used count towards memory."""
+    bufs = getattr(_local, "big", None)
+    if bufs is None:
+        bufs = _local.big = (mmap.mmap(-1, BIG_CHUNK), mmap.mmap(-1, BIG_CHUNK))
+    return bufs
+
+
+def _pair() -> tuple[bytearray, bytearray]:
+    bufs = getattr(_local, "pair", None)
+    if bufs is None:
+        bufs = _local.pair = (bytearray(CHUNK), bytearray(CHUNK))
+    return bufs
+
+
+def _set_direct(out: int, on: bool) -> bool:
+    if not _DIRECT:
+        return False
+    try:
+        flags = fcntl.fcntl(out, fcntl.F_GETFL)
+        fcntl.fcntl(out, fcntl.F_SETFL, (flags | _DIRECT) if on else (flags & ~_DIRECT))
+        return on
+    except OSError:
+        return False  # the file system does not do direct I/O: write through the page cache
+
+
+def _copy_large(
+    fd: int, out: int, algorithms: Sequence[str], on_write: Callable[[int], None] | None, direct: bool
+) -> tuple[int, dict[str, str], bytes]:
+    """Two buffers alternate: while the digests of one chunk run in threads, the
+    next is read and the current one written."""
+    hasher = MultiHasher(algorithms)
+    direct = direct and _set_direct(out, True)
+    bufs: tuple[Any, Any] = _big_buffers() if direct else _pair()
+    turn = 0
+    head = b""
+    try:
+        while True:
+            buf = bufs[turn]
+            n = os.readv(fd, [buf])
+            if not n:
+                break
+            view = memoryview(buf)[:n]
+            if not head:
+                head = bytes(view[:HEAD])
+            hasher.update(view)  # waits for the previous chunk's digests first
+            if direct and n % _ALIGN:
+                direct = _set_direct(out, False)  # the tail (or a short read): leave O_DIRECT for good
+            try:
+                _write_all(out, view)
+            except OSError as exc:
+                if not direct or exc.errno != errno.EINVAL:
+                    raise
+                direct = _set_direct(out, False)  # refused in practice: write through the cache
+                _write_all(out, view)
+            if on_write is not None:
+                on_write(hasher.size)
+            turn ^= 1
+        digests = hasher.result()
+    finally:
+        hasher.wait()
+    return digests.size, digests.hex, head
+
+
+# --- many small files: worker processes -------------------------------------------------------------
+
+#: One file for a worker: source path, destination (absolute), (inode, device)
+#: found by the walk, and the name used to guess its media type.
+Job = tuple[str, str, tuple[int, int], str]
+
+
+def copy_batch(algorithms: tuple[str, ...], jobs: list[Job]) -> list[Any]:
+    """Copy each job in turn (in a worker process). Errors are returned, not raised."""
+    out: list[Any] = []
+    for src, dest, ino_dev, name in jobs:
+        try:
+            c = copy_file(src, dest, ino_dev, algorithms)
+        except OSError as exc:
+            out.append(OSError(exc.errno, exc.strerror or str(exc)))
+            continue
+        out.append((c.size, c.mtime_ns, c.hex, sniff(c.head, name)))
+    return out
+
+
+def worker_main() -> None:
+    """A copy worker: reads (algorithms, jobs) batches as pickles on stdin and
+    answers each with a pickled list on stdout, until stdin closes."""
+    # The parent decides when a build stops (it cleans up on SIGTERM or Ctrl-C);
+    # a worker ends when the parent closes its pipe or goes away.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            algorithms, jobs = pickle.load(inp)
+        except EOFError:
+            return
+        try:
+            answer: Any = copy_batch(algorithms, jobs)
+        except Exception:  # a bug, not bad input: hand the traceback to the parent
+            answer = _WorkerFailed(traceback.format_exc())
+        pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+
+class _WorkerFailed:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def worker_count() -> int:
+    override = os.environ.get("EVIDPACK_COPY_WORKERS", "")
+    if override.isdigit():
+        return int(override)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return min(cpus, 4) if cpus > 1 else 0
+
+
+class _Worker:
+    """One worker process. Batches are written to it as soon as they are
+    submitted (it never waits for the parent between batches); a reader thread
+    collects the answers, which come back in the order the batches went in."""
+
+    def __init__(self) -> None:
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        code = f"import sys; sys.path.insert(0, {package_parent!r}); from evidpack.payloadcopy import worker_main; worker_main()"
+        # -I -S: no environment variables, user or site packages: the worker needs
+        # only the standard library and this package.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+        )
+        self._pending: queue.SimpleQueue[Future[list[Any]] | None] = queue.SimpleQueue()
+        self._reader = threading.Thread(target=self._read_answers, name="evidpack-copy-reader", daemon=True)
+        self._reader.start()
+
+    def submit(self, algorithms: tuple[str, ...], jobs: list[Job]) -> "Future[list[Any]]":
+        assert self.proc.stdin is not None
+        fut: Future[list[Any]] = Future()
+        self._pending.put(fut)
+        try:
+            pickle.dump((algorithms, jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.proc.stdin.flush()
+        except OSError as exc:  # the worker is gone; the reader reports why
+            fut.set_exception(RuntimeError(f"copy worker ended unexpectedly ({exc})"))
+        return fut
+
+    def _read_answers(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            fut = self._pending.get()
+            if fut is None:
+                return
+            try:
+                answer = pickle.load(self.proc.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                failure = RuntimeError(f"copy worker ended unexpectedly (exit status {self.proc.poll()}): {exc or 'no answer'}")
+                while fut is not None:
+                    if not fut.done():
+                        fut.set_exception(failure)
+                    fut = self._pending.get()
+                return
+            if isinstance(answer, _WorkerFailed):
+                fut.set_exception(RuntimeError(f"copy worker failed:\n{answer.text}"))
+            elif not fut.done():
+                fut.set_result(answer)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()  # the worker finishes what it has and exits
+            except OSError:
+                pass
+        self.proc.wait()
+        self._pending.put(None)
+        self._reader.join()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+class CopyPool:
+    """Worker processes that copy batches of small files; batches go to the
+    workers in turn. With no workers (one CPU, or ``EVIDPACK_COPY_WORKERS=0``)
+    a batch is copied when it is submitted, in the calling thread."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = worker_count() if workers is None else workers
+        self._all: list[_Worker] = []
+        self._turn = 0
+
+    def submit(self, algorithms: tuple[str, ...], jobs: list[Job]) -> "Future[list[Any]]":
+        """Copy ``jobs``; the future's answer has one entry per job, in order:
+        (size, mtime_ns, digests, media type) or the OSError that stopped it."""
+        if not self.workers:
+            fut: Future[list[Any]] = Future()
+            fut.set_result(copy_batch(algorithms, jobs))
+            return fut
+        if not self._all:  # all started at once, on first use
+            self._all = [_Worker() for _ in range(self.workers)]
+        worker = self._all[self._turn % len(self._all)]
+        self._turn += 1
+        return worker.submit(algorithms, jobs)
+
+    def close(self) -> None:
+        workers, self._all = self._all, []
+        for w in workers:
+            w.close()
+
+    def __enter__(self) -> "CopyPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,160 @@
+"""Copying into the payload: the one-file path (threaded digests, O_DIRECT for
+large files) and the worker-process pool for many small files."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from evidpack import payloadcopy
+from evidpack.payloadcopy import BIG_CHUNK, CopyPool, copy_batch, copy_file
+
+from conftest import build_args
+
+
+def _digests(data: bytes) -> dict[str, str]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, 4095, 4096, (1 << 20) - 1, 1 << 20, payloadcopy.DIRECT_MIN, payloadcopy.DIRECT_MIN + 1, BIG_CHUNK * 2 + 4096 + 7],
+)
+def test_copy_file_copies_every_byte_and_hashes_what_it_wrote(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    os.utime(src, ns=(1_600_000_000_123_456_789, 1_500_000_000_987_654_321))
+    st = os.lstat(src)
+    dest = tmp_path / "out" / "deep" / "copy.bin"
+    got = copy_file(str(src), str(dest), (st.st_ino, st.st_dev), ("sha256", "md5"))
+    assert got.size == size
+    assert got.hex == _digests(data)
+    assert got.head == data[:512]
+    assert dest.read_bytes() == data
+    dst = os.stat(dest)
+    assert stat.S_IMODE(dst.st_mode) == 0o444
+    assert dst.st_mtime_ns == 1_500_000_000_987_654_321 == got.mtime_ns
+    # the source is untouched, its access time included
+    after = os.stat(src)
+    assert (after.st_mtime_ns, after.st_atime_ns) == (st.st_mtime_ns, st.st_atime_ns)
+
+
+def test_copy_file_falls_back_when_direct_io_is_refused(tmp_path: Path, monkeypatch) -> None:
+    data = os.urandom(payloadcopy.DIRECT_MIN + 12345)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    st = os.lstat(src)
+    real_write = os.write
+    refused = []
+
+    def write(fd: int, buf) -> int:
+        import fcntl
+
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0):
+            refused.append(len(buf))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, buf)
+
+    monkeypatch.setattr(payloadcopy.os, "write", write)
+    got = copy_file(str(src), str(tmp_path / "copy.bin"), (st.st_ino, st.st_dev), ("sha256",))
+    assert got.hex["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    if getattr(os, "O_DIRECT", 0):
+        assert refused, "the first write should have been tried with O_DIRECT"
+
+
+def test_copy_file_refuses_a_different_file_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"a")
+    (tmp_path / "b").write_bytes(b"b")
+    other = os.lstat(tmp_path / "b")
+    with pytest.raises(OSError) as exc:
+        copy_file(str(tmp_path / "a"), str(tmp_path / "out/a"), (other.st_ino, other.st_dev), ("sha256",))
+    assert exc.value.errno == errno.ESTALE
+    assert not (tmp_path / "out/a").exists()
+
+
+def test_a_batch_reports_each_unreadable_file_and_copies_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "ok.txt").write_bytes(b"fine")
+    st = os.lstat(tmp_path / "ok.txt")
+    jobs = [
+        (str(tmp_path / "gone.txt"), str(tmp_path / "out/gone.txt"), (1, 1), "gone.txt"),
+        (str(tmp_path / "ok.txt"), str(tmp_path / "out/ok.txt"), (st.st_ino, st.st_dev), "ok.txt"),
+    ]
+    with CopyPool(1) as pool:
+        answers = pool.submit(("sha256",), jobs).result(timeout=60)
+    assert isinstance(answers[0], OSError) and answers[0].errno == errno.ENOENT
+    size, _mtime, digests, media_type = answers[1]
+    assert (size, digests["sha256"], media_type) == (4, hashlib.sha256(b"fine").hexdigest(), "text/plain")
+    assert copy_batch(("sha256",), jobs[:1])[0].errno == errno.ENOENT
+
+
+def test_a_worker_that_dies_fails_the_batch_instead_of_hanging(tmp_path: Path) -> None:
+    (tmp_path / "x").write_bytes(b"x")
+    st = os.lstat(tmp_path / "x")
+    pool = CopyPool(1)
+    try:
+        pool.submit(("sha256",), [(str(tmp_path / "x"), str(tmp_path / "o/x"), (st.st_ino, st.st_dev), "x")]).result(timeout=60)
+        pool._all[0].proc.kill()
+        pool._all[0].proc.wait()
+        fut = pool.submit(("sha256",), [(str(tmp_path / "x"), str(tmp_path / "o/y"), (st.st_ino, st.st_dev), "x")])
+        with pytest.raises(RuntimeError, match="copy worker ended unexpectedly"):
+            fut.result(timeout=60)
+    finally:
+        pool.close()
+
+
+def _tree(root: Path) -> None:
+    rnd = __import__("random").Random(7)
+    for d in range(6):
+        folder = root / f"d{d}"
+        folder.mkdir(parents=True)
+        for i in range(70):
+            (folder / f"f{i:03d}.bin").write_bytes(rnd.randbytes(rnd.randrange(0, 5000)))
+    (root / "d2" / "big.bin").write_bytes(rnd.randbytes(payloadcopy.DIRECT_MIN + 3))
+    (root / "d3" / "mid.bin").write_bytes(rnd.randbytes((1 << 20) + 17))
+    (root / "d4" / "empty.txt").write_bytes(b"")
+    (root / os.fsdecode(b"d5/caf\xe9.txt")).write_bytes(b"latin-1 name")
+
+
+def test_worker_processes_and_one_thread_give_the_same_sealed_bundle(cli, tmp_path: Path, monkeypatch) -> None:
+    """420+ files: the pool path starts worker processes; EVIDPACK_COPY_WORKERS=0
+    copies everything in this process. Both must seal byte-identical records."""
+    evidence = tmp_path / "evidence"
+    _tree(evidence)
+    manifest = tmp_path / "case.toml"
+    manifest.write_text(
+        '[case]\nid = "TC-POOL"\ntitle = "pool"\nagency = "A"\nauthority = "none"\nexaminer = "E"\n'
+        '[[sources]]\nkind = "files"\npath = "evidence"\nlabel = "tree"\n'
+        '[sources.acquisition]\ntool = "t"\nby = "b"\nat = "2026-01-01T00:00:00Z"\n'
+    )
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in evidence.rglob("*") if p.is_file()}
+    batches = []
+    real_submit = payloadcopy._Worker.submit
+
+    def counting_submit(self, algorithms, jobs):
+        batches.append(len(jobs))
+        return real_submit(self, algorithms, jobs)
+
+    monkeypatch.setattr(payloadcopy._Worker, "submit", counting_submit)
+    outs = {}
+    for workers in ("2", "0"):
+        monkeypatch.setenv("EVIDPACK_COPY_WORKERS", workers)
+        out = tmp_path / f"out-{workers}"
+        r = cli(*build_args(manifest, out), "--keep-going")
+        assert r.exit_code == 0, r.output
+        outs[workers] = out
+        v = cli("verify", str(out))
+        assert v.exit_code in (0, 3), v.output
+        assert "VERIFIED" in v.output or "intact" in v.output
+    assert sum(batches) > 200, "the worker processes should have copied most files"
+    for rel in ("evidpack/items.jsonl", "manifest-sha256.txt", "manifest-md5.txt", "tagmanifest-sha256.txt"):
+        assert (outs["2"] / rel).read_bytes() == (outs["0"] / rel).read_bytes(), rel
+    lines = (outs["2"] / "manifest-sha256.txt").read_text().splitlines()
+    assert len(lines) == 6 * 70 + 4
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in evidence.rglob("*") if p.is_file()} == before
