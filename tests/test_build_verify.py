@@ -32,8 +32,23 @@ def test_build_then_verify_passes_with_trusted_key(cli, bundle: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "VERIFIED: intact, sealed by trusted key Det. Jane Roe (DEMO KEY)" in r.output
     for check in ("structure", "signature", "signer-trusted", "tag-manifest", "payload-manifest-sha256",
-                  "payload-manifest-md5", "payload-oxum", "items", "merkle-root", "seal", "custody"):
+                  "payload-oxum", "items", "merkle-root", "seal", "custody"):
         assert f"PASS      {check}" in r.output
+    # MD5 is recomputed only on request; its manifest is still checked to list the payload
+    assert "SKIP      payload-manifest-md5" in r.output and "give --md5" in r.output
+    r = verify(cli, bundle, "--md5")
+    assert r.exit_code == 0, r.output
+    assert "PASS      payload-manifest-md5" in r.output
+
+
+def test_md5_recomputed_on_request_catches_a_changed_file(cli, bundle: Path) -> None:
+    target = payload_file(bundle, "field-notes.txt")
+    target.chmod(0o644)
+    target.write_bytes(b"altered")
+    r = verify(cli, bundle, "--md5")
+    assert r.exit_code == 1
+    for alg in ("sha256", "md5"):
+        assert f"FAIL      payload-manifest-{alg}" in r.output
 
 
 def test_layout_matches_the_format(bundle: Path) -> None:

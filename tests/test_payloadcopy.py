@@ -137,9 +137,9 @@ def test_worker_processes_and_one_thread_give_the_same_sealed_bundle(cli, tmp_pa
     batches = []
     real_submit = payloadcopy._Worker.submit
 
-    def counting_submit(self, algorithms, jobs):
+    def counting_submit(self, op, algorithms, jobs):
         batches.append(len(jobs))
-        return real_submit(self, algorithms, jobs)
+        return real_submit(self, op, algorithms, jobs)
 
     monkeypatch.setattr(payloadcopy._Worker, "submit", counting_submit)
     outs = {}
@@ -158,3 +158,11 @@ def test_worker_processes_and_one_thread_give_the_same_sealed_bundle(cli, tmp_pa
     lines = (outs["2"] / "manifest-sha256.txt").read_text().splitlines()
     assert len(lines) == 6 * 70 + 4
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in evidence.rglob("*") if p.is_file()} == before
+    # verify hashes this many files in worker processes too: a change is still named
+    victim = outs["2"] / "data" / lines[300].split("  ", 1)[1].split("/", 1)[1]
+    victim.chmod(0o644)
+    victim.write_bytes(victim.read_bytes() + b"!")
+    v = cli("verify", str(outs["2"]), "--md5")
+    assert v.exit_code == 1, v.output
+    rel = victim.relative_to(outs["2"]).as_posix()
+    assert f"{rel}: changed (sha256" in v.output and f"{rel}: changed (md5" in v.output

@@ -15,7 +15,8 @@ from typing import BinaryIO
 
 from .errors import EvidpackError
 from .names import BAGIT_TXT_FILE, DISCLOSURE_FILE
-from .hashing import DEFAULT_ALGORITHMS, Digests, bounded_map, copy_and_hash
+from .hashing import DEFAULT_ALGORITHMS, Digests, bounded_map, copy_and_hash, in_order
+from .payloadcopy import CopyPool, hash_file_at
 
 
 class Bundle:
@@ -138,8 +139,12 @@ class Bundle:
         return sorted(out)
 
     def hash_files(self, rels: list[str], algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS) -> Iterator[tuple[str, Digests | str]]:
-        """(path, digests) for each file, or (path, error text) when it cannot be read.
-        Files are hashed concurrently, each read once for all algorithms."""
+        """(path, digests) for each file, in order, or (path, error text) when it
+        cannot be read. Each file is read once for all algorithms; a folder's
+        files are hashed by worker processes in batches when there are many."""
+
+        def failed(exc: BaseException) -> str:
+            return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
 
         def one(rel: str) -> Digests | str:
             try:
@@ -147,14 +152,28 @@ class Bundle:
                     with self._zip.open(self._zip_names[rel]) as fh:
                         d = copy_and_hash(fh, None, algorithms)
                 else:
-                    with open(self.path / rel, "rb", buffering=0) as fh:
-                        d = copy_and_hash(fh, None, algorithms)
+                    size, hexes = hash_file_at(str(self.path / rel), algorithms)
+                    return Digests(size, hexes)
                 return Digests(d.size, d.hex)  # without the sniffing head: callers keep one per file
             except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+                return failed(exc)
 
-        workers = 1 if self._zip is not None else 4
-        yield from bounded_map(one, rels, workers=workers, window=64)
+        if self._zip is not None or len(rels) < POOL_MIN_FILES:
+            yield from bounded_map(one, rels, workers=1 if self._zip is not None else 4, window=64)
+            return
+        with CopyPool() as pool:
+            if not pool.workers:
+                yield from bounded_map(one, rels, workers=4, window=64)
+                return
+            batches = (rels[i : i + POOL_BATCH] for i in range(0, len(rels), POOL_BATCH))
+            start = lambda batch: pool.submit_hash(algorithms, [str(self.path / r) for r in batch])  # noqa: E731
+            for batch, answers in in_order(batches, start, window=8):
+                for rel, answer in zip(batch, answers):
+                    yield rel, failed(answer) if isinstance(answer, OSError) else Digests(answer[0], answer[1])
+
+
+POOL_MIN_FILES = 256  # fewer payload files are hashed in threads: starting worker processes would cost more
+POOL_BATCH = 64
 
 
 def _join(rel_dir: str, name: str) -> str:

@@ -213,13 +213,14 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--trust", "trust", multiple=True, type=click.Path(path_type=Path), help="A trusted public key file or a folder of them; repeatable. Nothing is trusted without it.")
 @click.option("--deep", is_flag=True, help="Also re-hash every member of every container.")
+@click.option("--md5", "all_digests", is_flag=True, help="Also recompute every payload file's MD5 (SHA-256, which the seal rests on, is always recomputed).")
 @click.option("--expect-head", metavar="HASH", help="A custody receipt the log must still reach.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--record", is_flag=True, help="Append a 'verified' custody event with the result (needs --key).")
 @click.option("--key", "key_file", type=click.Path(path_type=Path), help="Your private key, to sign the --record event.")
 @_passphrase_option
 @password_option
-def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str | None, as_json: bool,
+def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, all_digests: bool, expect_head: str | None, as_json: bool,
            record: bool, key_file: Path | None, passphrase_file: Path | None, password_file: Path | None) -> None:
     """Verify a bundle (folder or zip) or a disclosure package: every check, each with its verdict and reason.
 
@@ -254,7 +255,7 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, expect_head: str |
         if password_file is not None:
             raise EvidpackError("--password-file is for disclosure packages; a bundle has no password")
         key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase")) if key_file else None
-        report = verify_bundle(bundle, trusted, deep=deep, expect_head=expect_head)
+        report = verify_bundle(bundle, trusted, deep=deep, expect_head=expect_head, all_digests=all_digests)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

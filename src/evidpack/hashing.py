@@ -56,7 +56,7 @@ class MultiHasher:
         call :meth:`wait` before the buffer is reused."""
         self.wait()
         self.size += len(chunk)
-        if len(chunk) >= _PARALLEL_MIN and len(self._hashers) > 1:
+        if len(chunk) >= _PARALLEL_MIN:  # in threads, even for one digest: the caller reads on meanwhile
             pool = _digest_pool()
             self._pending = [pool.submit(h.update, chunk) for h in self._hashers]
         else:

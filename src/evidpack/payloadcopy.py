@@ -145,9 +145,9 @@ def _write_all(out: int, view: memoryview) -> None:
         view = view[os.write(out, view) :]
 
 
-def _copy_small(fd: int, out: int, algorithms: Sequence[str]) -> tuple[int, dict[str, str], bytes]:
+def _copy_small(fd: int, out: int | None, algorithms: Sequence[str]) -> tuple[int, dict[str, str], bytes]:
     """A file expected to fit one chunk: one read, hashed inline, one write (a
-    file that turns out larger is read on to its end)."""
+    file that turns out larger is read on to its end). ``out`` None: hash only."""
     buf = getattr(_local, "small", None)
     if buf is None:
         buf = _local.small = bytearray(CHUNK)
@@ -163,7 +163,8 @@ def _copy_small(fd: int, out: int, algorithms: Sequence[str]) -> tuple[int, dict
             head = bytes(view[:HEAD])
         for h in hashers:
             h.update(view)
-        _write_all(out, view)
+        if out is not None:
+            _write_all(out, view)
         size += n
         if n < CHUNK:
             break  # a short read of a regular file is its end; the size is checked after
@@ -198,12 +199,12 @@ def _set_direct(out: int, on: bool) -> bool:
 
 
 def _copy_large(
-    fd: int, out: int, algorithms: Sequence[str], on_write: Callable[[int], None] | None, direct: bool
+    fd: int, out: int | None, algorithms: Sequence[str], on_write: Callable[[int], None] | None, direct: bool
 ) -> tuple[int, dict[str, str], bytes]:
     """Two buffers alternate: while the digests of one chunk run in threads, the
     next is read and the current one written."""
     hasher = MultiHasher(algorithms)
-    direct = direct and _set_direct(out, True)
+    direct = direct and out is not None and _set_direct(out, True)
     bufs: tuple[Any, Any] = _big_buffers() if direct else _pair()
     turn = 0
     head = b""
@@ -217,15 +218,16 @@ def _copy_large(
             if not head:
                 head = bytes(view[:HEAD])
             hasher.update(view)  # waits for the previous chunk's digests first
-            if direct and n % _ALIGN:
-                direct = _set_direct(out, False)  # the tail (or a short read): leave O_DIRECT for good
-            try:
-                _write_all(out, view)
-            except OSError as exc:
-                if not direct or exc.errno != errno.EINVAL:
-                    raise
-                direct = _set_direct(out, False)  # refused in practice: write through the cache
-                _write_all(out, view)
+            if out is not None:
+                if direct and n % _ALIGN:
+                    direct = _set_direct(out, False)  # the tail (or a short read): leave O_DIRECT for good
+                try:
+                    _write_all(out, view)
+                except OSError as exc:
+                    if not direct or exc.errno != errno.EINVAL:
+                        raise
+                    direct = _set_direct(out, False)  # refused in practice: write through the cache
+                    _write_all(out, view)
             if on_write is not None:
                 on_write(hasher.size)
             turn ^= 1
@@ -255,6 +257,67 @@ def copy_batch(algorithms: tuple[str, ...], jobs: list[Job]) -> list[Any]:
     return out
 
 
+def hash_file_at(path: str, algorithms: Sequence[str]) -> tuple[int, dict[str, str]]:
+    """Size and digests of the regular file at ``path`` (a symlink is refused),
+    read once; a large file has its digests computed concurrently and is read
+    with O_DIRECT where possible (verifying tens of gigabytes should neither
+    fill the page cache nor pay for it)."""
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not statmod.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if st.st_size < CHUNK:
+            size, hexes, _ = _copy_small(fd, None, algorithms)
+        else:
+            size, hexes = _hash_large(fd, algorithms, st.st_size >= DIRECT_MIN and _set_direct(fd, True))
+    finally:
+        os.close(fd)
+    return size, hexes
+
+
+def _hash_large(fd: int, algorithms: Sequence[str], direct: bool) -> tuple[int, dict[str, str]]:
+    """Like :func:`_copy_large` without a copy; with ``direct``, reads go straight
+    from the disk into aligned buffers (a read that ends off a block boundary
+    before the end of the file drops O_DIRECT for the rest)."""
+    hasher = MultiHasher(algorithms)
+    bufs: tuple[Any, Any] = _big_buffers() if direct else _pair()
+    turn = 0
+    try:
+        while True:
+            try:
+                n = os.readv(fd, [bufs[turn]])
+            except OSError as exc:
+                if not direct or exc.errno != errno.EINVAL:
+                    raise
+                direct = _set_direct(fd, False)
+                continue
+            if not n:
+                break
+            hasher.update(memoryview(bufs[turn])[:n])
+            if direct and n % _ALIGN:
+                direct = _set_direct(fd, False)
+            turn ^= 1
+        digests = hasher.result()
+    finally:
+        hasher.wait()
+    return digests.size, digests.hex
+
+
+def hash_batch(algorithms: tuple[str, ...], paths: list[str]) -> list[Any]:
+    """(size, digests) or the OSError, for each path in turn (in a worker process)."""
+    out: list[Any] = []
+    for path in paths:
+        try:
+            out.append(hash_file_at(path, algorithms))
+        except OSError as exc:
+            out.append(OSError(exc.errno, exc.strerror or str(exc)))
+    return out
+
+
+_OPS: dict[str, Callable[[tuple[str, ...], list[Any]], list[Any]]] = {"copy": copy_batch, "hash": hash_batch}
+
+
 def worker_main() -> None:
     """A copy worker: reads (algorithms, jobs) batches as pickles on stdin and
     answers each with a pickled list on stdout, until stdin closes."""
@@ -265,11 +328,11 @@ def worker_main() -> None:
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            algorithms, jobs = pickle.load(inp)
+            op, algorithms, jobs = pickle.load(inp)
         except EOFError:
             return
         try:
-            answer: Any = copy_batch(algorithms, jobs)
+            answer: Any = _OPS[op](algorithms, jobs)
         except Exception:  # a bug, not bad input: hand the traceback to the parent
             answer = _WorkerFailed(traceback.format_exc())
         pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -309,12 +372,12 @@ class _Worker:
         self._reader = threading.Thread(target=self._read_answers, name="evidpack-copy-reader", daemon=True)
         self._reader.start()
 
-    def submit(self, algorithms: tuple[str, ...], jobs: list[Job]) -> "Future[list[Any]]":
+    def submit(self, op: str, algorithms: tuple[str, ...], jobs: list[Any]) -> "Future[list[Any]]":
         assert self.proc.stdin is not None
         fut: Future[list[Any]] = Future()
         self._pending.put(fut)
         try:
-            pickle.dump((algorithms, jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((op, algorithms, jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.proc.stdin.flush()
         except OSError as exc:  # the worker is gone; the reader reports why
             fut.set_exception(RuntimeError(f"copy worker ended unexpectedly ({exc})"))
@@ -366,15 +429,22 @@ class CopyPool:
     def submit(self, algorithms: tuple[str, ...], jobs: list[Job]) -> "Future[list[Any]]":
         """Copy ``jobs``; the future's answer has one entry per job, in order:
         (size, mtime_ns, digests, media type) or the OSError that stopped it."""
+        return self._submit("copy", algorithms, jobs)
+
+    def submit_hash(self, algorithms: tuple[str, ...], paths: list[str]) -> "Future[list[Any]]":
+        """Hash the files at ``paths``: (size, digests) or the OSError, in order."""
+        return self._submit("hash", algorithms, paths)
+
+    def _submit(self, op: str, algorithms: tuple[str, ...], jobs: list[Any]) -> "Future[list[Any]]":
         if not self.workers:
             fut: Future[list[Any]] = Future()
-            fut.set_result(copy_batch(algorithms, jobs))
+            fut.set_result(_OPS[op](algorithms, jobs))
             return fut
         if not self._all:  # all started at once, on first use
             self._all = [_Worker() for _ in range(self.workers)]
         worker = self._all[self._turn % len(self._all)]
         self._turn += 1
-        return worker.submit(algorithms, jobs)
+        return worker.submit(op, algorithms, jobs)
 
     def close(self) -> None:
         workers, self._all = self._all, []

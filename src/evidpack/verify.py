@@ -130,12 +130,16 @@ def _short(h: str) -> str:
     return h[:16] + "…"
 
 
-def verify_bundle(path: Path, trusted: list[PublicKey], *, deep: bool = False, expect_head: str | None = None) -> Report:
+def verify_bundle(
+    path: Path, trusted: list[PublicKey], *, deep: bool = False, expect_head: str | None = None, all_digests: bool = False
+) -> Report:
+    """Every check on a sealed bundle. Payload files are re-hashed with SHA-256;
+    ``all_digests`` also recomputes the other digests the bundle lists (MD5)."""
     with Bundle.open(path) as b:
-        return _verify(b, trusted, deep=deep, expect_head=expect_head)
+        return _verify(b, trusted, deep=deep, expect_head=expect_head, all_digests=all_digests)
 
 
-def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str | None) -> Report:
+def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str | None, all_digests: bool) -> Report:
     rep = Report(str(b.path), trusted_fingerprints=tuple(k.fingerprint for k in trusted))
     files = b.files()
     fileset = set(files)
@@ -232,30 +236,51 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
             if bad:
                 rep.add(f"payload-manifest-{alg}", "fail", bad[0].text, [p.text for p in bad])
     algs = tuple(sorted(manifests, key=lambda a: a != "sha256"))
-    actual: dict[str, Any] = {}
-    for rel, result in b.hash_files(payload, algs or ("sha256",)):
-        actual[rel] = result
+    # SHA-256 is what the seal rests on (the Merkle leaves, the tag manifest, the
+    # signatures); other digests are recomputed only on request (--md5). Their
+    # manifests are still covered by the signed tag manifest and checked to list
+    # exactly the payload.
+    recompute = tuple(a for a in algs if a == "sha256" or all_digests) or ("sha256",)
+    sizes: dict[str, int] = {}  # what the item records are checked against: sizes only, not digests
+    unreadable: dict[str, str] = {}
+    changed: dict[str, list[str]] = {alg: [] for alg in recompute}
+    for rel, result in b.hash_files(payload, recompute):
+        if isinstance(result, str):
+            unreadable[rel] = result
+            continue
+        sizes[rel] = result.size
+        for alg in recompute:
+            want = manifests.get(alg, {}).get(rel)
+            if want is not None and result.hex[alg] != want:
+                changed[alg].append(f"{rel}: changed ({alg} {_short(result.hex[alg])}, sealed {_short(want)})")
+    payload_set = set(payload)
     for alg in algs:
         entries = manifests[alg]
         probs = []
         for rel in sorted(entries):
-            got = actual.get(rel)
-            if got is None:
+            if rel not in payload_set:
                 probs.append(f"{rel}: missing (listed in manifest-{alg}.txt)")
-            elif isinstance(got, str):
-                probs.append(f"{rel}: {got}")
-            elif got[alg] != entries[rel]:
-                probs.append(f"{rel}: changed ({alg} {_short(got[alg])}, sealed {_short(entries[rel])})")
+            elif rel in unreadable:
+                probs.append(f"{rel}: {unreadable[rel]}")
+        probs.extend(sorted(changed.get(alg, ())))
         for rel in payload:
             if rel not in entries:
                 probs.append(f"{rel}: extra file, not in manifest-{alg}.txt")
-        if not any(c.name == f"payload-manifest-{alg}" for c in rep.checks):
+        if any(c.name == f"payload-manifest-{alg}" for c in rep.checks):
+            continue
+        if alg in recompute or probs:
             rep.fail(f"payload-manifest-{alg}", probs, f"{len(entries)} payload files match manifest-{alg}.txt")
+        else:
+            rep.add(
+                f"payload-manifest-{alg}",
+                "skipped",
+                f"lists the same {len(entries)} payload files; {alg.upper()} values not recomputed (SHA-256 was, for every file): give --md5 to recompute them",
+            )
 
     # -- Payload-Oxum
     info = bag.parse_bag_info(b.read("bag-info.txt") or b"")
     oxum = (info.get("Payload-Oxum") or [""])[0]
-    total = sum(d.size for d in actual.values() if not isinstance(d, str))
+    total = sum(sizes.values())
     want_oxum = f"{total}.{len(payload)}"
     if oxum == want_oxum:
         rep.add("payload-oxum", "pass", f"Payload-Oxum {oxum} ({total} bytes in {len(payload)} files)")
@@ -263,13 +288,13 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
         rep.add("payload-oxum", "fail", f"Payload-Oxum is {oxum or '(none)'}, payload has {want_oxum}")
 
     # -- items agree with manifests, Merkle root
-    leaves: list[bytes] = []
+    leaves = merkle.RootBuilder()
     probs = []
     seen_paths: set[str] = set()
     ids: set[str] = set()
     sha = manifests.get("sha256", {})
     for n, line in enumerate(b.lines("evidpack/items.jsonl"), 1):
-        leaves.append(merkle.leaf_hash(line))
+        leaves.add(merkle.leaf_hash(line))
         try:
             rec = json.loads(line)
             if not isinstance(rec, dict):
@@ -297,28 +322,28 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
         for alg in algs:
             if rec.get(alg) != manifests[alg].get(path):
                 probs.append(f"{rid} {path}: {alg} in items.jsonl differs from manifest-{alg}.txt")
-        got = actual.get(path)
-        if got is not None and not isinstance(got, str) and got.size != rec.get("size"):
-            probs.append(f"{rid} {path}: size {got.size} differs from recorded {rec.get('size')}")
+        got = sizes.get(path)
+        if got is not None and got != rec.get("size"):
+            probs.append(f"{rid} {path}: size {got} differs from recorded {rec.get('size')}")
     for path in sorted(set(sha) - seen_paths):
         probs.append(f"{path}: in manifest-sha256.txt but has no item record")
-    rep.fail("items", probs, f"{len(leaves)} item records agree with the payload manifests")
+    rep.fail("items", probs, f"{leaves.size} item records agree with the payload manifests")
 
     seal_raw = b.read("evidpack/seal.json") or b"{}"
     try:
         seal = json.loads(seal_raw)
     except ValueError:
         seal = {}
-    root_hex = merkle.root(leaves).hex()
+    root_hex = leaves.root().hex()
     sealed_root = (seal.get("merkle") or {}).get("root")
     probs = []
     if sealed_root != root_hex:
         probs.append(f"items.jsonl gives Merkle root {_short(root_hex)}, seal.json says {_short(str(sealed_root))}")
-    if (seal.get("merkle") or {}).get("leaves") != len(leaves):
-        probs.append(f"seal.json counts {(seal.get('merkle') or {}).get('leaves')} leaves, items.jsonl has {len(leaves)}")
+    if (seal.get("merkle") or {}).get("leaves") != leaves.size:
+        probs.append(f"seal.json counts {(seal.get('merkle') or {}).get('leaves')} leaves, items.jsonl has {leaves.size}")
     if (info.get("Evidpack-Seal-Root") or [""])[0] != root_hex:
         probs.append("bag-info.txt Evidpack-Seal-Root differs from the Merkle root of items.jsonl")
-    rep.fail("merkle-root", probs, f"Merkle root {root_hex} over {len(leaves)} items matches seal.json")
+    rep.fail("merkle-root", probs, f"Merkle root {root_hex} over {leaves.size} items matches seal.json")
 
     # -- seal.json agrees with the rest
     probs = []

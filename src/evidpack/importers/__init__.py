@@ -3,28 +3,30 @@
 Each importer module defines a class with ``kind`` and ``run(source, ctx)``;
 ``run`` writes the payload through ``ctx`` and reports items, member records,
 derived records and source checks to it. Register a new kind by adding it to
-``IMPORTERS`` below.
+``IMPORTERS`` below (kind -> module and class); a module is imported only when
+a case has a source of its kind.
 """
 
 from __future__ import annotations
 
-from .base import Importer, ImportContext, SourceCheck
-from .files import FilesImporter
-from .device import DeviceImporter
-from .osint import OsintImporter
-from .wechat_production import WechatProductionImporter
+from importlib import import_module
 
-IMPORTERS: dict[str, type[Importer]] = {
-    FilesImporter.kind: FilesImporter,
-    DeviceImporter.kind: DeviceImporter,
-    WechatProductionImporter.kind: WechatProductionImporter,
-    OsintImporter.kind: OsintImporter,
+from .base import Importer, ImportContext, SourceCheck
+
+IMPORTERS: dict[str, tuple[str, str] | type[Importer]] = {
+    "files": (".files", "FilesImporter"),
+    "device": (".device", "DeviceImporter"),
+    "wechat-production": (".wechat_production", "WechatProductionImporter"),
+    "osint": (".osint", "OsintImporter"),
 }
 
 
 def importer_for(kind: str) -> Importer | None:
-    cls = IMPORTERS.get(kind)
-    return cls() if cls else None
+    where = IMPORTERS.get(kind)
+    if where is None:
+        return None
+    cls = getattr(import_module(where[0], __name__), where[1]) if isinstance(where, tuple) else where
+    return cls()  # type: ignore[no-any-return]
 
 
 __all__ = ["IMPORTERS", "Importer", "ImportContext", "SourceCheck", "importer_for"]
