@@ -28,6 +28,7 @@ from .catalogue import write_catalogue
 from .atomic import Interrupted, fsync_dir, sigterm_interrupts
 from .custody import ChainWriter
 from .errors import EvidpackError
+from .hashing import hash_file
 from .importers import ImportContext, importer_for
 from .keys import SigningKey
 from .names import (  # noqa: F401  (re-exported: the names a bundle's files go by)
@@ -303,7 +304,7 @@ def _build_into(
     _write(root, "bag-info.txt", bag.bag_info(info))
 
     tm = b"".join(
-        bag.manifest_line(hashlib.sha256((root / rel).read_bytes()).hexdigest(), rel) for rel in tag_files(root)
+        bag.manifest_line(hash_file(root / rel, ("sha256",))["sha256"], rel) for rel in tag_files(root)
     )
     _write(root, TAGMANIFEST, tm)
     tm_hash = hashlib.sha256(tm).hexdigest()

@@ -76,6 +76,17 @@ class Bundle:
 
     # --- reading ---------------------------------------------------------------
 
+    def sha256(self, rel: str) -> str | None:
+        """The SHA-256 of a file, streamed (memory does not grow with its size),
+        or None if it is not there."""
+        if not self.exists(rel):
+            return None
+        try:
+            with self.open_stream(rel) as fh:
+                return copy_and_hash(fh, None, ("sha256",))["sha256"]
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise EvidpackError(f"{self.path}: {rel} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+
     def exists(self, rel: str) -> bool:
         if self._zip is not None:
             return rel in self._zip_names

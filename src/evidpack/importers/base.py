@@ -118,7 +118,7 @@ class ImportContext:
         Returns the item record (not yet emitted)."""
         bag_rel = self.payload_path(rel)
         algorithms = tuple(dict.fromkeys((*self.writer.algorithms, *also)))
-        copied = copy_file(src, str(self.writer.root / bag_rel), (lst.st_ino, lst.st_dev), algorithms, on_write=on_write)
+        copied = copy_file(src, f"{self.writer.root}/{bag_rel}", (lst.st_ino, lst.st_dev), algorithms, on_write=on_write)
         return self.file_record(bag_rel, copied.size, copied.mtime_ns, copied.hex, sniff(copied.head, rel), extra)
 
     def file_record(

@@ -108,6 +108,7 @@ class FilesImporter:
         # order — memory does not grow with the number of files.
         readable = self._destinations(self._found(source, ctx), ctx)
         pooled = type(self)._copy is FilesImporter._copy  # subclasses that hook _copy copy in threads
+        root = str(ctx.writer.root)
         algorithms = ctx.writer.algorithms
 
         def copy(entry: tuple[Found, str | None, str]) -> Any:
@@ -123,8 +124,8 @@ class FilesImporter:
             entries, to_pool = unit
             if not to_pool:
                 return threads.submit(lambda: [copy(e) for e in entries])
-            root = ctx.writer.root
-            return pool.submit(algorithms, [(f.abs_path, str(root / ctx.payload_path(d)), (f.lst.st_ino, f.lst.st_dev), d) for f, d, _ in entries])  # type: ignore[arg-type]
+            # plain strings: pathlib would intern every name it parses, for good
+            return pool.submit(algorithms, [(f.abs_path, f"{root}/{ctx.payload_path(d)}", (f.lst.st_ino, f.lst.st_dev), d) for f, d, _ in entries])  # type: ignore[arg-type]
 
         unread = 0
         with CopyPool(None if pooled else 0) as pool, ThreadPoolExecutor(4, thread_name_prefix="evidpack-io") as threads:
