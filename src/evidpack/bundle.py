@@ -9,14 +9,17 @@ import io
 import os
 import stat as statmod
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from .errors import EvidpackError
 from .names import BAGIT_TXT_FILE, DISCLOSURE_FILE
 from .hashing import DEFAULT_ALGORITHMS, Digests, bounded_map, copy_and_hash, in_order
 from .payloadcopy import CopyPool, hash_file_at
+
+T = TypeVar("T")
 
 
 class Bundle:
@@ -127,60 +130,99 @@ class Bundle:
             return self._zip_names[rel].file_size
         return (self.path / rel).stat().st_size
 
-    def files(self) -> list[str]:
-        """Every regular file in the bundle, sorted. Symlinks and other special
-        entries are not files: they are listed in ``self.special``."""
+    def files(self, payload: bool = True) -> list[str]:
+        """Every regular file in the bundle, sorted (without ``data/`` when
+        ``payload`` is false). Symlinks and other special entries are not files:
+        they are listed in ``self.special``."""
         if self._zip is not None:
-            return sorted(self._zip_names)
+            return sorted(r for r in self._zip_names if payload or not r.startswith("data/"))
         out: list[str] = []
         self.special = []
         for dirpath, dirnames, filenames in os.walk(self.path):
             rel_dir = os.path.relpath(dirpath, self.path)
-            for name in list(dirnames):
-                if os.path.islink(os.path.join(dirpath, name)):
-                    self.special.append(_join(rel_dir, name))
-                    dirnames.remove(name)
-            for name in filenames:
-                rel = _join(rel_dir, name)
-                mode = os.lstat(os.path.join(dirpath, name)).st_mode
-                if statmod.S_ISREG(mode):
-                    out.append(rel)
-                else:
-                    self.special.append(rel)
+            if not payload and rel_dir == ".":
+                dirnames[:] = [d for d in dirnames if d != "data"]
+            out.extend(self._regular(dirpath, rel_dir, dirnames, filenames))
         return sorted(out)
+
+    def walk_payload(self) -> Iterator[str]:
+        """The regular files under ``data/``, streamed in no particular order;
+        special entries found are added to ``self.special``."""
+        if self._zip is not None:
+            yield from (r for r in self._zip_names if r.startswith("data/"))
+            return
+        for dirpath, dirnames, filenames in os.walk(self.path / "data"):
+            yield from self._regular(dirpath, os.path.relpath(dirpath, self.path), dirnames, filenames)
+
+    def _regular(self, dirpath: str, rel_dir: str, dirnames: list[str], filenames: list[str]) -> Iterator[str]:
+        for name in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, name)):
+                self.special.append(_join(rel_dir, name))
+                dirnames.remove(name)
+        for name in filenames:
+            rel = _join(rel_dir, name)
+            if statmod.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode):
+                yield rel
+            else:
+                self.special.append(rel)
 
     def hash_files(self, rels: list[str], algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS) -> Iterator[tuple[str, Digests | str]]:
         """(path, digests) for each file, in order, or (path, error text) when it
         cannot be read. Each file is read once for all algorithms; a folder's
         files are hashed by worker processes in batches when there are many."""
+        many = len(rels) >= POOL_MIN_FILES
+        yield from self.hash_stream(rels, lambda rel: rel, algorithms, many=many)
 
-        def failed(exc: BaseException) -> str:
-            return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    def hash_stream(
+        self, things: Iterable[T], rel_of: Callable[[T], str], algorithms: tuple[str, ...], *, many: bool = True
+    ) -> Iterator[tuple[T, Digests | str]]:
+        """Like :meth:`hash_files` for any iterable (pulled lazily, so memory
+        stays flat), with the path of each thing given by ``rel_of``."""
 
-        def one(rel: str) -> Digests | str:
+        def one(thing: T) -> Digests | str:
+            rel = rel_of(thing)
             try:
                 if self._zip is not None:
                     with self._zip.open(self._zip_names[rel]) as fh:
                         d = copy_and_hash(fh, None, algorithms)
-                else:
-                    size, hexes = hash_file_at(str(self.path / rel), algorithms)
-                    return Digests(size, hexes)
-                return Digests(d.size, d.hex)  # without the sniffing head: callers keep one per file
+                    return Digests(d.size, d.hex)  # without the sniffing head: callers keep one per file
+                size, hexes = hash_file_at(str(self.path / rel), algorithms)
+                return Digests(size, hexes)
+            except KeyError:
+                return _failed(FileNotFoundError(2, "No such file or directory"))
             except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                return failed(exc)
+                return _failed(exc)
 
-        if self._zip is not None or len(rels) < POOL_MIN_FILES:
-            yield from bounded_map(one, rels, workers=1 if self._zip is not None else 4, window=64)
+        if self._zip is not None or not many:
+            yield from bounded_map(one, things, workers=1 if self._zip is not None else 4, window=64)
             return
         with CopyPool() as pool:
             if not pool.workers:
-                yield from bounded_map(one, rels, workers=4, window=64)
+                yield from bounded_map(one, things, workers=4, window=64)
                 return
-            batches = (rels[i : i + POOL_BATCH] for i in range(0, len(rels), POOL_BATCH))
-            start = lambda batch: pool.submit_hash(algorithms, [str(self.path / r) for r in batch])  # noqa: E731
-            for batch, answers in in_order(batches, start, window=8):
-                for rel, answer in zip(batch, answers):
-                    yield rel, failed(answer) if isinstance(answer, OSError) else Digests(answer[0], answer[1])
+            root = str(self.path)
+
+            def start(batch: list[T]) -> "Future[list[Any]]":
+                return pool.submit_hash(algorithms, [f"{root}/{rel_of(t)}" for t in batch])
+
+            for batch, answers in in_order(_batches(things, POOL_BATCH), start, window=8):
+                for thing, answer in zip(batch, answers):
+                    yield thing, _failed(answer) if isinstance(answer, OSError) else Digests(answer[0], answer[1])
+
+
+def _failed(exc: BaseException) -> str:
+    return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+
+
+def _batches(things: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for t in things:
+        batch.append(t)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 POOL_MIN_FILES = 256  # fewer payload files are hashed in threads: starting worker processes would cost more

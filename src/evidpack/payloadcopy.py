@@ -30,9 +30,9 @@ import subprocess
 import sys
 import threading
 import traceback
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from .hashing import CHUNK, HEAD, MultiHasher
 from .mediatype import sniff
@@ -103,12 +103,14 @@ def copy_file(
     *,
     on_write: Callable[[int], None] | None = None,
     direct: bool = True,
+    tee: "Tee | None" = None,
 ) -> Copied:
     """Copy ``src`` to the new file ``dest`` (created read-only, with the source's
     times), hashing each byte read with every algorithm. ``ino_dev`` is the
     (inode, device) the walk found: anything else at ``src`` is refused.
     ``on_write`` is called with the bytes on disk so far after each chunk (the
     copy can then be read while it grows; such copies are not written O_DIRECT).
+    ``tee`` gets each chunk, from its own buffers, as it is written (see :class:`Tee`).
     Raises OSError; on any failure no file is left at ``dest``."""
     fd = open_source(src)
     try:
@@ -118,11 +120,11 @@ def copy_file(
         _ensure_parent(dest)
         out = os.open(dest, _CREATE_FLAGS, PAYLOAD_MODE)
         try:
-            if before.st_size < CHUNK and on_write is None:
+            if before.st_size < CHUNK and on_write is None and tee is None:
                 copied = _copy_small(fd, out, algorithms)
             else:
                 use_direct = direct and on_write is None and before.st_size >= DIRECT_MIN
-                copied = _copy_large(fd, out, algorithms, on_write, use_direct)
+                copied = _copy_large(fd, out, algorithms, on_write, use_direct, tee)
             if _MODE_NEEDS_FCHMOD:
                 os.fchmod(out, PAYLOAD_MODE)
             os.utime(out, ns=(before.st_atime_ns, before.st_mtime_ns))
@@ -198,19 +200,33 @@ def _set_direct(out: int, on: bool) -> bool:
         return False  # the file system does not do direct I/O: write through the page cache
 
 
+class Tee(Protocol):
+    """Takes the chunks of a copy as they are written, to read them from memory
+    (e.g. a container's members) instead of reading the copy back."""
+
+    def buffer(self) -> Any:
+        """A page-aligned writable buffer to read the next chunk into (it may wait
+        for one to be free); the chunk is as long as the buffer, or the rest of the file."""
+
+    def chunk(self, view: memoryview) -> None:
+        """The chunk just written (a view of the last buffer given). The digests
+        of the chunk before it are complete by now, so the tee may reuse that
+        buffer; the last chunk's are complete when copy_file returns."""
+
+
 def _copy_large(
-    fd: int, out: int | None, algorithms: Sequence[str], on_write: Callable[[int], None] | None, direct: bool
+    fd: int, out: int | None, algorithms: Sequence[str], on_write: Callable[[int], None] | None, direct: bool, tee: Tee | None = None
 ) -> tuple[int, dict[str, str], bytes]:
-    """Two buffers alternate: while the digests of one chunk run in threads, the
-    next is read and the current one written."""
+    """Two buffers alternate (or the tee's buffers are used in turn): while the
+    digests of one chunk run in threads, the next is read and the current one written."""
     hasher = MultiHasher(algorithms)
     direct = direct and out is not None and _set_direct(out, True)
-    bufs: tuple[Any, Any] = _big_buffers() if direct else _pair()
+    bufs: tuple[Any, ...] = () if tee is not None else _big_buffers() if direct else _pair()
     turn = 0
     head = b""
     try:
         while True:
-            buf = bufs[turn]
+            buf = bufs[turn] if tee is None else tee.buffer()
             n = os.readv(fd, [buf])
             if not n:
                 break
@@ -230,6 +246,8 @@ def _copy_large(
                     _write_all(out, view)
             if on_write is not None:
                 on_write(hasher.size)
+            if tee is not None:
+                tee.chunk(view)
             turn ^= 1
         digests = hasher.result()
     finally:
@@ -379,8 +397,8 @@ class _Worker:
         try:
             pickle.dump((op, algorithms, jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.proc.stdin.flush()
-        except OSError as exc:  # the worker is gone; the reader reports why
-            fut.set_exception(RuntimeError(f"copy worker ended unexpectedly ({exc})"))
+        except OSError as exc:  # the worker is gone (the reader may have said so first)
+            _fail(fut, RuntimeError(f"copy worker ended unexpectedly ({exc})"))
         return fut
 
     def _read_answers(self) -> None:
@@ -394,14 +412,16 @@ class _Worker:
             except (EOFError, OSError, pickle.UnpicklingError) as exc:
                 failure = RuntimeError(f"copy worker ended unexpectedly (exit status {self.proc.poll()}): {exc or 'no answer'}")
                 while fut is not None:
-                    if not fut.done():
-                        fut.set_exception(failure)
+                    _fail(fut, failure)
                     fut = self._pending.get()
                 return
             if isinstance(answer, _WorkerFailed):
-                fut.set_exception(RuntimeError(f"copy worker failed:\n{answer.text}"))
-            elif not fut.done():
-                fut.set_result(answer)
+                _fail(fut, RuntimeError(f"copy worker failed:\n{answer.text}"))
+            else:
+                try:
+                    fut.set_result(answer)
+                except InvalidStateError:
+                    pass
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -414,6 +434,13 @@ class _Worker:
         self._reader.join()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+def _fail(fut: "Future[Any]", exc: BaseException) -> None:
+    try:
+        fut.set_exception(exc)
+    except InvalidStateError:  # already failed by the other side
+        pass
 
 
 class CopyPool:
