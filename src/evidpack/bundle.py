@@ -142,27 +142,28 @@ class Bundle:
             rel_dir = os.path.relpath(dirpath, self.path)
             if not payload and rel_dir == ".":
                 dirnames[:] = [d for d in dirnames if d != "data"]
-            out.extend(self._regular(dirpath, rel_dir, dirnames, filenames))
+            out.extend(rel for rel, _size in self._regular(dirpath, rel_dir, dirnames, filenames))
         return sorted(out)
 
-    def walk_payload(self) -> Iterator[str]:
-        """The regular files under ``data/``, streamed in no particular order;
-        special entries found are added to ``self.special``."""
+    def walk_payload(self) -> Iterator[tuple[str, int]]:
+        """(path, size) of each regular file under ``data/``, streamed in no
+        particular order; special entries found are added to ``self.special``."""
         if self._zip is not None:
-            yield from (r for r in self._zip_names if r.startswith("data/"))
+            yield from ((r, i.file_size) for r, i in self._zip_names.items() if r.startswith("data/"))
             return
         for dirpath, dirnames, filenames in os.walk(self.path / "data"):
             yield from self._regular(dirpath, os.path.relpath(dirpath, self.path), dirnames, filenames)
 
-    def _regular(self, dirpath: str, rel_dir: str, dirnames: list[str], filenames: list[str]) -> Iterator[str]:
+    def _regular(self, dirpath: str, rel_dir: str, dirnames: list[str], filenames: list[str]) -> Iterator[tuple[str, int]]:
         for name in list(dirnames):
             if os.path.islink(os.path.join(dirpath, name)):
                 self.special.append(_join(rel_dir, name))
                 dirnames.remove(name)
         for name in filenames:
             rel = _join(rel_dir, name)
-            if statmod.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode):
-                yield rel
+            st = os.lstat(os.path.join(dirpath, name))
+            if statmod.S_ISREG(st.st_mode):
+                yield rel, st.st_size
             else:
                 self.special.append(rel)
 

@@ -23,6 +23,7 @@ from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FIL
 from .bundle import Bundle
 from .custody import CUSTODY_FILE, check_chain, parse_lines
 from .keys import PublicKey, parse_public_key, verify_sshsig
+from .verify_payload import Walked, check_payload
 
 REQUIRED = (
     "bagit.txt",
@@ -141,8 +142,9 @@ def verify_bundle(
 
 def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str | None, all_digests: bool) -> Report:
     rep = Report(str(b.path), trusted_fingerprints=tuple(k.fingerprint for k in trusted))
-    files = b.files()
+    files = b.files(payload=False)  # the tag files; the payload is only walked, never listed in memory
     fileset = set(files)
+    walked = Walked(b)  # also finds special entries under data/, for the structure check
 
     # -- structure
     problems = [f"{r}: missing" for r in REQUIRED if r not in fileset]
@@ -220,114 +222,11 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
         if rel == INCOMPLETE_MARKER:
             continue
         problems.append(f"{rel}: tag file not covered by the seal (not in {TAGMANIFEST})")
-    rep.fail("tag-manifest", problems, f"{len(tm_entries)} tag files match {TAGMANIFEST}")
+    tag_manifest_ok = rep.fail("tag-manifest", problems, f"{len(tm_entries)} tag files match {TAGMANIFEST}").verdict == "pass"
 
-    # -- payload manifests
-    payload = [f for f in files if f.startswith("data/")]
-    manifests: dict[str, dict[str, str]] = {}
-    for rel in files:
-        if rel.startswith("manifest-") and rel.endswith(".txt"):
-            alg = rel[len("manifest-") : -4]
-            if alg not in hashlib.algorithms_guaranteed:
-                rep.add(f"payload-manifest-{alg}", "fail", f"{rel}: unknown digest algorithm")
-                continue
-            entries, bad = bag.parse_manifest(b.read(rel) or b"", rel)
-            manifests[alg] = entries
-            if bad:
-                rep.add(f"payload-manifest-{alg}", "fail", bad[0].text, [p.text for p in bad])
-    algs = tuple(sorted(manifests, key=lambda a: a != "sha256"))
-    # SHA-256 is what the seal rests on (the Merkle leaves, the tag manifest, the
-    # signatures); other digests are recomputed only on request (--md5). Their
-    # manifests are still covered by the signed tag manifest and checked to list
-    # exactly the payload.
-    recompute = tuple(a for a in algs if a == "sha256" or all_digests) or ("sha256",)
-    sizes: dict[str, int] = {}  # what the item records are checked against: sizes only, not digests
-    unreadable: dict[str, str] = {}
-    changed: dict[str, list[str]] = {alg: [] for alg in recompute}
-    for rel, result in b.hash_files(payload, recompute):
-        if isinstance(result, str):
-            unreadable[rel] = result
-            continue
-        sizes[rel] = result.size
-        for alg in recompute:
-            want = manifests.get(alg, {}).get(rel)
-            if want is not None and result.hex[alg] != want:
-                changed[alg].append(f"{rel}: changed ({alg} {_short(result.hex[alg])}, sealed {_short(want)})")
-    payload_set = set(payload)
-    for alg in algs:
-        entries = manifests[alg]
-        probs = []
-        for rel in sorted(entries):
-            if rel not in payload_set:
-                probs.append(f"{rel}: missing (listed in manifest-{alg}.txt)")
-            elif rel in unreadable:
-                probs.append(f"{rel}: {unreadable[rel]}")
-        probs.extend(sorted(changed.get(alg, ())))
-        for rel in payload:
-            if rel not in entries:
-                probs.append(f"{rel}: extra file, not in manifest-{alg}.txt")
-        if any(c.name == f"payload-manifest-{alg}" for c in rep.checks):
-            continue
-        if alg in recompute or probs:
-            rep.fail(f"payload-manifest-{alg}", probs, f"{len(entries)} payload files match manifest-{alg}.txt")
-        else:
-            rep.add(
-                f"payload-manifest-{alg}",
-                "skipped",
-                f"lists the same {len(entries)} payload files; {alg.upper()} values not recomputed (SHA-256 was, for every file): give --md5 to recompute them",
-            )
-
-    # -- Payload-Oxum
+    # -- payload manifests, Payload-Oxum, item records
+    leaves = check_payload(b, rep, files, walked, all_digests=all_digests, streamed=tag_manifest_ok)
     info = bag.parse_bag_info(b.read("bag-info.txt") or b"")
-    oxum = (info.get("Payload-Oxum") or [""])[0]
-    total = sum(sizes.values())
-    want_oxum = f"{total}.{len(payload)}"
-    if oxum == want_oxum:
-        rep.add("payload-oxum", "pass", f"Payload-Oxum {oxum} ({total} bytes in {len(payload)} files)")
-    else:
-        rep.add("payload-oxum", "fail", f"Payload-Oxum is {oxum or '(none)'}, payload has {want_oxum}")
-
-    # -- items agree with manifests, Merkle root
-    leaves = merkle.RootBuilder()
-    probs = []
-    seen_paths: set[str] = set()
-    ids: set[str] = set()
-    sha = manifests.get("sha256", {})
-    for n, line in enumerate(b.lines("evidpack/items.jsonl"), 1):
-        leaves.add(merkle.leaf_hash(line))
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError("not an object")
-        except (ValueError, UnicodeDecodeError):
-            probs.append(f"items.jsonl line {n}: not a JSON object")
-            continue
-        try:
-            canonical_form = canonical.dumps(rec) == line  # parsed once, re-encoded to compare
-        except ValueError:
-            canonical_form = False
-        if not canonical_form:
-            probs.append(f"items.jsonl line {n}: not canonical JSON")
-        rid = rec.get("id")
-        if rid in ids:
-            probs.append(f"items.jsonl line {n}: exhibit id {rid} appears twice")
-        ids.add(rid)
-        if rec.get("kind") != "file":
-            continue
-        path = rec.get("path", "")
-        seen_paths.add(path)
-        if path not in sha:
-            probs.append(f"{rid} {path}: not in manifest-sha256.txt")
-            continue
-        for alg in algs:
-            if rec.get(alg) != manifests[alg].get(path):
-                probs.append(f"{rid} {path}: {alg} in items.jsonl differs from manifest-{alg}.txt")
-        got = sizes.get(path)
-        if got is not None and got != rec.get("size"):
-            probs.append(f"{rid} {path}: size {got} differs from recorded {rec.get('size')}")
-    for path in sorted(set(sha) - seen_paths):
-        probs.append(f"{path}: in manifest-sha256.txt but has no item record")
-    rep.fail("items", probs, f"{leaves.size} item records agree with the payload manifests")
 
     seal_raw = b.read("evidpack/seal.json") or b"{}"
     try:
