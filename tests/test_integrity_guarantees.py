@@ -153,3 +153,78 @@ def test_sigkill_midway_leaves_nothing_that_verifies(tmp_path: Path) -> None:
     for folder in leftovers:
         r = run_cli("verify", folder, "--trust", TRUSTED)
         assert r.exit_code in (1, 2), r.output
+
+
+def _start_many_files_build(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
+    """A build of many small files, caught while its copy workers are running:
+    returns the process, the output path and the worker pids."""
+    src = tmp_path / "many"
+    for d in range(40):
+        (src / f"d{d:02d}").mkdir(parents=True)
+        for i in range(200):
+            (src / f"d{d:02d}" / f"f{i:03d}").write_bytes(b"x" * 300)
+    m = tmp_path / "case.toml"
+    from conftest import manifest_text
+
+    m.write_text(manifest_text('"many"'))
+    out = tmp_path / "out/B"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evidpack", *map(str, build_args(m, out))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "EVIDPACK_COPY_WORKERS": "2"},
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        workers = _children(proc.pid)
+        copied = list((tmp_path / "out").glob(".B.partial-*/data/S01-loose-files/d05/*")) if (tmp_path / "out").exists() else []
+        if len(workers) >= 2 and copied:
+            return proc, out, workers
+        time.sleep(0.005)
+    proc.kill()
+    raise AssertionError("build did not start its copy workers")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _gone(pids: list[int], timeout: float = 30) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the copy workers")
+def test_sigterm_during_a_many_file_copy_stops_the_workers_and_seals_nothing(tmp_path: Path) -> None:
+    proc, out, workers = _start_many_files_build(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert _gone(workers), "copy workers outlived the build"
+    assert not out.exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the copy workers")
+def test_sigkill_during_a_many_file_copy_leaves_no_workers_and_nothing_that_verifies(tmp_path: Path) -> None:
+    proc, out, workers = _start_many_files_build(tmp_path)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert _gone(workers), "copy workers outlived a killed build"
+    assert not out.exists()
+    for folder in (tmp_path / "out").iterdir():
+        r = run_cli("verify", folder, "--trust", TRUSTED)
+        assert r.exit_code in (1, 2), r.output
