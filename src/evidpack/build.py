@@ -14,10 +14,12 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +184,9 @@ def build(
         if warn:
             warn(msg)
 
+    # The PDF renderer (reportlab, fonts) takes a few tenths of a second to load;
+    # load it while the sources are read instead of after.
+    threading.Thread(target=_preload_renderer, name="evidpack-preload", daemon=True).start()
     with sigterm_interrupts():
         try:
             tmp.mkdir()
@@ -200,6 +205,13 @@ def build(
     if zip_path is not None:
         write_zip(out, zip_path, built_at)
     return BuildResult(out, *result, tuple(warnings), zip_path)
+
+
+def _preload_renderer() -> None:
+    try:
+        import_module("evidpack.report")
+    except Exception:  # noqa: BLE001 - the real import, when the index is rendered, reports it
+        pass
 
 
 def _build_into(
