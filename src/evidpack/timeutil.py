@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 from .errors import EvidpackError
@@ -26,7 +27,14 @@ def format_utc(moment: datetime) -> str:
 def format_epoch_ns(ns: int) -> str:
     """A file-system time in nanoseconds since the epoch, exactly, in UTC."""
     seconds, frac = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        t = time.gmtime(seconds)  # three times faster than datetime + strftime: once per item
+    except (OverflowError, OSError, ValueError):
+        t = None
+    if t is not None and 1000 <= t.tm_year <= 9999:
+        base = "%04d-%02d-%02dT%02d:%02d:%02d" % t[:6]
+    else:
+        base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     if frac:
         base += "." + f"{frac:09d}".rstrip("0")
     return base + "Z"
