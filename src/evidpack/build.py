@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import mmap
 import os
 import secrets
 import shutil
@@ -111,6 +112,22 @@ class BundleWriter:
             self.payload_bytes += record["size"]
         return record
 
+    def emit_member(self, prepared: "PreparedMember", container: str) -> str:
+        """Emit a member record of ``container`` encoded beforehand by
+        :func:`prepare_member` (the same line :meth:`emit` would write); returns its id."""
+        if isinstance(prepared, dict):
+            return self.emit({**prepared, "container": container})["id"]
+        n = self._next_member.get(container, 0) + 1
+        self._next_member[container] = n
+        head, middle, tail, rest = prepared
+        cid, mid = container.encode(), f"{container}/M{n:06d}".encode()
+        salt = self._salt.copy()
+        salt.update(b"".join((head, cid, middle, mid, tail, rest)))
+        line = b"".join((head, cid, middle, mid, tail, b',"salt":"', salt.hexdigest()[:32].encode(), b'"', rest))
+        self._items.write(line + b"\n")
+        self.merkle.add(merkle.leaf_hash(line))
+        return mid.decode()
+
     def write_record(self, name: str, obj: Any) -> Path:
         path = self.root / "evidpack/records" / name
         path.parent.mkdir(exist_ok=True)
@@ -124,6 +141,29 @@ class BundleWriter:
         self._items.close()
         for fh in self._manifests.values():
             fh.close()
+
+
+#: A member record encoded before its container's id is known: its canonical
+#: form cut where the container id, the member id and the salt go (or, when it
+#: cannot be cut, the record itself).
+PreparedMember = tuple[bytes, bytes, bytes, bytes] | dict[str, Any]
+
+_HOLES = {"container": "\x00c", "id": "\x00i", "salt": "\x00s"}
+_MARKS = (b'"container":"\\u0000c"', b'"id":"\\u0000i"', b',"salt":"\\u0000s"')
+
+
+def prepare_member(record: dict[str, Any]) -> PreparedMember:
+    """Encode a member record (everything but its container, id and salt) for
+    :meth:`BundleWriter.emit_member`, in any thread: the canonical encoding,
+    the costly part, is done once, with placeholders cut out afterwards."""
+    line = canonical.dumps({**record, **_HOLES})
+    container, ident, salt = _MARKS
+    if line.count(b"\\u0000") != 3:
+        return record  # a placeholder's bytes may occur elsewhere (a NUL in a value): emitted the plain way
+    c = line.index(container) + len(container) - 8
+    i = line.index(ident) + len(ident) - 8
+    s = line.index(salt)
+    return line[:c], line[c + 7 : i], line[i + 7 : s], line[s + len(salt) :]
 
 
 def _write(root: Path, rel: str, data: bytes) -> None:
@@ -338,17 +378,22 @@ def _seal_index(root: Path, built_at: datetime, custody: ChainWriter, key: Signi
     """evidpack/index.pdf, rendered from the sealed records and the custody log so
     far, PAdES-signed when a certificate is given, then signed by the sealing key
     (evidpack/index.pdf.sig). Returns what the 'sealed' event records about it."""
-    from .report import render_index
+    from .report import write_index
 
-    with Bundle.open(root) as bundle:
-        pdf = render_index(bundle, rendered_at=built_at, custody_lines=custody.lines, pdf_signer=pdf_signer.subject if pdf_signer else None)
+    path = root / INDEX_PDF
+    with Bundle.open(root) as bundle, open(path, "xb") as fh:  # written page by page
+        write_index(bundle, fh, rendered_at=built_at, custody_lines=custody.lines, pdf_signer=pdf_signer.subject if pdf_signer else None)
     details: dict[str, Any] = {}
     if pdf_signer is not None:
-        pdf = pdf_signer.sign(pdf)
+        signed = pdf_signer.sign(path.read_bytes())
+        path.unlink()
+        _write(root, INDEX_PDF, signed)
         details["index_pdf_pades"] = pdf_signer.describe()
-    _write(root, INDEX_PDF, pdf)
-    _write(root, INDEX_SIG, key.sign(pdf))
-    details["index_pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
+    # Ed25519 signs the message itself (no pre-hash: openssl pkeyutl -rawin checks
+    # it), so the PDF is mapped, not read into memory.
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as pdf:
+        _write(root, INDEX_SIG, key.sign(pdf))  # type: ignore[arg-type]
+        details["index_pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
     return details
 
 

@@ -6,11 +6,13 @@ verify, custody, query, disclose and proof all read bundles through here.
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import stat as statmod
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -78,6 +80,16 @@ class Bundle:
         return self._prefix.rstrip("/") if self.is_zip else self.path.name
 
     # --- reading ---------------------------------------------------------------
+
+    @contextmanager
+    def mapped(self, rel: str) -> Iterator[bytes | None]:
+        """A file's bytes without reading it into memory where possible (a
+        folder's file is memory-mapped; a zip member is read), or None."""
+        if self._zip is not None or not self.exists(rel) or self.size(rel) == 0:
+            yield self.read(rel)
+            return
+        with open(self.path / rel, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            yield m  # type: ignore[misc]
 
     def sha256(self, rel: str) -> str | None:
         """The SHA-256 of a file, streamed (memory does not grow with its size),

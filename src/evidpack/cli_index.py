@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import click
 
@@ -30,26 +33,29 @@ def index(bundle: Path, out: Path, time_: str | None) -> None:
       evidpack index bundles/NC-2026-0142 --out NC-2026-0142-index.pdf
     """
     from .bundle import Bundle
-    from .report import render_index
+    from .report import write_index
     from .timeutil import build_time
 
     if Path(bundle).is_dir() and out.resolve().is_relative_to(Path(bundle).resolve()):
         raise EvidpackError(f"{out}: is inside the bundle; write the reading copy elsewhere (a bundle holds only what was sealed)")
     when = build_time(time_)
-    with Bundle.open(bundle) as b:
-        pdf = render_index(b, rendered_at=when)
-    _write_atomically(out, pdf)
-    click.echo(f"wrote {out}: a reading copy of the index of {bundle} ({len(pdf):,} bytes), not the sealed evidpack/index.pdf")
+    with Bundle.open(bundle) as b, _atomic_file(out) as fh:
+        write_index(b, fh, rendered_at=when)  # page by page: memory does not grow with the case
+        size = fh.tell()
+    click.echo(f"wrote {out}: a reading copy of the index of {bundle} ({size:,} bytes), not the sealed evidpack/index.pdf")
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """A file written under a hidden temporary name and put in place only when
+    the block ends without an error."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise EvidpackError(f"{path}: no such folder {folder}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

@@ -277,19 +277,19 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
 def _check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
     """evidpack/index.pdf is signed by the sealing key (index.pdf.sig) and is the
     file whose SHA-256 the signed 'sealed' custody event records."""
-    pdf = b.read(INDEX_PDF)
-    if pdf is None:
-        rep.add("index-pdf", "fail", f"{INDEX_PDF}: missing")
-        return
-    digest = hashlib.sha256(pdf).hexdigest()
-    probs = []
-    sig = b.read(INDEX_SIG)
-    if sig is None:
-        probs.append(f"{INDEX_SIG}: missing")
-    elif signer is None:
-        probs.append(f"{INDEX_PDF}: its signature cannot be checked without evidpack/signer.pem")
-    elif not signer.verify(sig, pdf):
-        probs.append(f"{INDEX_PDF}: changed, or not signed by the sealing key ({INDEX_SIG} does not match it and signer.pem)")
+    with b.mapped(INDEX_PDF) as pdf:  # tens of MiB for a large case: mapped, not read
+        if pdf is None:
+            rep.add("index-pdf", "fail", f"{INDEX_PDF}: missing")
+            return
+        digest = hashlib.sha256(pdf).hexdigest()
+        probs = []
+        sig = b.read(INDEX_SIG)
+        if sig is None:
+            probs.append(f"{INDEX_SIG}: missing")
+        elif signer is None:
+            probs.append(f"{INDEX_PDF}: its signature cannot be checked without evidpack/signer.pem")
+        elif not signer.verify(sig, pdf):
+            probs.append(f"{INDEX_PDF}: changed, or not signed by the sealing key ({INDEX_SIG} does not match it and signer.pem)")
     sealed = next((e for _, _, e, _ in parse_lines(b.read(CUSTODY_FILE) or b"") if e and e.get("action") == "sealed"), None)
     recorded = ((sealed or {}).get("details") or {}).get("index_pdf_sha256")
     if recorded is None:

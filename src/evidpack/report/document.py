@@ -7,6 +7,9 @@ until the last page is laid out, so each is a PDF form XObject referenced where
 it is printed and defined when the document is saved: one pass, however long
 the document.
 
+Each page is written to the output as soon as it is finished
+(:mod:`.pdfstream`), so a document of any length needs the memory of one page.
+
 Output is byte-identical for the same story and creation time: reportlab runs
 in invariant mode, the creation date is the given time, and nothing records the
 host, process or wall clock.
@@ -14,22 +17,22 @@ host, process or wall clock.
 
 from __future__ import annotations
 
-import zlib
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any
+from typing import IO, Any
 
 from reportlab.lib.utils import TimeStamp
-from reportlab.pdfbase.pdfdoc import PDFArray, PDFDictionary, PDFName, PDFStream
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, NextPageTemplate, PageBreak, PageTemplate
 
 from .. import TOOL_NAME, __version__
 from . import fonts
-from .flowables import draw_line, mark_anchor
+from .flowables import Pen, draw_line, mark_anchor
 from .layout import wrap
+from .pdfstream import stream_to
 from .styles import (
     BODY,
     FOOTER,
@@ -46,6 +49,8 @@ from .styles import (
 )
 
 PAGES_FORM = "evidpack-page-count"
+_Y_FOOT = MARGIN_BOTTOM - 12  # the footer's baseline
+_Y_HEAD = PAGE_SIZE[1] - MARGIN_TOP + 10  # the header's
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,8 @@ class ReportDocument(BaseDocTemplate):
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
-        self._out = _Sink()
         super().__init__(
-            self._out,
+            "",
             pagesize=PAGE_SIZE,
             leftMargin=MARGIN_LEFT,
             rightMargin=PAGE_SIZE[0] - MARGIN_LEFT - FRAME_WIDTH,
@@ -97,54 +101,64 @@ class ReportDocument(BaseDocTemplate):
         self.anchors: dict[str, int] = {}  # heading key -> page number
         self.referenced: set[str] = set()  # heading keys whose page number is printed
         self.section = ""
+        self._frames: dict[tuple[bool, str], str] = {}  # the header and footer, but the page number
+        self._number_x = 0.0  # where the page number starts
 
     def render(self, story: list[Flowable]) -> bytes:
-        """The PDF: ``story`` starts on the cover page; put :func:`body_pages` after the cover."""
+        """The PDF as bytes (see :meth:`write`)."""
+        out = io.BytesIO()
+        self.write(story, out)
+        return out.getvalue()
+
+    def write(self, story: list[Flowable], out: IO[bytes]) -> None:
+        """Write the PDF to ``out`` (a binary file opened for writing), each page
+        as soon as it is laid out. ``story`` starts on the cover page; put
+        :func:`body_pages` after the cover."""
         fonts.register()
+        self.filename = out  # where reportlab's canvas writes
         self.build(story, canvasmaker=partial(_ReportCanvas, report=self))
-        return self._out.data
 
     # page decoration ----------------------------------------------------------------------
 
     def _decorate(self, canv: Canvas, doc: Any) -> None:
-        ident = self.identity
-        width = FRAME_WIDTH
-        canv.saveState()
-        canv.setStrokeColorRGB(*RULE)
-        canv.setLineWidth(0.5)
-        y_foot = MARGIN_BOTTOM - 12
-        canv.line(MARGIN_LEFT, y_foot + 10, MARGIN_LEFT + width, y_foot + 10)
-        text = f"{ident.case_id} · {ident.short_hash} · Page {canv.getPageNumber()} of "
-        canv.setFillColorRGB(*FOOTER.colour)
-        fonts.draw(canv, MARGIN_LEFT, y_foot, text, FOOTER.role, FOOTER.size)
-        canv.saveState()
-        canv.translate(MARGIN_LEFT + fonts.width(text, FOOTER.role, FOOTER.size), y_foot)
+        """The running header and footer. All but the page number is the same
+        on every page of a section, so its operators are made once."""
+        cover = self.pageTemplate.id == "cover"
+        key = (cover, "" if cover else self.section)
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._frames[key] = self._frame_ops(canv, cover)
+        number = f"{canv.getPageNumber()} of "
+        at = self._number_x + fonts.width(number, FOOTER.role, FOOTER.size)
+        canv._code.append(f"q {frame}\n{fonts.ops(canv, self._number_x, _Y_FOOT, number, FOOTER.role, FOOTER.size)}\nq 1 0 0 1 {fonts.number(at)} {fonts.number(_Y_FOOT)} cm")
         canv.doForm(PAGES_FORM)
-        canv.restoreState()
-        draw_line(canv, MARGIN_LEFT, y_foot, width, ident.kind, _right(FOOTER))
-        if self.pageTemplate.id != "cover":
-            y_head = PAGE_SIZE[1] - MARGIN_TOP + 10
-            canv.line(MARGIN_LEFT, y_head - 3, MARGIN_LEFT + width, y_head - 3)
-            draw_line(canv, MARGIN_LEFT, y_head, width, f"{ident.title} — {ident.case_id}", HEADER)
-            draw_line(canv, MARGIN_LEFT, y_head, width, self.section, _right(HEADER))
-        canv.restoreState()
+        canv._code.append("Q Q")
+
+    def _frame_ops(self, canv: Canvas, cover: bool) -> str:
+        ident = self.identity
+        pen = Pen(canv)
+        pen.add(f"{' '.join(fonts.number(c) for c in RULE)} RG .5 w {_rule(_Y_FOOT + 10)}")
+        prefix = f"{ident.case_id} · {ident.short_hash} · Page "
+        pen.text(MARGIN_LEFT, _Y_FOOT, FRAME_WIDTH, prefix, FOOTER)
+        self._number_x = MARGIN_LEFT + fonts.width(prefix, FOOTER.role, FOOTER.size)
+        pen.text(MARGIN_LEFT, _Y_FOOT, FRAME_WIDTH, ident.kind, _right(FOOTER))
+        if not cover:
+            pen.add(_rule(_Y_HEAD - 3))
+            pen.text(MARGIN_LEFT, _Y_HEAD, FRAME_WIDTH, f"{ident.title} — {ident.case_id}", HEADER)
+            pen.text(MARGIN_LEFT, _Y_HEAD, FRAME_WIDTH, self.section, _right(HEADER))
+        pen.fill(FOOTER.colour)  # for the page number
+        return pen.take()
 
     def define_forms(self, canv: Canvas) -> None:
         """Called as the canvas is saved: the page count and every printed page number."""
-        _number_form(canv, PAGES_FORM, str(len(canv._doc.Pages.pages)), "left")
+        _number_form(canv, PAGES_FORM, str(canv._doc.page_count), "left")
         for key in sorted(self.referenced):
             _number_form(canv, page_form(key), str(self.anchors.get(key, "?")), "right")
 
 
-class _Sink:
-    """Where reportlab writes the finished PDF: it writes it once, as one bytes
-    object, which is kept as it is (a BytesIO would copy a large PDF twice)."""
-
-    data = b""
-
-    def write(self, data: bytes) -> int:
-        self.data += data
-        return len(data)
+def _rule(y: float) -> str:
+    """A rule across the frame at ``y``."""
+    return f"{fonts.number(MARGIN_LEFT)} {fonts.number(y)} m {fonts.number(MARGIN_LEFT + FRAME_WIDTH)} {fonts.number(y)} l S"
 
 
 def _right(style: TextStyle) -> TextStyle:
@@ -165,23 +179,20 @@ def _number_form(canv: Canvas, name: str, text: str, align: str) -> None:
 
 
 class _ReportCanvas(Canvas):
-    """reportlab's canvas, made deterministic, compressing each page as it is
-    finished (memory stays near the size of the output), and defining the
-    page-number forms when saved."""
+    """reportlab's canvas, made deterministic, writing each page to the output
+    as it is finished (see :mod:`.pdfstream`: memory stays that of one page),
+    and defining the page-number forms when saved."""
 
     def __init__(self, *args: Any, report: ReportDocument, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._report = report
         self.anchors = report.anchors  # filled by mark_anchor as headings are drawn
         self._doc._timeStamp = _timestamp(report.identity.created)
+        stream_to(self, self._filename)
 
     def showPage(self) -> None:
         super().showPage()
-        page = self._doc.Pages.pages[-1]
-        if page.stream and not page.Contents:
-            data = page.stream.encode("utf-8") if isinstance(page.stream, str) else page.stream
-            page.Contents = PDFStream(PDFDictionary({"Filter": PDFArray([PDFName("FlateDecode")])}), zlib.compress(data))
-            page.stream = None
+        self._doc.flush_page()
 
     def save(self) -> None:
         if len(self._code):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from typing import Any, Union
 
 from reportlab.lib.utils import ImageReader
@@ -33,6 +34,7 @@ from .styles import (
     HEADER_FILL,
     MARK,
     RULE,
+    RULE_WIDTH,
     SHADE,
     VERDICTS,
     Colour,
@@ -158,12 +160,57 @@ Row = Union[list[Cell], tuple[Cell, ...], Group]
 @dataclass
 class _Laid:
     """A row laid out: per cell, its lines as (text, style), a mark, an image
-    with its drawn size, or nothing; and the row's height."""
+    with its drawn size, or nothing; and the row's height. A row of text only
+    may instead be laid out straight into its drawing operators (``ops``,
+    relative to the row's top-left corner, ending in fill colour ``ink``),
+    keeping the row it came from in case it must be split between pages."""
 
-    cells: list[Any]
+    cells: list[Any] | None
     height: float
     kind: str = "row"  # row, header or group
     group: Group | None = None
+    ops: str | None = None
+    ink: Colour | None = None
+    source: Row | None = None
+
+
+@dataclass(frozen=True)
+class _Template:
+    """The drawing operators of every row whose lines have the same columns,
+    styles and ways of being drawn: the lines' text (or their whole operators)
+    is filled in with ``%``."""
+
+    ops: str
+    height: float
+    ink: Colour | None
+
+
+@dataclass
+class _Memo:
+    """What a table remembers for its column widths: a template per row shape,
+    and short texts as wrapped. Keys hold styles by id; ``styles`` keeps them
+    (so an id is never another style's), with ``advance``: per style, the
+    advance of every printable ASCII character at its size if the font is
+    fixed-width, else 0."""
+
+    templates: dict[tuple[int, ...], _Template] = field(default_factory=dict)
+    wrapped: dict[tuple[str, int, float], list[str]] = field(default_factory=dict)
+    styles: dict[int, TextStyle] = field(default_factory=dict)
+    advance: dict[int, float] = field(default_factory=dict)
+    header: _Laid | None = None
+    continued: tuple[Group, _Laid] | None = None  # the last group, and its "(continued)" row
+
+    def learn(self, style: TextStyle) -> float:
+        """Remember ``style`` (keyed by four times its id, as in a row's shape)."""
+        fixed = fonts.fixed_advance(style.role)
+        self.styles[id(style) * 4] = style
+        self.advance[id(style) * 4] = advance = fixed * style.size if fixed else 0.0
+        return advance
+
+
+# How a line of a templated row is drawn (added to its style's id in a row's shape).
+_PLAIN, _ALIGNED, _OPS = 0, 1, 2  # printable ASCII from its column's left edge; the same, at a given x; operators made for it
+_MEMO_MAX = 1024  # templates, and wrapped texts, remembered per table
 
 
 class Table(Flowable):
@@ -178,17 +225,153 @@ class Table(Flowable):
         self._rows: Iterator[Row] = iter(rows)
         self._pending: list[_Laid] = []  # laid out, not yet placed
         self._widths: list[float] = []
+        self._xs: list[float] = []  # where each column's text starts
         self._group: Group | None = None  # the group the next row belongs to
         self._chunk: list[_Laid] | None = None  # set when this flowable is one page's part
+        self._memo = _Memo()  # for the current column widths
 
     # layout -----------------------------------------------------------------------------
 
-    def _column_widths(self, aw: float) -> list[float]:
+    def _set_widths(self, aw: float) -> None:
         fixed = sum(c.width for c in self.columns if c.width > 1)
         flexible = aw - fixed
-        return [c.width if c.width > 1 else c.width * flexible for c in self.columns]
+        widths = [c.width if c.width > 1 else c.width * flexible for c in self.columns]
+        if widths != self._widths:
+            self._widths, self._memo = widths, _Memo()  # templates hold the columns' places
+            self._xs = [sum(widths[:i]) + CELL_PAD_X for i in range(len(widths))]
 
     def _lay(self, row: Row, kind: str = "row") -> _Laid:
+        if kind == "row" and not isinstance(row, Group):
+            canv = getattr(self, "canv", None)  # platypus sets it while the table is split into pages
+            if canv is not None:
+                laid = self._lay_text(row, canv)
+                if laid is not None:
+                    return laid
+        return self._lay_cells(row, kind)
+
+    def _lay_text(self, row: Row, canv: Any) -> _Laid | None:
+        """A row of text cells laid out straight into drawing operators, from a
+        template made once for every row of the same shape (most rows of a large
+        table are alike: one line per value, or a path on two). A line of printable
+        ASCII costs its measuring and escaping; any other line, its operators.
+
+        The shape is a key of integers: per column, ``-1 - column``, then per line
+        four times the id of its style, plus 1 if the line is aligned (its x is a
+        value) or 2 if its operators are made for it."""
+        memo = self._memo
+        advance = memo.advance
+        key: list[int] = []
+        values: list[str] = []  # per line: what fills its place in the template
+        for ci, (col, width, cell) in enumerate(zip(self.columns, self._widths, row)):
+            if cell is None or cell == "":
+                continue
+            if type(cell) is str:
+                pieces: tuple[tuple[str, TextStyle], ...] = ((cell, col.style),)
+            elif type(cell) is Lines:
+                pieces = cell.pieces
+            else:
+                return None  # a mark or a picture: laid out as cells
+            key.append(-1 - ci)
+            inner = width - 2 * CELL_PAD_X
+            top = -CELL_PAD_Y
+            for text, style in pieces:
+                sid = id(style) * 4
+                per = advance.get(sid, -1.0)
+                if per == -1.0:
+                    per = memo.learn(style)
+                if text.isascii() and text.isprintable():
+                    used = len(text) * per if per else fonts.plain_width(text, style.role, style.size)
+                    if used <= inner and style.align == "left":  # the common case: one line
+                        key.append(sid)
+                        values.append(fonts.escaped(text))
+                        top -= style.leading
+                    else:
+                        top -= style.leading * self._add_plain(key, values, text, style, ci, used)
+                    continue
+                for line in wrap(text, style, inner):
+                    x = self._xs[ci]
+                    if style.align != "left":
+                        x = _aligned(x, inner, fonts.width(line, style.role, style.size), style.align)
+                    key.append(sid + _OPS)
+                    values.append(fonts.ops(canv, x, top - style.size * 0.98, line, style.role, style.size))
+                    top -= style.leading
+        return self._from_template(canv, key, values, row)
+
+    def _add_plain(self, key: list[int], values: list[str], text: str, style: TextStyle, column: int, used: float | None = None) -> int:
+        """Add a piece of printable ASCII in ``column`` (``used`` wide, if known)
+        to a row's shape and values, on as many lines as it takes; returns how many."""
+        sid = id(style) * 4
+        if sid not in self._memo.styles:
+            self._memo.learn(style)
+        inner = self._widths[column] - 2 * CELL_PAD_X
+        if used is None:
+            used = fonts.plain_width(text, style.role, style.size)
+        lines = [text] if used <= inner else self._wrap(text, style, inner)
+        for line in lines:
+            if style.align == "left":
+                key.append(sid)
+            else:
+                key.append(sid + _ALIGNED)
+                if len(lines) > 1:
+                    used = fonts.plain_width(line, style.role, style.size)
+                values.append(_num(_aligned(self._xs[column], inner, used, style.align)))
+            values.append(fonts.escaped(line))
+        return len(lines)
+
+    def _from_template(self, canv: Any, key: list[int], values: list[str], source: Any) -> _Laid:
+        """A row laid out by its shape's template (see :meth:`_lay_text`); the
+        styles in ``key`` must have been learnt (:meth:`_Memo.learn`)."""
+        shape = tuple(key)
+        template = self._memo.templates.get(shape)
+        if template is None:
+            template = self._template(canv, shape)
+            if len(self._memo.templates) < _MEMO_MAX:
+                self._memo.templates[shape] = template
+        return _Laid(None, template.height, "row", ops=template.ops % tuple(values), ink=template.ink, source=source)
+
+    def _wrap(self, text: str, style: TextStyle, width: float) -> list[str]:
+        """:func:`wrap`, remembering short texts (a media type that does not fit
+        its column is wrapped once, not on every row)."""
+        if len(text) > 64:
+            return wrap(text, style, width)
+        key = (text, id(style), width)
+        lines = self._memo.wrapped.get(key)
+        if lines is None:
+            lines = wrap(text, style, width)
+            if len(self._memo.wrapped) < _MEMO_MAX:
+                self._memo.wrapped[key] = lines  # the style is in memo.styles (learnt first)
+        return lines
+
+    def _template(self, canv: Any, shape: tuple[int, ...]) -> _Template:
+        """The operators of a row of this shape (see :meth:`_lay_text`), with
+        ``%s`` where each line's text, x or operators go."""
+        ops: list[str] = []
+        column, top, bottom = 0, 0.0, -CELL_PAD_Y  # the column, the top of its next line; the lowest line's bottom
+        ink: Colour | None = None
+        font: str | None = None
+        for code in shape:
+            if code < 0:
+                column, top = -1 - code, -CELL_PAD_Y
+                continue
+            how = code % 4
+            style = self._memo.styles[code - how]
+            baseline = top - style.size * 0.98
+            top -= style.leading
+            bottom = min(bottom, top)
+            if style.colour != ink:
+                ops.append(f"{_colour(style.colour)} rg")
+                ink = style.colour
+            if how == _OPS:
+                ops.append("%s")
+                font = None
+                continue
+            select = fonts.select(canv, style.role, style.size)
+            select, font = ("" if select == font else select + " "), select
+            place = f"{_num(self._xs[column])} {_num(baseline)}" if how == _PLAIN else f"%s {_num(baseline)}"
+            ops.append(f"BT {select}{place} Td (%s) Tj ET")
+        return _Template("\n".join(ops), -bottom + CELL_PAD_Y, ink)
+
+    def _lay_cells(self, row: Row, kind: str = "row") -> _Laid:
         if isinstance(row, Group):
             lines = [(t, row.style) for t in wrap(row.text, row.style, sum(self._widths) - 2 * CELL_PAD_X)]
             return _Laid([lines], _lines_height(lines) + 2 * CELL_PAD_Y, "group", row)
@@ -208,11 +391,32 @@ class Table(Flowable):
                 cells.append((image, iw * scale, ih * scale))
                 height = max(height, ih * scale)
             else:
-                pieces = ((cell, col.style),) if isinstance(cell, str) else cell.pieces
-                lines = [(t, s) for text, s in pieces for t in wrap(text, s, inner)]
+                lines = []
+                tall = 0.0
+                for text, style in ((cell, col.style),) if isinstance(cell, str) else cell.pieces:
+                    if text.isascii() and text.isprintable() and fonts.plain_width(text, style.role, style.size) <= inner:
+                        lines.append((text, style))  # most cells of a large table: one line that fits
+                        tall += style.leading
+                        continue
+                    for line in wrap(text, style, inner):
+                        lines.append((line, style))
+                        tall += style.leading
                 cells.append(lines)
-                height = max(height, _lines_height(lines))
+                if tall > height:
+                    height = tall
         return _Laid(cells, height + 2 * CELL_PAD_Y, kind)
+
+    def _header(self) -> _Laid:
+        """The header row (the same on every page)."""
+        if self._memo.header is None:
+            self._memo.header = self._lay([Lines.of((c.title, CELL_HEADER)) for c in self.columns], "header")
+        return self._memo.header
+
+    def _continued(self, group: Group) -> _Laid:
+        """The group row repeated at the top of a page, marked as continued."""
+        if self._memo.continued is None or self._memo.continued[0] is not group:
+            self._memo.continued = (group, self._lay(Group(group.text + " (continued)", group.style)))
+        return self._memo.continued[1]
 
     def _next(self) -> _Laid | None:
         if self._pending:
@@ -225,7 +429,7 @@ class Table(Flowable):
     def first_height(self, aw: float) -> float:
         """The height of the header and the first row: what must fit for the table to start."""
         self.wrap(aw, 0)
-        head = self._lay([Lines.of((c.title, CELL_HEADER)) for c in self.columns], "header").height if self.header else 0
+        head = self._header().height if self.header else 0
         return head + (self._pending[0].height if self._pending else 0)
 
     def wrap(self, aw: float, ah: float) -> tuple[float, float]:
@@ -233,7 +437,7 @@ class Table(Flowable):
         if self._chunk is not None:
             self.height = sum(r.height for r in self._chunk)
             return aw, self.height
-        self._widths = self._column_widths(aw)
+        self._set_widths(aw)
         first = self._next()
         if first is None:
             self.height = 0
@@ -244,19 +448,21 @@ class Table(Flowable):
     def split(self, aw: float, ah: float) -> list[Flowable]:
         if self._chunk is not None:
             return []
-        self._widths = self._column_widths(aw)
+        self._set_widths(aw)
         chunk: list[_Laid] = []
         if self.header:
-            chunk.append(self._lay([Lines.of((c.title, CELL_HEADER)) for c in self.columns], "header"))
+            chunk.append(self._header())
         used = sum(r.height for r in chunk)
         placed = 0
         while (row := self._next()) is not None:
             if placed == 0 and row.kind == "row" and self._group is not None:
-                cont = self._lay(Group(self._group.text + " (continued)", self._group.style))
+                cont = self._continued(self._group)
                 chunk.append(cont)
                 used += cont.height
             if used + row.height > ah:
                 at_top = getattr(getattr(self, "_frame", None), "_atTop", False) or ah >= FRAME_HEIGHT - 1
+                if placed == 0 and at_top and row.ops is not None:
+                    row = self._lay_cells(row.source)  # taller than a page: its lines, to split it between them
                 if placed == 0 and at_top and ah - used >= 2 * CELL_PAD_Y + _first_line(row):
                     part, rest = _split_row(row, ah - used)  # taller than a page: split between its lines
                     chunk.append(part)
@@ -280,36 +486,147 @@ class Table(Flowable):
                 part.spaceAfter = self.spaceAfter
                 return [part]
             self._pending.append(self._lay(peek))
-        rest = Table(self.columns, self._rows, header=self.header, zebra=self.zebra, space_after=self.spaceAfter)
+        rest = self._again(self._rows)
         rest._pending, rest._group = self._pending, self._group  # a fresh flowable: platypus marks the ones it postpones
+        rest._widths, rest._xs, rest._memo = self._widths, self._xs, self._memo
         return [part, rest]
 
+    def _again(self, rows: Iterator[Row]) -> "Table":
+        """The table that goes on with ``rows`` on the next page (a subclass
+        makes one of its own kind)."""
+        return Table(self.columns, rows, header=self.header, zebra=self.zebra, space_after=self.spaceAfter)
+
     def draw(self) -> None:
-        canv = self.canv
+        """Each row is drawn with its top-left corner as the origin (moved down
+        row by row), so the operators for a place in a row are the same in
+        every row and are made once."""
         total = sum(self._widths)
         edges = [sum(self._widths[:i]) for i in range(len(self._widths))]
-        canv.setLineWidth(0.4)
-        canv.setStrokeColorRGB(*RULE)
-        y = self.height
+        pen = Pen(self.canv)
+        pen.add(f"{_num(RULE_WIDTH)} w {_colour(RULE)} RG 1 0 0 1 0 {_num(self.height)} cm")
+        y = self.height  # the top of the row, in the flowable's space
         shade = False
-        ink: list[Colour | None] = [None]  # the fill colour last set, shared with the cells drawn
         for row in self._chunk or []:
-            top, y = y, y - row.height
             fill = HEADER_FILL if row.kind != "row" else SHADE if self.zebra and shade else None
             if fill is not None:
-                canv.setFillColorRGB(*fill)
-                canv.rect(0, y, total, row.height, stroke=0, fill=1)
-                ink[0] = fill
+                pen.fill(fill)
+                pen.add(_box(total, row.height))
             shade = not shade if row.kind == "row" else False
-            if row.kind == "group":
+            if row.ops is not None:
+                pen.add(row.ops)
+                pen.ink, pen.font = row.ink, None
+            elif row.kind == "group":
                 if row.group is not None and row.group.key:
-                    mark_anchor(canv, row.group.key, row.group.text, row.group.level, top)
-                _draw_lines(canv, CELL_PAD_X, top - CELL_PAD_Y, total - 2 * CELL_PAD_X, row.cells[0], ink)
+                    pen.flush()
+                    mark_anchor(self.canv, row.group.key, row.group.text, row.group.level, y)  # the canvas does not know the moves
+                _draw_lines(pen, CELL_PAD_X, -CELL_PAD_Y, total - 2 * CELL_PAD_X, row.cells[0])
             else:
                 for x0, width, cell in zip(edges, self._widths, row.cells):
-                    _draw_cell(canv, x0, top, width, cell, ink)
-            canv.line(0, y, total, y)
-        canv.line(0, self.height, total, self.height)
+                    if type(cell) is not list:
+                        _draw_cell(pen, x0, 0.0, width, cell)
+                        continue
+                    x, inner, top = x0 + CELL_PAD_X, width - 2 * CELL_PAD_X, -CELL_PAD_Y
+                    for text, style in cell:
+                        pen.text(x, top - style.size * 0.98, inner, text, style)
+                        top -= style.leading
+            pen.add(f"{_rule(total, -row.height)} {_down(row.height)}")
+            y -= row.height
+        pen.add(_rule(total, self.height - y))  # the top rule, over the header's fill
+        pen.flush()
+
+
+def _aligned(x: float, width: float, used: float, align: str) -> float:
+    """Where a line ``used`` wide starts in a box from ``x`` of ``width``."""
+    return x if align == "left" else x + (width - used) if align == "right" else x + (width - used) / 2
+
+
+@lru_cache(maxsize=512)
+def _rule(width: float, y: float) -> str:
+    return f"0 {_num(y)} m {_num(width)} {_num(y)} l S"
+
+
+@lru_cache(maxsize=512)
+def _box(width: float, height: float) -> str:
+    return f"0 {_num(-height)} {_num(width)} {_num(height)} re f"
+
+
+@lru_cache(maxsize=512)
+def _down(height: float) -> str:
+    return f"1 0 0 1 0 {_num(-height)} cm"
+
+
+class Pen:
+    """Drawing operators for one flowable, collected and written in one piece.
+    A line of printable ASCII (most of a large table: ids, digests, most paths)
+    is written straight away in the role's base font; any other line is drawn
+    by :func:`fonts.draw`, with font fallback, right-to-left order and markers.
+    The fill colour and font last set are remembered, so neither is set twice."""
+
+    __slots__ = ("canv", "ops", "ink", "font", "fonts")
+
+    def __init__(self, canv: Any) -> None:
+        self.canv = canv
+        self.ops: list[str] = []
+        self.fonts: dict[tuple[str, float], str] = {}  # (role, size) -> the operator selecting its base font
+        self.ink: Colour | None = None  # the fill colour set, if known
+        self.font: str | None = None  # the font selected (text state outlasts BT/ET), if known
+
+    def add(self, op: str) -> None:
+        self.ops.append(op)
+
+    def fill(self, colour: Colour) -> None:
+        if colour != self.ink:
+            self.ops.append(f"{_colour(colour)} rg")
+            self.ink = colour
+
+    def text(self, x: float, y: float, width: float, text: str, style: TextStyle) -> None:
+        """One laid-out line at baseline ``y`` in a box from ``x`` of ``width``."""
+        if style.colour != self.ink:
+            self.ops.append(f"{_colour(style.colour)} rg")
+            self.ink = style.colour
+        if not (text.isascii() and text.isprintable()):
+            if style.align != "left":
+                w = fonts.width(text, style.role, style.size)
+                x += (width - w) if style.align == "right" else (width - w) / 2
+            self.ops.append(fonts.ops(self.canv, x, y, text, style.role, style.size))
+            self.font = None
+            return
+        if style.align != "left":
+            w = fonts.plain_width(text, style.role, style.size)
+            x += (width - w) if style.align == "right" else (width - w) / 2
+        font = self.fonts.get((style.role, style.size))
+        if font is None:
+            font = self.fonts[style.role, style.size] = fonts.select(self.canv, style.role, style.size)
+        if font is self.font:
+            self.ops.append(f"BT {_at(x, y)} {fonts.pdf_string(text)} Tj ET")
+        else:
+            self.ops.append(f"BT {font} {_at(x, y)} {fonts.pdf_string(text)} Tj ET")
+            self.font = font
+
+    def take(self) -> str:
+        """What is collected, as one string (and forget it)."""
+        out = "\n".join(self.ops)
+        self.ops.clear()
+        return out
+
+    def flush(self) -> None:
+        """Write what is collected (before anything draws on the canvas itself)."""
+        if self.ops:
+            self.canv._code.append("\n".join(self.ops))  # noqa: SLF001
+            self.ops.clear()
+
+
+_num = fonts.number
+
+
+@lru_cache(maxsize=4096)
+def _at(x: float, y: float) -> str:
+    return f"{_num(x)} {_num(y)} Td"
+
+
+@cache
+def _colour(colour: Colour) -> str:
+    return " ".join(_num(c) for c in colour)
 
 
 class KeepWithNext(Flowable):
@@ -388,27 +705,29 @@ def _split_row(row: _Laid, room: float) -> tuple[_Laid, _Laid]:
     return _Laid(first, h1), _Laid(rest, h2)
 
 
-def _draw_lines(canv: Any, x: float, top: float, width: float, lines: list[tuple[str, TextStyle]], ink: list[Colour | None]) -> None:
+def _draw_lines(pen: Pen, x: float, top: float, width: float, lines: list[tuple[str, TextStyle]]) -> None:
     y = top
     for text, style in lines:
-        draw_line(canv, x, y - style.size * 0.98, width, text, style, ink=ink[0])
-        ink[0] = style.colour
+        pen.text(x, y - style.size * 0.98, width, text, style)
         y -= style.leading
 
 
-def _draw_cell(canv: Any, x0: float, top: float, width: float, cell: Any, ink: list[Colour | None]) -> None:
+def _draw_cell(pen: Pen, x0: float, top: float, width: float, cell: Any) -> None:
     if cell is None:
         return
     x = x0 + CELL_PAD_X
     inner = width - 2 * CELL_PAD_X
+    if isinstance(cell, list):
+        _draw_lines(pen, x, top - CELL_PAD_Y, inner, cell)
+        return
+    pen.flush()
+    canv = pen.canv
     if isinstance(cell, Mark):
         draw_mark(canv, x, top - CELL_PAD_Y - MARK.leading, cell)  # keeps the graphics state
-    elif isinstance(cell, tuple):
+    else:
         image, w, h = cell
         canv.drawImage(image, x, top - CELL_PAD_Y - h, w, h)
         canv.rect(x, top - CELL_PAD_Y - h, w, h, stroke=1, fill=0)
-    else:
-        _draw_lines(canv, x, top - CELL_PAD_Y, inner, cell, ink)
 
 
 def draw_mark(canv: Any, x: float, y: float, mark: Mark) -> float:

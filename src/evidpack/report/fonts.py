@@ -14,13 +14,20 @@ text extraction (``pdftotext``, copy and paste) reads. Two corrections are made
 to that map (:func:`_to_unicode_cmap`): characters beyond the BMP (emoji) are
 written as UTF-16 surrogate pairs, as the PDF format requires, and Arabic
 presentation forms map back to the letters they show.
+
+Printable ASCII (:func:`plain`) — most of a large schedule — takes a short
+way: it is measured with two table look-ups done in C (:func:`plain_width`)
+and written as itself in the base font's first subset (:func:`select`),
+with no per-character work in Python.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from reportlab.pdfbase import pdfmetrics, ttfonts
@@ -45,6 +52,7 @@ CHAINS = {
     "mono": ("DejaVuSansMono", "DejaVuSans", *FALLBACK),
 }
 MARKER_FONT = "DejaVuSansMono"
+_PRINTABLE_ASCII = re.compile("([ -~]+)")  # split() keeps these runs, at odd places
 MARKER_SCALE = 0.8
 MARKER_COLOR = (0.6, 0.1, 0.1)
 
@@ -139,36 +147,134 @@ def must_show_as_marker(ch: str) -> bool:
     return _font_for("sans", ch) is None
 
 
-def _plain(text: str) -> bool:
+def plain(text: str) -> bool:
+    """Printable ASCII: drawn in one font, in order, with nothing to look up per
+    character (most of a large schedule: ids, digests, most paths)."""
     return text.isascii() and text.isprintable()
+
+
+@cache
+def _ascii_advances(role: str) -> tuple[float, ...]:
+    """The advance (at size 1) of each ASCII code in the role's base font."""
+    advances = _advances(CHAINS[role][0])
+    return tuple(advances.get(code, 0.0) for code in range(128))
+
+
+@lru_cache(maxsize=64)
+def scaled_advances(role: str, size: float) -> tuple[float, ...]:
+    """The advance of each ASCII code in the role's base font at ``size``."""
+    return tuple(a * size for a in _ascii_advances(role))
+
+
+def plain_width(text: str, role: str, size: float) -> float:
+    """The width of a :func:`plain` string (no font fallback can apply)."""
+    measure = _measures.get(role) or _measure(role)
+    if measure[0] is not None:  # fixed width
+        return len(text) * measure[0] * size
+    data = text.encode("ascii")
+    if measure[1] is None:
+        return sum(map(_ascii_advances(role).__getitem__, data)) * size
+    return (sum(data.translate(measure[1])) * 256 + sum(data.translate(measure[2]))) * measure[3] * size
+
+
+# role -> (fixed advance or None, high bytes, low bytes, font unit): see _measure
+_measures: dict[str, tuple[float | None, bytes | None, bytes | None, float]] = {}
+
+
+def _measure(role: str) -> tuple[float | None, bytes | None, bytes | None, float]:
+    """How plain text in the role's base font is measured: by its length, if
+    the font is fixed-width; else with its ASCII advances in font units, split
+    into high and low bytes, so a width is two table look-ups and two sums
+    done in C (exactly the sum of the advances: they are whole font units)."""
+    unit = 1 / font(CHAINS[role][0]).face.unitsPerEm
+    units = [a / unit for a in _ascii_advances(role)]
+    high = low = None
+    if all(u.is_integer() and 0 <= u < 65536 for u in units):
+        whole = [int(u) for u in units] + [0] * 128
+        high, low = bytes(u >> 8 for u in whole), bytes(u & 255 for u in whole)
+    _measures[role] = measured = (fixed_advance(role), high, low, unit)
+    return measured
+
+
+def pdf_string(text: str) -> str:
+    """A :func:`plain` string as a PDF literal string, parentheses included."""
+    return f"({escaped(text)})"
+
+
+def escaped(text: str) -> str:
+    """A :func:`plain` string escaped for a PDF literal string (between parentheses)."""
+    if "\\" in text or "(" in text or ")" in text:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return text
+
+
+def select(canv: Canvas, role: str, size: float) -> str:
+    """The operator that selects the role's base font at ``size`` for plain
+    text (which reportlab encodes as itself in the font's first subset)."""
+    made = _kept(canv, "_evidpack_select")
+    if (role, size) in made:
+        return made[role, size]
+    name = CHAINS[role][0]
+    if not _ascii_complete(name):
+        raise ValueError(f"{name} cannot show every printable ASCII character as itself")
+    made[role, size] = op = f"{font(name).getSubsetInternalName(0, canv._doc)} {_num(size)} Tf"  # noqa: SLF001
+    return op
+
+
+def _kept(canv: Canvas, name: str) -> dict:
+    """A dictionary kept with the canvas's document (what it holds depends on
+    the document's font subsets)."""
+    doc = canv._doc  # noqa: SLF001 - reportlab's document
+    kept = doc.__dict__.get(name)
+    if kept is None:
+        kept = doc.__dict__[name] = {}
+    return kept
 
 
 def runs(text: str, role: str = "sans") -> list[Run]:
     """One line of text (logical order, no newlines) as runs in visual order."""
     base = CHAINS[role][0]
-    if _plain(text):
+    if plain(text):
         return [Run(base, text)] if text else []
     out: list[Run] = []
-    prev: str | None = None
+    font = base  # the font of the run being gathered
+    pending: list[str] = []  # its text
     for piece in rtl.visual(text, must_show_as_marker, lambda ch: _font_for(role, ch) is not None):
-        if isinstance(piece, rtl.Marker):
-            out.append(Run(MARKER_FONT, f"[U+{ord(piece.char):04X}]", piece.char, marker=True))
-            prev = None
-            continue
-        if isinstance(piece, rtl.Mirrored):
-            out.append(Run(_font_for(role, piece.drawn) or base, piece.drawn, piece.char))
-            prev = None
-            continue
-        for ch in piece:
-            name = prev if prev and _sticks_to_previous(ch) and has_glyph(prev, ch) else _font_for(role, ch)
-            if name is None:  # an invisible format character no font maps: kept for extraction
-                name = base
-            if out and out[-1].font == name and out[-1].actual is None:
-                out[-1] = Run(name, out[-1].text + ch)
+        if not isinstance(piece, str):
+            if pending:
+                out.append(Run(font, "".join(pending)))
+                pending = []
+            if isinstance(piece, rtl.Marker):
+                out.append(Run(MARKER_FONT, f"[U+{ord(piece.char):04X}]", piece.char, marker=True))
             else:
-                out.append(Run(name, ch))
-            prev = name
+                out.append(Run(_font_for(role, piece.drawn) or base, piece.drawn, piece.char))
+            continue
+        for name, chunk in _font_chunks(piece, role, base):
+            if name != font and pending:
+                out.append(Run(font, "".join(pending)))
+                pending = []
+            font = name
+            pending.append(chunk)
+    if pending:
+        out.append(Run(font, "".join(pending)))
     return out
+
+
+def _font_chunks(piece: str, role: str, base: str) -> Iterator[tuple[str, str]]:
+    """The text of a piece (in visual order) with the font each part is drawn
+    in: printable ASCII in whole runs, in the base font (when it has all of
+    ASCII); any other character alone, in the first font of the chain that
+    has it, or the font of the character before if it belongs with it."""
+    prev: str | None = None
+    for k, part in enumerate(_PRINTABLE_ASCII.split(piece) if _ascii_complete(base) else [piece]):
+        if k % 2:
+            prev = base
+            yield base, part
+            continue
+        for ch in part:
+            name = prev if prev and _sticks_to_previous(ch) and has_glyph(prev, ch) else _font_for(role, ch)
+            prev = name or base  # an invisible format character no font maps: kept for extraction
+            yield prev, ch
 
 
 def run_width(run: Run, size: float) -> float:
@@ -178,15 +284,16 @@ def run_width(run: Run, size: float) -> float:
 
 def width(text: str, role: str, size: float) -> float:
     """The drawn width of one line of text."""
+    if plain(text):
+        return plain_width(text, role, size)
     return sum(run_width(r, size) for r in runs(text, role))
 
 
 def char_widths(text: str, role: str, size: float) -> list[float]:
     """The width of each character, in logical order, for line breaking (a shaped
     Arabic letter is never wider than the letter alone, so lines never overflow)."""
-    if _plain(text):
-        advances = _advances(CHAINS[role][0])
-        return [advances.get(ord(c), 0.0) * size for c in text]
+    if plain(text):
+        return list(map(scaled_advances(role, size).__getitem__, text.encode("ascii")))
     return [_char_width(role, ch) * size for ch in text]
 
 
@@ -207,48 +314,62 @@ def _char_width(role: str, ch: str) -> float:
 
 
 def draw(canv: Canvas, x: float, y: float, text: str, role: str, size: float) -> None:
-    """Draw one line of text with its left end at ``x``, in the current fill colour.
+    """Draw one line of text with its left end at ``x``, in the current fill colour."""
+    canv._code.append(ops(canv, x, y, text, role, size))  # noqa: SLF001
 
-    Plain runs are written as one PDF text object per line (reportlab's
-    drawString makes one per call and measures every string again, which is
-    most of the cost of a long schedule); a run that stands for other text
+
+def ops(canv: Canvas, x: float, y: float, text: str, role: str, size: float) -> str:
+    """The content-stream operators that draw one line of text with its left
+    end at ``x``, in the current fill colour. They leave the graphics state as
+    it was, but for the font selected; the same text, place and document give
+    the same operators.
+
+    A line is written as one PDF text object (reportlab's drawString makes one
+    per call and measures every string again); a run that stands for other text
     (a marker, a mirrored bracket) is drawn inside its /ActualText span."""
-    ops: list[str] = []
-    doc = canv._doc  # noqa: SLF001 - reportlab's document, for font subsets
+    if plain(text):
+        return f"BT {select(canv, role, size)} {_num(x)} {_num(y)} Td {pdf_string(text)} Tj ET"
+    made = _kept(canv, "_evidpack_ops")  # a heading repeated on every page is made once
+    key = (x, y, text, role, size)
+    if key not in made:
+        if len(made) >= 256:
+            made.clear()
+        made[key] = _ops(canv, canv._doc, x, y, text, role, size)  # noqa: SLF001
+    return made[key]
+
+
+def _ops(canv: Canvas, doc: object, x: float, y: float, text: str, role: str, size: float) -> str:
+    out: list[str] = []
     at = x
-    since: list[Run] = []  # plain runs drawn since ``at``
+    shown: list[str] = []  # plain runs, in one text object
     for run in runs(text, role):
         if run.actual is None:
-            if not ops:
-                ops.append(f"BT 1 0 0 1 {_num(at)} {_num(y)} Tm")
-            ops += _show(run, size, canv, doc)
-            since.append(run)
+            if not shown:
+                shown.append(f"BT 1 0 0 1 {_num(at)} {_num(y)} Tm")
+            shown += _show(run, size, canv, doc)
+            at += run_width(run, size)
             continue
-        if ops:
-            canv._code.append(" ".join(ops) + " ET")  # noqa: SLF001
-            ops = []
-        at += sum(run_width(r, size) for r in since)
-        since = []
-        canv.saveState()
-        canv.addLiteral(f"/Span <</ActualText <{_utf16_hex(run.actual, bom=True)}>>> BDC")
-        if run.marker:
-            canv.setFillColorRGB(*MARKER_COLOR)
-        canv.setFont(run.font, size * MARKER_SCALE if run.marker else size)
-        canv.drawString(at, y, run.text)
-        canv.addLiteral("EMC")
-        canv.restoreState()
+        if shown:
+            out.append(" ".join(shown) + " ET")
+            shown = []
+        drawn = size * MARKER_SCALE if run.marker else size
+        colour = f"{' '.join(_num(c) for c in MARKER_COLOR)} rg " if run.marker else ""
+        out.append(
+            f"q /Span <</ActualText <{_utf16_hex(run.actual, bom=True)}>>> BDC {colour}"
+            f"BT 1 0 0 1 {_num(at)} {_num(y)} Tm {' '.join(_show(Run(run.font, run.text), drawn, canv, doc))} ET EMC Q"
+        )
         at += run_width(run, size)
-    if ops:
-        canv._code.append(" ".join(ops) + " ET")  # noqa: SLF001
+    if shown:
+        out.append(" ".join(shown) + " ET")
+    return "\n".join(out)
 
 
 def _show(run: Run, size: float, canv: Canvas, doc: object) -> list[str]:
     """The PDF operators that show one plain run (font subset and encoded text)."""
     face = font(run.font)
-    if _plain(run.text) and _ascii_complete(run.font) and doc in face.state:
+    if plain(run.text) and _ascii_complete(run.font) and doc in face.state:
         # reportlab encodes printable ASCII as itself in subset 0 (asciiReadable); skip its per-character loop
-        escaped = run.text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        return [f"{face.getSubsetInternalName(0, doc)} {_num(size)} Tf ({escaped}) Tj"]
+        return [f"{face.getSubsetInternalName(0, doc)} {_num(size)} Tf {pdf_string(run.text)} Tj"]
     return [f"{face.getSubsetInternalName(subset, doc)} {_num(size)} Tf ({canv._escape(data)}) Tj" for subset, data in face.splitString(run.text, doc)]
 
 
@@ -258,9 +379,13 @@ def _ascii_complete(name: str) -> bool:
     return bool(face._asciiReadable) and all(c in face.face.charToGlyph for c in range(32, 127))
 
 
-def _num(value: float) -> str:
+def number(value: float) -> str:
+    """A number in a content stream: at most three decimals, no trailing zeros."""
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return text if text not in ("-0", "") else "0"
+
+
+_num = number
 
 
 # --- text extraction -------------------------------------------------------------------

@@ -10,11 +10,12 @@ they read and puts them in order.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
 from reportlab.platypus import Flowable, PageBreak
 
@@ -125,7 +126,23 @@ def render_index(
     custody_lines: list[bytes] | None = None,
     pdf_signer: str | None = None,
 ) -> bytes:
-    """The index as PDF bytes.
+    """The index as PDF bytes (see :func:`write_index`, which writes it to a
+    file page by page instead of holding it)."""
+    out = io.BytesIO()
+    write_index(bundle, out, rendered_at=rendered_at, custody_lines=custody_lines, pdf_signer=pdf_signer)
+    return out.getvalue()
+
+
+def write_index(
+    bundle: Bundle,
+    out: IO[bytes],
+    *,
+    rendered_at: datetime,
+    custody_lines: list[bytes] | None = None,
+    pdf_signer: str | None = None,
+) -> None:
+    """Write the index as PDF to ``out`` (a binary file opened for writing),
+    each page as soon as it is laid out: memory does not grow with the case.
 
     While sealing, give ``custody_lines`` (the events so far): the result is the
     sealed index, whose custody log ends with a row describing the seal. Without
@@ -151,4 +168,4 @@ def render_index(
     story += [Heading("Contents", H1, key="contents", space_before=0), Contents(e for entry, subs, _ in parts for e in (entry, *subs))]
     for entry, _, flowables in parts:
         story += [PageBreak(), Heading(entry.text, H1, key=entry.key, space_before=0), *flowables]
-    return ReportDocument(identity).render(keep_with_next(story))
+    ReportDocument(identity).write(keep_with_next(story), out)

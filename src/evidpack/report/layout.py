@@ -4,12 +4,17 @@ Lines are broken before right-to-left text is reordered (UAX #9), and never
 inside a character cluster (a letter and its combining marks, an emoji and its
 modifiers or joiners). Nothing is ever cut off: a word or digest longer than a
 line is broken between characters.
+
+Printable ASCII, where no character joins another, is broken the same way
+without a loop over its characters in Python (:func:`_wrap_plain`).
 """
 
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable
+from itertools import accumulate
 from functools import cache
 
 from . import fonts
@@ -59,6 +64,11 @@ _BREAKS: dict[str, Callable[[str, int], bool]] = {
 
 def wrap(text: str, style: TextStyle, width: float) -> list[str]:
     """``text`` broken into lines no wider than ``width`` (``\\n`` always breaks)."""
+    if fonts.plain(text):  # printable ASCII: the common case, and no character joins another
+        if fonts.plain_width(text, style.role, style.size) <= width:
+            return [text]
+        if style.wrap in _PLAIN_BREAKS:
+            return _wrap_plain(text, style, width)
     lines: list[str] = []
     for paragraph in text.split("\n"):
         lines.extend(_wrap_paragraph(paragraph, style, width))
@@ -96,6 +106,59 @@ def _wrap_paragraph(text: str, style: TextStyle, width: float) -> list[str]:
     if tail or not lines:
         lines.append(tail)
     return lines
+
+
+# Where a line of printable ASCII may break, by wrap style: its break characters
+# (after which a line may end) translated to NUL, which printable text never holds.
+_PLAIN_BREAKS = {
+    "path": bytes.maketrans("".join(sorted(_PATH_BREAKS)).encode(), bytes(len(_PATH_BREAKS))),
+    "words": bytes.maketrans(b" ", b"\0"),
+    "code": bytes.maketrans(b" ", b"\0"),
+    "chars": None,
+}
+
+
+def _wrap_plain(text: str, style: TextStyle, width: float) -> list[str]:
+    """:func:`wrap` for printable ASCII, as :func:`_wrap_paragraph` does it:
+    each line found by bisecting the running width, then ended after its last
+    break opportunity (else where it is full, but never after a hyphen). In
+    prose (``words``) a space may hang past the margin, and lines do not
+    begin or end with the spaces they break at."""
+    fixed = fonts.fixed_advance(style.role)
+    if style.wrap == "chars" and fixed is not None and "-" not in text:
+        per_line = max(1, int(width // (fixed * style.size)))  # a fixed-width font: count characters
+        return [text[i : i + per_line] for i in range(0, len(text), per_line)]
+    data = text.encode("ascii")
+    total = list(accumulate(map(fonts.scaled_advances(style.role, style.size).__getitem__, data)))  # total[i]: width of text[: i + 1]
+    table = _PLAIN_BREAKS[style.wrap]
+    breaks = data.translate(table) if table is not None else b""
+    words = style.wrap == "words"
+    lines: list[str] = []
+    n = len(text)
+    start = 0
+    while True:
+        before = total[start - 1] if start else 0.0
+        i = max(bisect_right(total, before + width, start), start + 1)  # text[start:i] fits (or is one character)
+        if i >= n:
+            lines.append(text[start:])
+            return lines
+        end = breaks.rfind(0, start, i + 1 if words and data[i] == 32 else i) + 1  # a space may hang
+        if end <= start:
+            end = i
+            while end > start + 1 and text[end - 1] == "-":
+                end -= 1
+        if words:
+            after = end
+            while after < n and data[after] == 32:
+                after += 1
+            if after >= n:  # only spaces follow: they hang on this line
+                lines.append(text[start:])
+                return lines
+            lines.append(text[start:end].rstrip(" "))
+            end = after
+        else:
+            lines.append(text[start:end])
+        start = end
 
 
 def _break_before(text: str, start: int, i: int, can_break_after: Callable[[str, int], bool]) -> int:

@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import arabic_reshaper
 from bidi import algorithm as uba
@@ -33,6 +33,7 @@ from bidi import get_display as fast_display
 CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _STAND_IN = "\ufffc"  # OBJECT REPLACEMENT CHARACTER: bidi class ON, as an ignored control is
 _RTL_CLASSES = frozenset({"R", "AL", "AN"})
+_PRINTABLE_ASCII = re.compile("[ -~]+")
 _ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
 
 
@@ -61,6 +62,23 @@ def _reshaper() -> arabic_reshaper.ArabicReshaper:
     return arabic_reshaper.ArabicReshaper(configuration={"delete_harakat": False, "ARABIC LIGATURE ALLAH": False})
 
 
+# Arabic letters join only with the Arabic letters, marks and joiners beside them,
+# so each run of these is shaped on its own (and a name shaped once).
+_ARABIC_RUN = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff\u200c\u200d]+")
+
+
+def _shaped(run: re.Match[str]) -> str:
+    return _shape(run.group())
+
+
+@lru_cache(maxsize=4096)
+def _shape(run: str) -> str:
+    try:
+        return _reshaper().reshape(run)
+    except (IndexError, KeyError, ValueError):  # arabic-reshaper fails on some joiner sequences (e.g. ZWJ lam alef)
+        return run  # drawn unshaped, still read back exactly
+
+
 def is_rtl(text: str) -> bool:
     return not text.isascii() and any(unicodedata.bidirectional(ch) in _RTL_CLASSES for ch in text)
 
@@ -74,6 +92,9 @@ def visual(text: str, is_marker: Callable[[str], bool], drawable: Callable[[str]
     """One line in visual (left-to-right drawing) order. ``drawable`` says
     whether a shaped Arabic form can be drawn; a form no font has falls back to
     the plain letter."""
+    others = set(_PRINTABLE_ASCII.sub("", text))  # printable ASCII is never a marker, nor right to left
+    if not any(ch == _STAND_IN or ch in CONTROLS or is_marker(ch) or unicodedata.bidirectional(ch) in _RTL_CLASSES for ch in others):
+        return [text]  # left to right, with nothing to show as a marker: drawn as it is
     markers: list[str] = []
     chars = []
     for ch in text:
@@ -88,7 +109,7 @@ def visual(text: str, is_marker: Callable[[str], bool], drawable: Callable[[str]
         if _ARABIC.search(logical):
             logical = "".join(
                 ch if not _is_presentation_form(ch) or drawable(ch) else unicodedata.normalize("NFKC", ch)
-                for ch in _reshaper().reshape(logical)
+                for ch in _ARABIC_RUN.sub(_shaped, logical)
             )
         if not markers and not any(unicodedata.mirrored(ch) for ch in logical):
             return [fast_display(logical)]  # nothing to track through the reordering

@@ -6,6 +6,11 @@ searched for and read back exactly — and, under each container, its members.
 record starts (and which records are members of which container), then the
 table reads the records back one by one as its pages are laid out. Memory is a
 few bytes per item, whatever the size of the case.
+
+Most records are alike (a file or a member, its values in printable ASCII,
+nothing to note): their rows go straight from the record into the drawing
+template of their shape (:class:`_ItemTable`); any other record is laid out
+from its cells (:func:`_row`), the same lines in the same styles.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from reportlab.platypus import Flowable
 
+from ..errors import EvidpackError
 from .document import Entry
-from .flowables import Column, Group, Lines, Para, Row, Table
-from .styles import BODY, CELL, CELL_MONO, CELL_NOTE, CELL_PATH, HASH, TextStyle, digest_name
+from .flowables import Column, Group, Lines, Para, Row, Table, _Laid
+from .fonts import escaped
+from .styles import BODY, CELL, CELL_MONO, CELL_NOTE, CELL_PAD_X, CELL_PATH, HASH, TextStyle, digest_name
 
 if TYPE_CHECKING:
     from ..bundle import Bundle
@@ -30,6 +37,12 @@ if TYPE_CHECKING:
 
 ITEMS = "evidpack/items.jsonl"
 SIZE = TextStyle(CELL.role, CELL.size, CELL.leading, CELL.colour, "right")
+TYPE = CELL_PATH  # a media type breaks after "/" or ".", as a path does
+PATH = CELL_PATH
+# A record with any of these has a note or a flag in its row: laid out as cells.
+_NOTED = ("original_path_raw", "member_path_raw", "device_path", "encrypted", "symlink", "unsafe_path", "problems", "not_read")
+# The exhibit id's and the digests' styles, as keyed in a table's memo (fixed-width: measured by length).
+_MONO, _HASH = id(CELL_MONO) * 4, id(HASH) * 4
 SOURCE_GROUP = TextStyle("bold", 8, 10.5)
 MEMBERS_GROUP = TextStyle("bold", 7.2, 9.4, (0.25, 0.27, 0.32))
 
@@ -62,8 +75,9 @@ def section(data: "IndexInput") -> tuple[Entry, list[Entry], list[Flowable]]:
         "A container is kept byte for byte as one item; its members are listed under it, each hashed as it was "
         "streamed out of the container. The same records are in evidpack/items.jsonl, covered by the seal."
     )
-    columns = [Column("Exhibit", 64, CELL_MONO), Column(" · ".join(["Path", *(digest_name(a) for a in digests)]), 1.0), Column("Size (bytes)", 62, SIZE), Column("Type", 86)]
-    table = Table(columns, _rows(fh, index, labels, digests))
+    # The exhibit column holds an id such as E12345/M123456 on one line; the middle one, a SHA-256.
+    columns = [Column("Exhibit", 72, CELL_MONO), Column(" · ".join(["Path", *(digest_name(a) for a in digests)]), 1.0), Column("Size (bytes)", 64, SIZE), Column("Type", 82)]
+    table = _ItemTable(columns, _rows(fh, index, labels), digests, index)
     return Entry("Item schedule", "items"), subs, [Para(intro, BODY, space_after=8), table]
 
 
@@ -86,45 +100,84 @@ def _seekable(bundle: "Bundle") -> IO[bytes]:
 def _scan(fh: IO[bytes]) -> _Index:
     index = _Index()
     offset = 0
+    kinds = index.kinds
     for line in fh:
-        rec = json.loads(line)
-        kind = str(rec.get("kind"))
-        index.kinds[kind] = index.kinds.get(kind, 0) + 1
-        if kind == "member" and rec.get("container"):
-            index.members.setdefault(str(rec["container"]), array("q")).append(offset)
+        kind, container = _kind_and_container(line, offset)
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind == "member" and container:
+            index.members.setdefault(container, array("q")).append(offset)
         else:
             index.top.append(offset)
         offset += len(line)
     return index
 
 
-def _read(fh: IO[bytes], offset: int) -> dict[str, Any]:
-    fh.seek(offset)
-    return json.loads(fh.readline())
+def _kind_and_container(line: bytes, offset: int) -> tuple[str, str]:
+    """A record's kind and container, without parsing the whole record when
+    that is safe: in a line with no nested object (one brace) a key found is
+    a top-level key (a quote inside a string is always escaped)."""
+    at = line.find(b'"kind":"') + 8
+    if at > 7 and line.count(b"{") == 1:
+        kind = line[at : line.find(b'"', at)]
+        if kind != b"member" and b"\\" not in kind:
+            return kind.decode(), ""  # a container matters only for a member
+        at = line.find(b'"container":"') + 13
+        container = line[at : line.find(b'"', at)] if at > 12 else b""
+        if kind == b"member" and b"\\" not in container and (at > 12 or b'"container":' not in line):
+            return "member", container.decode()
+    rec = _parse(line, offset)
+    return str(rec.get("kind")), str(rec.get("container") or "")
 
 
-def _rows(fh: IO[bytes], index: _Index, sources: dict[str, dict[str, Any]], digests: tuple[str, ...]) -> Iterator[Row]:
+def _parse(line: bytes, offset: int) -> dict[str, Any]:
+    try:
+        rec = json.loads(line.decode("utf-8"))
+    except ValueError:
+        rec = None
+    if not isinstance(rec, dict):
+        raise EvidpackError(f"{ITEMS}: the line at byte {offset:,} is not a JSON object; cannot render the index")
+    return rec
+
+
+class _Records:
+    """Records read back by offset: reading on from the last one needs no seek."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.at = -1
+
+    def __call__(self, offset: int) -> dict[str, Any]:
+        if offset != self.at:
+            self.fh.seek(offset)
+        line = self.fh.readline()
+        self.at = offset + len(line)
+        return _parse(line, offset)
+
+
+def _rows(fh: IO[bytes], index: _Index, sources: dict[str, dict[str, Any]]) -> Iterator[dict[str, Any] | Group]:
+    """The schedule's rows: a group per source and per container, and the records."""
+    read = _Records(fh)
     try:
         current = None
         for offset in index.top:
-            rec = _read(fh, offset)
+            rec = read(offset)
             sid = str(rec.get("source"))
             if sid != current:
                 current = sid
                 folder = sources.get(sid, {}).get("folder", "")
                 yield Group(f"{_source_title(sid, sources.get(sid, {}))}   ({folder}/)", SOURCE_GROUP, key=f"items-{sid}")
-            yield _row(rec, digests, index)
-            yield from _members_of(fh, index, rec, digests)
+            yield rec
+            yield from _members_of(read, index, rec)
         orphans = sorted(set(index.members) - index.listed)
         for cid in orphans:  # members whose container has no record: listed, never dropped
             yield Group(f"Members of {cid}, which has no item record", MEMBERS_GROUP)
             for offset in index.members[cid]:
-                yield _row(_read(fh, offset), digests, index)
+                yield read(offset)
     finally:
         fh.close()
 
 
-def _members_of(fh: IO[bytes], index: _Index, container: dict[str, Any], digests: tuple[str, ...]) -> Iterator[Row]:
+def _members_of(read: _Records, index: _Index, container: dict[str, Any]) -> Iterator[dict[str, Any] | Group]:
     cid = str(container.get("id"))
     offsets = index.members.get(cid)
     if not offsets:
@@ -133,42 +186,113 @@ def _members_of(fh: IO[bytes], index: _Index, container: dict[str, Any], digests
     name = container.get("path") or container.get("member_path") or ""
     yield Group(f"Members of {cid} ({name.rsplit('/', 1)[-1]}): {len(offsets):,}", MEMBERS_GROUP)
     for offset in offsets:
-        rec = _read(fh, offset)
-        yield _row(rec, digests, index)
-        yield from _members_of(fh, index, rec, digests)
+        rec = read(offset)
+        yield rec
+        yield from _members_of(read, index, rec)
+
+
+class _ItemTable(Table):
+    """The schedule's table: its rows are item records. The common record (a
+    file or member whose values are printable ASCII, with nothing to note) is
+    laid out straight into the template of its shape; any other, as cells
+    (:func:`_row`), in the generic way."""
+
+    def __init__(self, columns: list[Column], rows: Iterator[dict[str, Any] | Group], digests: tuple[str, ...], index: _Index) -> None:
+        super().__init__(columns, rows)
+        self.digests, self.index = digests, index
+
+    def _again(self, rows: Iterator[Any]) -> Table:
+        return _ItemTable(self.columns, rows, self.digests, self.index)
+
+    def _lay(self, row: Any, kind: str = "row") -> _Laid:
+        if type(row) is dict:
+            canv = getattr(self, "canv", None)  # set while the table is split into pages
+            laid = self._lay_item(row, canv) if canv is not None else None
+            if laid is not None:
+                return laid
+            row = _row(row, self.digests, self.index)
+        return super()._lay(row, kind)
+
+    def _lay_cells(self, row: Any, kind: str = "row") -> _Laid:
+        return super()._lay_cells(_row(row, self.digests, self.index) if type(row) is dict else row, kind)
+
+    def _lay_item(self, rec: dict[str, Any], canv: Any) -> _Laid | None:
+        """The row of a common record, from its shape's template (the same
+        lines, in the same styles, as :func:`_row` gives it), or None."""
+        get = rec.get
+        kind = get("kind")
+        path = get("path") if kind == "file" else get("member_path") if kind == "member" else None
+        ident, size, media_type = get("id"), get("size"), get("media_type")
+        if not (type(path) is str and path and type(ident) is str and type(size) is int and type(media_type) is str and media_type):
+            return None
+        if any(map(get, _NOTED)) or "members" in rec or ident in self.index.members:
+            return None  # a note, a flag, or a container: laid out as cells
+        original = get("original_path")
+        if kind == "file" and original and not path.endswith(str(original)):
+            return None
+        digests = [get(a) for a in self.digests]
+        tags = get("tags") or ()
+        if not all(type(d) is str and d for d in digests) or not all(type(t) is str for t in tags):
+            return None
+        tagged = ", ".join(tags)
+        every = ident + path + media_type + tagged + "".join(digests)
+        if not (every.isascii() and every.isprintable()):
+            return None
+        advance, widths = self._memo.advance, self._widths
+        if _MONO not in advance:
+            for style in (CELL_MONO, HASH):
+                self._memo.learn(style)
+        if len(ident) * advance[_MONO] > widths[0] - 2 * CELL_PAD_X or any(len(d) * advance[_HASH] > widths[1] - 2 * CELL_PAD_X for d in digests):
+            return None  # an id or a digest on more than one line: as cells
+        key = [-1, _MONO, -2]
+        values = [escaped(ident)]
+        self._add_plain(key, values, path, PATH, 1)
+        for digest in digests:
+            key.append(_HASH)
+            values.append(escaped(digest))
+        key.append(-3)
+        self._add_plain(key, values, f"{size:,}", SIZE, 2)
+        key.append(-4)
+        self._add_plain(key, values, media_type, TYPE, 3)
+        if tagged:
+            self._add_plain(key, values, tagged, CELL_NOTE, 3)
+        return self._from_template(canv, key, values, rec)
 
 
 def _row(rec: dict[str, Any], digests: tuple[str, ...], index: _Index) -> Row:
-    kind = rec.get("kind")
-    path = rec.get("path") if kind == "file" else rec.get("member_path") if kind == "member" else rec.get("original_path")
-    notes: list[tuple[str | None, TextStyle]] = []
-    raw = rec.get("original_path_raw") or rec.get("member_path_raw")
+    get = rec.get
+    kind = get("kind")
+    path = str(get("path") if kind == "file" else get("member_path") if kind == "member" else get("original_path"))
+    named: list[tuple[str, TextStyle]] = [(path, CELL_PATH)]  # the path, notes on it, and the digests
+    raw = get("original_path_raw") or get("member_path_raw")
     if raw:
-        notes.append((f"name is not UTF-8; its bytes: {raw}", CELL_NOTE))
-    if kind == "file" and rec.get("original_path") and not str(path).endswith(str(rec["original_path"])):
-        notes.append((f"in the source: {rec['original_path']}", CELL_NOTE))
+        named.append((f"name is not UTF-8; its bytes: {raw}", CELL_NOTE))
+    original = get("original_path")
+    if kind == "file" and original and not path.endswith(str(original)):
+        named.append((f"in the source: {original}", CELL_NOTE))
     if kind == "not-copied":
-        notes.append((f"not copied: {rec.get('reason', '')}", CELL_NOTE))
-    if rec.get("device_path"):
-        notes.append((f"on the device: {rec['device_path']}", CELL_NOTE))
-    hashes = [(rec.get(a), HASH) for a in digests]
-    if kind != "not-copied" and not any(rec.get(a) for a in digests):
-        hashes = [(f"not hashed: {rec.get('not_read') or ('encrypted' if rec.get('encrypted') else 'not read')}", CELL_NOTE)]
-    type_lines: list[tuple[str | None, TextStyle]] = [(rec.get("media_type"), CELL)]
-    members = len(index.members.get(str(rec.get("id")), ()))
+        named.append((f"not copied: {get('reason', '')}", CELL_NOTE))
+    if get("device_path"):
+        named.append((f"on the device: {rec['device_path']}", CELL_NOTE))
+    hashes = [(str(value), HASH) for value in map(get, digests) if value]
+    if not hashes and kind != "not-copied":
+        hashes = [(f"not hashed: {get('not_read') or ('encrypted' if get('encrypted') else 'not read')}", CELL_NOTE)]
+    described: list[tuple[str, TextStyle]] = [(str(get("media_type")), TYPE)] if get("media_type") else []
+    members = len(index.members.get(str(get("id")), ()))
     if members or "members" in rec:
-        fmt = rec.get("container_format")
-        type_lines.append((f"container{f' ({fmt})' if fmt else ''}: {members:,} member{'' if members == 1 else 's'}", CELL))
+        fmt = get("container_format")
+        described.append((f"container{f' ({fmt})' if fmt else ''}: {members:,} member{'' if members == 1 else 's'}", CELL))
     for flag, text in (("encrypted", "encrypted"), ("symlink", "symbolic link"), ("unsafe_path", None)):
-        if rec.get(flag):
-            type_lines.append((text or f"unsafe name: {rec[flag]}", CELL_NOTE))
-    for problem in rec.get("problems") or []:
-        type_lines.append((str(problem), CELL_NOTE))
-    if rec.get("tags"):
-        type_lines.append((", ".join(rec["tags"]), CELL_NOTE))
+        if get(flag):
+            described.append((text or f"unsafe name: {rec[flag]}", CELL_NOTE))
+    described += [(str(problem), CELL_NOTE) for problem in get("problems") or () if str(problem)]
+    tags = ", ".join(map(str, get("tags") or ()))
+    if tags:
+        described.append((tags, CELL_NOTE))
+    size = get("size")
     return [
-        str(rec.get("id")),
-        Lines.of((str(path), CELL_PATH), *notes, *hashes),
-        f"{rec['size']:,}" if isinstance(rec.get("size"), int) else None,
-        Lines.of(*type_lines),
+        str(get("id")),
+        Lines((*named, *hashes)),
+        f"{size:,}" if isinstance(size, int) else None,
+        Lines(tuple(described)),
     ]

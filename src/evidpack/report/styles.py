@@ -20,6 +20,7 @@ Colour = tuple[float, float, float]
 INK: Colour = (0.11, 0.12, 0.14)
 MUTED: Colour = (0.38, 0.40, 0.44)
 RULE: Colour = (0.78, 0.80, 0.83)
+RULE_WIDTH = 0.4  # table rules
 SHADE: Colour = (0.955, 0.96, 0.97)
 HEADER_FILL: Colour = (0.89, 0.91, 0.94)
 ACCENT: Colour = (0.10, 0.25, 0.45)
