@@ -17,7 +17,7 @@ import secrets
 import shutil
 import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from . import FORMAT, TOOL_NAME, __version__, bag, canonical, merkle
 from .bundle import Bundle
 from .casefile import Case
-from .catalogue import write_catalogue
 from .atomic import Interrupted, fsync_dir, sigterm_interrupts
 from .custody import ChainWriter
 from .errors import EvidpackError
@@ -86,22 +85,21 @@ class BundleWriter:
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         self.tables.setdefault(table, []).extend(rows)
 
+    @property
+    def next_item(self) -> int:
+        """The number the next item record gets (see :func:`item_id`)."""
+        return self._next_item
+
     def emit(self, record: dict[str, Any]) -> dict[str, Any]:
         if record.get("kind") == "member":
             container = record["container"]
             n = self._next_member.get(container, 0) + 1
             self._next_member[container] = n
-            record["id"] = f"{container}/M{n:06d}"
+            record["id"] = member_id(container, n)
         else:
-            record["id"] = f"E{self._next_item:04d}"
+            record["id"] = item_id(self._next_item)
             self._next_item += 1
-        record.pop("salt", None)
-        # The salt is an HMAC of the record under a secret only the sealer's key
-        # yields: deterministic on rebuild, unguessable to anyone holding a proof.
-        salt = self._salt.copy()
-        salt.update(canonical.dumps(record))
-        record["salt"] = salt.hexdigest()[:32]
-        line = canonical.dumps(record)
+        line = self._salted(record)
         self._items.write(line + b"\n")
         self.merkle.add(merkle.leaf_hash(line))
         if record["kind"] == "file":
@@ -112,21 +110,40 @@ class BundleWriter:
             self.payload_bytes += record["size"]
         return record
 
-    def emit_member(self, prepared: "PreparedMember", container: str) -> str:
-        """Emit a member record of ``container`` encoded beforehand by
-        :func:`prepare_member` (the same line :meth:`emit` would write); returns its id."""
+    def _salted(self, record: dict[str, Any]) -> bytes:
+        """The record's line: its salt set, in canonical form (no newline)."""
+        record.pop("salt", None)
+        # The salt is an HMAC of the record under a secret only the sealer's key
+        # yields: deterministic on rebuild, unguessable to anyone holding a proof.
+        salt = self._salt.copy()
+        salt.update(canonical.dumps(record))
+        record["salt"] = salt.hexdigest()[:32]
+        return canonical.dumps(record)
+
+    # A container's member records can be made in the thread that reads its
+    # members, while the container is still being copied, and written after it.
+
+    def member_line(self, prepared: "PreparedMember", container: str, n: int) -> bytes:
+        """The line :meth:`emit` would write for member ``n`` of ``container``, a
+        record encoded by :func:`prepare_member`; in any thread (nothing is written)."""
         if isinstance(prepared, dict):
-            return self.emit({**prepared, "container": container})["id"]
-        n = self._next_member.get(container, 0) + 1
-        self._next_member[container] = n
+            return self._salted({**prepared, "container": container, "id": member_id(container, n)})
         head, middle, tail, rest = prepared
-        cid, mid = container.encode(), f"{container}/M{n:06d}".encode()
+        cid, mid = container.encode(), member_id(container, n).encode()
         salt = self._salt.copy()
         salt.update(b"".join((head, cid, middle, mid, tail, rest)))
-        line = b"".join((head, cid, middle, mid, tail, b',"salt":"', salt.hexdigest()[:32].encode(), b'"', rest))
-        self._items.write(line + b"\n")
-        self.merkle.add(merkle.leaf_hash(line))
-        return mid.decode()
+        return b"".join((head, cid, middle, mid, tail, b',"salt":"', salt.hexdigest()[:32].encode(), b'"', rest))
+
+    def add_member_lines(self, container: str, blocks: Iterable[bytes]) -> None:
+        """Write lines made by :meth:`member_line` (each ending in a newline), for
+        the members of ``container`` that follow those written so far, in order."""
+        n = self._next_member.get(container, 0)
+        for block in blocks:
+            for line in block.split(b"\n")[:-1]:
+                self.merkle.add(merkle.leaf_hash(line))
+                n += 1
+            self._items.write(block)
+        self._next_member[container] = n
 
     def write_record(self, name: str, obj: Any) -> Path:
         path = self.root / "evidpack/records" / name
@@ -143,6 +160,15 @@ class BundleWriter:
             fh.close()
 
 
+def item_id(number: int) -> str:
+    """The id of the item record numbered ``number`` (1: ``E0001``)."""
+    return f"E{number:04d}"
+
+
+def member_id(container: str, n: int) -> str:
+    return f"{container}/M{n:06d}"
+
+
 #: A member record encoded before its container's id is known: its canonical
 #: form cut where the container id, the member id and the salt go (or, when it
 #: cannot be cut, the record itself).
@@ -154,7 +180,7 @@ _MARKS = (b'"container":"\\u0000c"', b'"id":"\\u0000i"', b',"salt":"\\u0000s"')
 
 def prepare_member(record: dict[str, Any]) -> PreparedMember:
     """Encode a member record (everything but its container, id and salt) for
-    :meth:`BundleWriter.emit_member`, in any thread: the canonical encoding,
+    :meth:`BundleWriter.member_line`, in any thread: the canonical encoding,
     the costly part, is done once, with placeholders cut out afterwards."""
     line = canonical.dumps({**record, **_HOLES})
     container, ident, salt = _MARKS
@@ -224,8 +250,8 @@ def build(
         if warn:
             warn(msg)
 
-    # The PDF renderer (reportlab, fonts) takes a few tenths of a second to load;
-    # load it while the sources are read instead of after.
+    # The catalogue writer (sqlite-utils) and the PDF renderer (reportlab, fonts)
+    # take a few tenths of a second to load: load them while the sources are read.
     threading.Thread(target=_preload_renderer, name="evidpack-preload", daemon=True).start()
     with sigterm_interrupts():
         try:
@@ -248,10 +274,11 @@ def build(
 
 
 def _preload_renderer() -> None:
-    try:
-        import_module("evidpack.report")
-    except Exception:  # noqa: BLE001 - the real import, when the index is rendered, reports it
-        pass
+    for module in ("evidpack.catalogue", "evidpack.report"):
+        try:
+            import_module(module)
+        except Exception:  # noqa: BLE001 - the real import, when it is used, reports it
+            pass
 
 
 def _build_into(
@@ -317,6 +344,8 @@ def _build_into(
     case_json = {**case.to_json(), "created": sealed_at, "manifest": case.manifest_path.name}
     _write(root, "evidpack/case.json", canonical.dumps(case_json) + b"\n")
     _write(root, "evidpack/sources.jsonl", _jsonl(source_rows))
+    from .catalogue import write_catalogue
+
     write_catalogue(
         root / "evidpack/catalogue.sqlite",
         case=case_json,
