@@ -17,11 +17,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import BUILD_TIME, TRUSTED, build_args, write_tree
+from conftest import TRUSTED, build_args, write_tree
 from device_support import FOLDER, built, device_case, gen, items, member, members, source, tar_of, verify_deep, zip_of
 from test_integrity_guarantees import snapshot
 
-from evidpack.importers.containers import Limits, RandomReader, catalogue
+from evidpack.importers.containers import Limits
 
 
 def sha(data: bytes) -> str:
@@ -234,39 +234,6 @@ def test_deep_verify_of_a_zipped_bundle(cli, tmp_path: Path) -> None:
     assert cli(*build_args(device_case(tmp_path, "x.tgz"), out, "--zip")).exit_code == 0
     r = verify_deep(cli, out.with_name("B.zip"))
     assert r.exit_code == 0 and "1 member record(s) re-derived" in r.output
-
-
-def test_cataloguing_a_growing_copy_gives_the_same_members_as_the_finished_file(tmp_path: Path) -> None:
-    """The importer reads members while the copy is written; the result must not depend on timing."""
-    import threading
-
-    from evidpack.importers.containers import Progress
-
-    zip_of(tmp_path / "x.zip", {f"m{i}": os.urandom(i * 997) for i in range(40)})
-    data = (tmp_path / "x.zip").read_bytes()
-
-    def listing(reader: RandomReader) -> list:
-        return [ev.fields for ev in catalogue("zip", reader, name="x.zip", algorithms=("sha256",))]
-
-    fd = os.open(tmp_path / "x.zip", os.O_RDONLY)
-    try:
-        whole = listing(RandomReader.over_fd(fd))
-    finally:
-        os.close(fd)
-    progress = Progress()
-    copy = tmp_path / "copy.zip"
-    copy.write_bytes(b"")
-    result: list = []
-    t = threading.Thread(target=lambda: result.append(listing(RandomReader.growing(copy, progress))))
-    t.start()
-    with open(copy, "r+b") as fh:
-        for i in range(0, len(data), 4096):
-            fh.write(data[i : i + 4096])
-            fh.flush()
-            progress.advance(i + len(data[i : i + 4096]))
-    progress.finish()
-    t.join()
-    assert result == [whole]
 
 
 def test_expansion_caps_are_recorded_when_not_the_default(cli, tmp_path: Path) -> None:

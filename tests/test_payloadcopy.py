@@ -166,3 +166,46 @@ def test_worker_processes_and_one_thread_give_the_same_sealed_bundle(cli, tmp_pa
     assert v.exit_code == 1, v.output
     rel = victim.relative_to(outs["2"]).as_posix()
     assert f"{rel}: changed (sha256" in v.output and f"{rel}: changed (md5" in v.output
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_full_disk_stops_the_build_even_with_keep_going(cli, tmp_path: Path, monkeypatch, workers) -> None:
+    """Writing the bundle failing is never 'a source file could not be read'."""
+    evidence = tmp_path / "evidence"
+    for d in range(4):
+        (evidence / f"d{d}").mkdir(parents=True)
+        for i in range(100):
+            (evidence / f"d{d}" / f"f{i}.txt").write_bytes(b"y" * 100)
+    manifest = tmp_path / "case.toml"
+    manifest.write_text(
+        '[case]\nid = "TC-FULL"\ntitle = "t"\nagency = "A"\nauthority = "none"\nexaminer = "E"\n'
+        '[[sources]]\nkind = "files"\npath = "evidence"\nlabel = "tree"\n'
+        '[sources.acquisition]\ntool = "t"\nby = "b"\nat = "2026-01-01T00:00:00Z"\n'
+    )
+    monkeypatch.setenv("EVIDPACK_COPY_WORKERS", workers)
+    class FullDisk:  # the os module, except that writing our files' bytes fails
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def write(fd, view):
+            if bytes(view[:1]) == b"y":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return os.write(fd, view)
+
+    monkeypatch.setattr(payloadcopy, "os", FullDisk())  # reaches in-process copies only
+    if workers != "0":
+        monkeypatch.setattr(payloadcopy.CopyPool, "_submit", lambda self, op, algs, jobs: _done(payloadcopy._OPS[op](algs, jobs)))
+    r = cli(*build_args(manifest, tmp_path / "out/B"), "--keep-going")
+    assert r.exit_code == 2, r.output
+    assert "into the bundle (No space left on device); nothing was sealed" in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "out/B").exists() and list((tmp_path / "out").iterdir()) == []
+
+
+def _done(value):
+    from concurrent.futures import Future
+
+    fut = Future()
+    fut.set_result(value)
+    return fut

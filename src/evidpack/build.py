@@ -174,8 +174,9 @@ def member_id(container: str, n: int) -> str:
 #: cannot be cut, the record itself).
 PreparedMember = tuple[bytes, bytes, bytes, bytes] | dict[str, Any]
 
-_HOLES = {"container": "\x00c", "id": "\x00i", "salt": "\x00s"}
-_MARKS = (b'"container":"\\u0000c"', b'"id":"\\u0000i"', b',"salt":"\\u0000s"')
+_HOLES = {"container": "\x00c", "id": "\x00i", "salt": "\x00s"}  # placeholders: encoded, \u0000c and so on
+_HOLE = len(b"\\u0000c")
+_SALT = b',"salt":"\\u0000s"'
 
 
 def prepare_member(record: dict[str, Any]) -> PreparedMember:
@@ -183,13 +184,12 @@ def prepare_member(record: dict[str, Any]) -> PreparedMember:
     :meth:`BundleWriter.member_line`, in any thread: the canonical encoding,
     the costly part, is done once, with placeholders cut out afterwards."""
     line = canonical.dumps({**record, **_HOLES})
-    container, ident, salt = _MARKS
     if line.count(b"\\u0000") != 3:
         return record  # a placeholder's bytes may occur elsewhere (a NUL in a value): emitted the plain way
-    c = line.index(container) + len(container) - 8
-    i = line.index(ident) + len(ident) - 8
-    s = line.index(salt)
-    return line[:c], line[c + 7 : i], line[i + 7 : s], line[s + len(salt) :]
+    c = line.index(b'"container":"\\u0000c"') + len(b'"container":"')
+    i = line.index(b'"id":"\\u0000i"') + len(b'"id":"')
+    s = line.index(_SALT)
+    return line[:c], line[c + _HOLE : i], line[i + _HOLE : s], line[s + len(_SALT) :]
 
 
 def _write(root: Path, rel: str, data: bytes) -> None:

@@ -43,12 +43,15 @@ class Digests:
 
 
 class MultiHasher:
-    """Feed chunks once; every algorithm sees every byte."""
+    """Feed chunks once; every algorithm sees every byte. ``parallel=False``
+    hashes in the calling thread: for callers that run beside other threads
+    doing the same (more threads than cores cost more than they save)."""
 
-    def __init__(self, algorithms: Iterable[str] = DEFAULT_ALGORITHMS) -> None:
+    def __init__(self, algorithms: Iterable[str] = DEFAULT_ALGORITHMS, parallel: bool = True) -> None:
         self.algorithms = tuple(algorithms)
         self._hashers = [hashlib.new(a) for a in self.algorithms]
         self._pending: list[Future[None]] = []
+        self._parallel_min = _PARALLEL_MIN if parallel else 1 << 62
         self.size = 0
 
     def update(self, chunk: bytes | memoryview) -> None:
@@ -56,7 +59,7 @@ class MultiHasher:
         call :meth:`wait` before the buffer is reused."""
         self.wait()
         self.size += len(chunk)
-        if len(chunk) >= _PARALLEL_MIN:  # in threads, even for one digest: the caller reads on meanwhile
+        if len(chunk) >= self._parallel_min:  # in threads, even for one digest: the caller reads on meanwhile
             pool = _digest_pool()
             self._pending = [pool.submit(h.update, chunk) for h in self._hashers]
         else:

@@ -117,22 +117,32 @@ def copy_file(
         before = os.fstat(fd)
         if not statmod.S_ISREG(before.st_mode) or (before.st_ino, before.st_dev) != ino_dev:
             raise OSError(errno.ESTALE, "replaced while being read")
-        _ensure_parent(dest)
-        out = os.open(dest, _CREATE_FLAGS, PAYLOAD_MODE)
+        try:
+            _ensure_parent(dest)
+            out = os.open(dest, _CREATE_FLAGS, PAYLOAD_MODE)
+        except OSError as exc:
+            raise WriteError(exc.errno, exc.strerror or str(exc)) from None
         try:
             if before.st_size < CHUNK and on_write is None and tee is None:
                 copied = _copy_small(fd, out, algorithms)
             else:
                 use_direct = direct and on_write is None and before.st_size >= DIRECT_MIN
                 copied = _copy_large(fd, out, algorithms, on_write, use_direct, tee)
-            if _MODE_NEEDS_FCHMOD:
-                os.fchmod(out, PAYLOAD_MODE)
-            os.utime(out, ns=(before.st_atime_ns, before.st_mtime_ns))
+            try:
+                if _MODE_NEEDS_FCHMOD:
+                    os.fchmod(out, PAYLOAD_MODE)
+                os.utime(out, ns=(before.st_atime_ns, before.st_mtime_ns))
+            except OSError as exc:
+                raise WriteError(exc.errno, exc.strerror or str(exc)) from None
         except BaseException:
             os.close(out)
             os.unlink(dest)
             raise
-        os.close(out)
+        try:
+            os.close(out)  # where a file system reports deferred write errors (NFS)
+        except OSError as exc:
+            os.unlink(dest)
+            raise WriteError(exc.errno, exc.strerror or str(exc)) from None
         after = os.fstat(fd)
     finally:
         os.close(fd)
@@ -142,9 +152,19 @@ def copy_file(
     return Copied(copied[0], before.st_mtime_ns, copied[1], copied[2])
 
 
+class WriteError(OSError):
+    """Writing into the bundle failed (disk full, I/O error): a problem of the
+    output, never of the source, so a build stops on it even with --keep-going."""
+
+
 def _write_all(out: int, view: memoryview) -> None:
-    while view:
-        view = view[os.write(out, view) :]
+    try:
+        while view:
+            view = view[os.write(out, view) :]
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(exc.errno, exc.strerror or str(exc)) from None
 
 
 def _copy_small(fd: int, out: int | None, algorithms: Sequence[str]) -> tuple[int, dict[str, str], bytes]:
@@ -268,8 +288,8 @@ def copy_batch(algorithms: tuple[str, ...], jobs: list[Job]) -> list[Any]:
     for src, dest, ino_dev, name in jobs:
         try:
             c = copy_file(src, dest, ino_dev, algorithms)
-        except OSError as exc:
-            out.append(OSError(exc.errno, exc.strerror or str(exc)))
+        except OSError as exc:  # its kind kept: WriteError stops a build, others are the source's
+            out.append((WriteError if isinstance(exc, WriteError) else OSError)(exc.errno, exc.strerror or str(exc)))
             continue
         out.append((c.size, c.mtime_ns, c.hex, sniff(c.head, name)))
     return out
@@ -336,9 +356,10 @@ def hash_batch(algorithms: tuple[str, ...], paths: list[str]) -> list[Any]:
 _OPS: dict[str, Callable[[tuple[str, ...], list[Any]], list[Any]]] = {"copy": copy_batch, "hash": hash_batch}
 
 
-def worker_main() -> None:
-    """A copy worker: reads (algorithms, jobs) batches as pickles on stdin and
-    answers each with a pickled list on stdout, until stdin closes."""
+def worker_main(ops: dict[str, Callable[[tuple[str, ...], Any], list[Any]]] | None = None) -> None:
+    """A copy worker: reads (op, algorithms, jobs) batches as pickles on stdin and
+    answers each with a pickled list on stdout, until stdin closes. ``ops``
+    replaces the copy operations (a worker of another module's)."""
     # The parent decides when a build stops (it cleans up on SIGTERM or Ctrl-C);
     # a worker ends when the parent closes its pipe or goes away.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -350,7 +371,7 @@ def worker_main() -> None:
         except EOFError:
             return
         try:
-            answer: Any = _OPS[op](algorithms, jobs)
+            answer: Any = (ops or _OPS)[op](algorithms, jobs)
         except Exception:  # a bug, not bad input: hand the traceback to the parent
             answer = _WorkerFailed(traceback.format_exc())
         pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -378,13 +399,13 @@ class _Worker:
     submitted (it never waits for the parent between batches); a reader thread
     collects the answers, which come back in the order the batches went in."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str = "evidpack.payloadcopy", pass_fds: Sequence[int] = ()) -> None:
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        code = f"import sys; sys.path.insert(0, {package_parent!r}); from evidpack.payloadcopy import worker_main; worker_main()"
+        code = f"import sys; sys.path.insert(0, {package_parent!r}); from {module} import worker_main; worker_main()"
         # -I -S: no environment variables, user or site packages: the worker needs
         # only the standard library and this package.
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+            [sys.executable, "-I", "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, pass_fds=tuple(pass_fds)
         )
         self._pending: queue.SimpleQueue[Future[list[Any]] | None] = queue.SimpleQueue()
         self._reader = threading.Thread(target=self._read_answers, name="evidpack-copy-reader", daemon=True)

@@ -1,11 +1,23 @@
-"""Zip member names that would escape an extraction folder.
+"""Zip members: names that would escape an extraction folder, and the digests
+of small members computed in helper processes.
 
 Members of a zip kept in the payload are never extracted by evidpack, but a
 tool that extracts a zip naively would write outside its folder for these
 names, so each is reported as a problem wherever zips are read (containers,
-productions, WACZ resources)."""
+productions, WACZ resources).
+
+The helper processes (:func:`worker_main`) read members from the memory the
+container's copy is read into (a shared segment, see
+``importers.containers.StreamedCopy``): hashing many small members in threads
+costs more in handing the interpreter lock back and forth than the hashing
+itself. This module imports only the standard library, so a helper starts quickly."""
 
 from __future__ import annotations
+
+import hashlib
+import mmap
+import zlib
+from typing import Any
 
 
 def unsafe_name(name: str) -> str | None:
@@ -21,3 +33,58 @@ def unsafe_name(name: str) -> str | None:
     if ".." in name.split("/"):
         return "climbs out of the folder with '..' (path traversal)"
     return None
+
+
+def whole(data: Any, method: int, declared: int, limit: int) -> Any:
+    """A stored (0) or deflated (8) member's bytes from its compressed ``data``
+    in one piece of at most ``limit`` bytes, or None when it is not that simple
+    (it does not end where it should, or holds more than ``declared``): the
+    streaming reader then reads it and says what is wrong."""
+    if method == 8:
+        d = zlib.decompressobj(-15)
+        try:
+            data = d.decompress(data, limit)
+        except zlib.error:
+            return None
+        if not d.eof:
+            return None
+    elif method != 0:
+        return None
+    return data if len(data) <= declared else None
+
+
+def new_hash(name: str) -> Any:
+    make = getattr(hashlib, name, None)  # (quicker than hashlib.new)
+    return make() if make is not None else hashlib.new(name)
+
+
+# --- in a helper process ------------------------------------------------------------
+
+_segments: dict[tuple[int, int], memoryview] = {}
+
+
+def hash_members(algorithms: tuple[str, ...], request: tuple[int, int, int, int, list[tuple[int, int, int, int]]]) -> list[Any]:
+    """For each (offset, length, method, declared size) in the shared segment:
+    (size, hex digests in ``algorithms`` order, CRC-32, first bytes), or None
+    when :func:`whole` says the member is not simple."""
+    fd, size, limit, head, items = request
+    segment = _segments.get((fd, size))
+    if segment is None:
+        segment = _segments[(fd, size)] = memoryview(mmap.mmap(fd, size, prot=mmap.PROT_READ))
+    out: list[Any] = []
+    for offset, length, method, declared in items:
+        data = whole(segment[offset : offset + length], method, declared, limit)
+        if data is None:
+            out.append(None)
+            continue
+        hashers = [new_hash(a) for a in algorithms]
+        for h in hashers:
+            h.update(data)
+        out.append((len(data), [h.hexdigest() for h in hashers], zlib.crc32(data), bytes(data[:head])))
+    return out
+
+
+def worker_main() -> None:
+    from .payloadcopy import worker_main as serve
+
+    serve({"members": hash_members})

@@ -129,6 +129,8 @@ def summary(name: str) -> Callable[[Summary], Summary]:
 
 def _load() -> None:
     global _loaded
+    if _loaded:
+        return
     with _lock:
         if _loaded:
             return
@@ -138,10 +140,22 @@ def _load() -> None:
         _loaded = True
 
 
+_by_name: tuple[dict[str, Recogniser] | None, int, list[Recogniser]] = (None, 0, [])  # (registry, its size, sorted): asked for every member
+
+
+def _ordered() -> list[Recogniser]:
+    global _by_name
+    _load()
+    registry, size, ordered = _by_name
+    if registry is not _recognisers or size != len(_recognisers):
+        ordered = [_recognisers[k] for k in sorted(_recognisers)]
+        _by_name = (_recognisers, len(_recognisers), ordered)
+    return ordered
+
+
 def recognisers() -> list[Recogniser]:
     """Every registered recogniser, by name."""
-    _load()
-    return [_recognisers[k] for k in sorted(_recognisers)]
+    return list(_ordered())
 
 
 def summaries() -> list[tuple[str, Summary]]:
@@ -152,7 +166,7 @@ def summaries() -> list[tuple[str, Summary]]:
 def matching(path: str) -> list[tuple[Recogniser, re.Match[str]]]:
     """The recognisers whose paths match ``path``, with their matches."""
     out = []
-    for r in recognisers():
+    for r in _ordered():
         m = r.match(path)
         if m is not None:
             out.append((r, m))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..importers.base import ImportContext
 
 DEFAULT_SQLITE_MAX = 256 << 20
+COMPANIONS = ("-wal", "-journal")  # a database's journal files: noted beside it (see Scanner.collect)
 
 
 class ContentTap:
@@ -137,7 +138,7 @@ class Scanner:
     # --- from the importer's thread, in item order --------------------------------
 
     def collect(self, item_id: str, path: str, size: int, scan: dict[str, Any] | None) -> None:
-        if path.endswith(("-wal", "-journal")):
+        if path.endswith(COMPANIONS):
             self._companions.add(path)
         if not scan:
             return

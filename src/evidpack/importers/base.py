@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..errors import EvidpackError
 from ..mediatype import sniff
-from ..payloadcopy import copy_file, open_source as open_source_file  # noqa: F401  (re-exported)
+from ..payloadcopy import Tee, copy_file, open_source as open_source_file  # noqa: F401  (re-exported)
 from ..timeutil import format_epoch_ns
 
 if TYPE_CHECKING:
@@ -104,21 +103,21 @@ class ImportContext:
         lst: os.stat_result,
         extra: dict[str, Any] | None = None,
         *,
-        on_write: Callable[[int], None] | None = None,
+        tee: Tee | None = None,
         also: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """Copy one regular file into the payload, hashing it in the same pass.
 
         ``lst`` is the lstat taken when the file was found; the file must be the
         same regular file when opened and unchanged (size, mtime) after reading.
-        ``on_write``, if given, is called with the number of bytes copied so far
-        each time a chunk is on disk (so the copy can be read while it grows).
+        ``tee``, if given, gets each chunk from memory as it is written (so the
+        copy can be read while it is written, see ``payloadcopy.Tee``).
         ``also`` names digests wanted beside the bundle's (e.g. ``sha1``, to check
         a tool's record); they are computed in the same read and recorded too.
         Returns the item record (not yet emitted)."""
         bag_rel = self.payload_path(rel)
         algorithms = tuple(dict.fromkeys((*self.writer.algorithms, *also)))
-        copied = copy_file(src, f"{self.writer.root}/{bag_rel}", (lst.st_ino, lst.st_dev), algorithms, on_write=on_write)
+        copied = copy_file(src, f"{self.writer.root}/{bag_rel}", (lst.st_ino, lst.st_dev), algorithms, tee=tee)
         return self.file_record(bag_rel, copied.size, copied.mtime_ns, copied.hex, sniff(copied.head, rel), extra)
 
     def file_record(

@@ -2,15 +2,16 @@
 Android backup — and their members catalogued by streaming.
 
 A container is copied byte for byte as one payload file, so its hash still
-matches the acquisition tool's record. Its members are read out of that copy,
-never unpacked to disk: each member's bytes are decompressed in bounded chunks,
-hashed as they stream past and dropped, so memory stays flat however large a
-member is. :func:`catalogue` yields what it finds — :class:`Member` values with
-the fields of a member record, and container-level :class:`Problem`,
-:class:`Note` and :class:`Fact` values — and is shared by the ``device``
-importer (while the copy is still being written, see :class:`Progress`) and by
-``verify --deep`` (over a sealed bundle). Given the same bytes it yields the
-same members, which is what lets ``--deep`` re-derive every member record.
+matches the acquisition tool's record. Its members are read from the bytes of
+that copy, never unpacked to disk: each member's bytes are decompressed in
+bounded chunks, hashed as they stream past and dropped, so memory stays flat
+however large a member is. :func:`catalogue` yields what it finds —
+:class:`Member` values with the fields of a member record, and container-level
+:class:`Problem`, :class:`Note` and :class:`Fact` values — and is shared by the
+``device`` importer (from memory while the copy is written, see
+:class:`StreamedCopy`) and by ``verify --deep`` (over a sealed bundle). Given
+the same bytes it yields the same members, which is what lets ``--deep``
+re-derive every member record.
 
 Nothing here writes a file or follows a link. Member names are recorded as
 stored; names that could escape an extraction folder, links, special files,
@@ -24,7 +25,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import itertools
 import lzma
+import mmap
 import os
 import stat as statmod
 import struct
@@ -32,17 +35,21 @@ import tarfile
 import threading
 import zipfile
 import zlib
+from array import array
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, BinaryIO, Protocol
 
 from ..hashing import CHUNK, HEAD, MultiHasher, bounded_map
+from ..payloadcopy import _Worker, worker_count
 from ..mediatype import sniff
 from ..timeutil import format_epoch_ns, format_utc
 from .files import escaped_name, has_bad_utf8, raw_bytes
-from ..zipmembers import unsafe_name
+from ..zipmembers import unsafe_name, whole
 
 # --- what is a container --------------------------------------------------------
 
@@ -158,58 +165,18 @@ class CopyAborted(Exception):
     """The copy being read failed; the reader stops."""
 
 
-# --- reading a file that may still be growing ------------------------------------
-
-
-class Progress:
-    """How much of a payload copy is on disk. The copier calls :meth:`advance`,
-    then :meth:`finish` (or :meth:`abort`); a reader of the copy waits in
-    :meth:`wait_for` until the bytes it needs are there."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.written = 0
-        self.done = False
-        self.failed: BaseException | None = None
-
-    def advance(self, total: int) -> None:
-        with self._cond:
-            self.written = total
-            self._cond.notify_all()
-
-    def finish(self) -> None:
-        with self._cond:
-            self.done = True
-            self._cond.notify_all()
-
-    def abort(self, exc: BaseException) -> None:
-        with self._cond:
-            self.failed = exc
-            self.done = True
-            self._cond.notify_all()
-
-    def wait_for(self, end: int) -> int:
-        """Bytes available once at least ``end`` are written or the copy ended."""
-        with self._cond:
-            while not self.done and self.written < end:
-                self._cond.wait()
-            if self.failed is not None:
-                raise CopyAborted(str(self.failed))
-            return self.written
+# --- reading a container: from a file, or from memory while it is copied ----------
 
 
 class RandomReader:
     """Positioned reads through a read-ahead window, so thousands of small
-    members cost few system calls. Built over a file descriptor, a seekable
-    file object (a payload file inside a zipped bundle) or a copy still being
-    written (:meth:`growing`)."""
+    members cost few system calls. Built over a file descriptor or a seekable
+    file object (a payload file inside a zipped bundle); :class:`StreamedCopy`
+    reads a copy from memory while it is written."""
 
-    def __init__(
-        self, pread: Callable[[int, int], bytes], size: Callable[[], int], available: Callable[[int], int] | None = None, window: int = 4 << 20
-    ) -> None:
+    def __init__(self, pread: Callable[[int, int], bytes], size: Callable[[], int], window: int = 4 << 20) -> None:
         self._pread = pread
         self._size = size
-        self._available = available
         self._window = window
         self._win_start = 0
         self._win = b""
@@ -223,24 +190,27 @@ class RandomReader:
 
     def windowed(self, window: int) -> "RandomReader":
         """Another reader of the same bytes with its own read-ahead window."""
-        return RandomReader(self._pread, self._size, self._available, window)
+        return RandomReader(self._pread, self._size, window)
 
-    @classmethod
-    def growing(cls, path: os.PathLike[str] | str, progress: Progress) -> "RandomReader":
-        """A reader of a copy still being written: reads wait for the bytes."""
-        return _GrowingReader(path, progress)
+    @property
+    def capacity(self) -> int | None:
+        """How many bytes readers may hold at once (None: no limit)."""
+        return None
 
     def close(self) -> None:
         pass
+
+    def hold(self, key: Any, off: int) -> None:
+        """Reader ``key`` will read nothing before ``off`` from now on (see :class:`StreamedCopy`)."""
+
+    def drop(self, key: Any) -> None:
+        """Reader ``key`` has finished."""
 
     @property
     def size(self) -> int:
         return self._size()
 
-    def _read_full(self, off: int, n: int, need: int) -> bytes:
-        """Up to ``n`` bytes at ``off``; on a growing copy, waits only for ``need``."""
-        if self._available is not None:
-            n = max(0, min(n, self._available(off + need) - off))
+    def _read_full(self, off: int, n: int) -> bytes:
         parts = []
         while n > 0:
             got = self._pread(off, min(n, CHUNK * 4))
@@ -260,36 +230,242 @@ class RandomReader:
         if 0 <= start and start + n <= len(self._win):
             return self._win[start : start + n]
         if n >= self._window // 2:
-            return self._read_full(off, n, n)
-        self._win_start, self._win = off, self._read_full(off, self._window, n)
+            return self._read_full(off, n)
+        self._win_start, self._win = off, self._read_full(off, self._window)
         return self._win[:n]
 
     def read_range(self, off: int, n: int) -> bytes:
         """Up to ``n`` bytes at ``off``, bypassing the window: safe from any thread."""
-        return self._read_full(off, n, n) if n > 0 else b""
+        return self._read_full(off, n) if n > 0 else b""
+
+    def view_range(self, off: int, n: int) -> bytes | memoryview:
+        """As :meth:`read_range`, but may be a view of memory the reader owns,
+        valid while the caller holds a place (:meth:`hold`) at or before ``off``."""
+        return self.read_range(off, n)
 
     def stream(self, offset: int = 0) -> "Sequential":
         return Sequential(self, offset)
 
 
-class _GrowingReader(RandomReader):
-    def __init__(self, path: os.PathLike[str] | str, progress: Progress) -> None:
-        super().__init__(self._pread_copy, lambda: progress.wait_for(1 << 62), progress.wait_for)
-        self._path = path
-        self._fd: int | None = None
-        self._open_lock = threading.Lock()
+class StreamedCopy(RandomReader):
+    """A container's bytes from memory while its copy is written.
 
-    def _pread_copy(self, off: int, n: int) -> bytes:
-        if self._fd is None:
-            with self._open_lock:
-                if self._fd is None:
-                    self._fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        return os.pread(self._fd, n, off)
+    The copy (``payloadcopy.copy_file(..., tee=this)``) reads each chunk of the
+    source into one of this reader's buffers and hands it over once written;
+    members are read straight from those buffers: never from a second read of
+    the source, and without reading the copy back through the page cache (so
+    the copy can be written ``O_DIRECT``). Reads wait for the bytes they need.
+
+    Memory is bounded: a buffer is reused once the copy is done with it
+    (written and hashed) and no reader needs it any more. Each reader says how
+    far it has got with :meth:`hold` and that it has finished with :meth:`drop`;
+    while no reader holds a place nothing is reused, until :meth:`close` (the
+    reading is over). Bytes asked for after their buffer was reused anyway are
+    read back from the copy on disk (every byte handed over is written).
+
+    ``expect`` lists ``(offset, bytes)`` read from the source beforehand (a zip's
+    directory): :attr:`as_expected` says whether the copy holds the same bytes.
+    With ``shared``, the buffers are one memory segment other processes can map
+    (:attr:`segment`, :meth:`locate`), where the system allows it."""
+
+    def __init__(
+        self, path: os.PathLike[str] | str, *, chunk: int = 4 << 20, buffers: int = 8, expect: Iterable[tuple[int, bytes]] = (), shared: bool = False
+    ) -> None:
+        super().__init__(self._pread_copy, self._total)
+        self.segment: tuple[int, int] | None = None  # (file descriptor, size) of the shared buffers
+        memory: Any = None
+        if shared and hasattr(os, "memfd_create"):
+            try:
+                fd = os.memfd_create("evidpack-container", getattr(os, "MFD_CLOEXEC", 0))
+                try:
+                    os.ftruncate(fd, chunk * buffers)
+                    memory = mmap.mmap(fd, chunk * buffers)
+                except OSError:
+                    os.close(fd)
+                    raise
+                self.segment = (fd, chunk * buffers)
+            except OSError:
+                memory = None  # private buffers instead
+        self._buffers = [memoryview(memory)[i * chunk : (i + 1) * chunk] if memory is not None else None for i in range(buffers)]
+        self._lent = 0  # the buffer last given to the copier
+        self._lock = threading.Lock()
+        self._data = threading.Condition(self._lock)  # readers wait for bytes
+        self._room = threading.Condition(self._lock)  # the copier waits for a buffer
+        self._waiting = False  # the copier is waiting for a buffer
+        self._path = path
+        self._chunk = chunk
+        self._unused = list(range(buffers - 1, -1, -1))
+        self._chunks: deque[list[Any]] = deque()  # [start, end, view, buffer number, digests done]
+        self._end = 0  # bytes handed over
+        self._released = 0  # bytes before this are no longer in memory
+        self._holds: dict[Any, int] = {}
+        self._closed = False
+        self._done = False
+        self._failed: BaseException | None = None
+        self._fd: int | None = None
+        self._expect = [(off, data) for off, data in expect if data]
+        self._unchecked = sum(len(data) for _off, data in self._expect)
+        self._differs = False
+
+    # --- the copier's side (payloadcopy.Tee) -----------------------------------
+
+    def buffer(self) -> Any:
+        with self._lock:
+            if self._unused:
+                self._lent = self._unused.pop()
+                if self._buffers[self._lent] is None:
+                    self._buffers[self._lent] = memoryview(mmap.mmap(-1, self._chunk))
+            else:
+                while not self._reusable():
+                    self._waiting = True
+                    self._room.wait()
+                self._waiting = False
+                _start, self._released, _view, self._lent, _done = self._chunks.popleft()
+            return self._buffers[self._lent]
+
+    def chunk(self, view: memoryview) -> None:
+        start, end = self._end, self._end + len(view)
+        for off, data in self._expect:
+            lo, hi = max(start, off), min(end, off + len(data))
+            if lo < hi:
+                self._unchecked -= hi - lo
+                if view[lo - start : hi - start] != data[lo - off : hi - off]:
+                    self._differs = True
+        with self._lock:
+            if self._chunks:
+                self._chunks[-1][4] = True  # its digests are complete
+            self._chunks.append([start, end, view, self._lent, False])
+            self._end = end
+            self._data.notify_all()
+
+    def finish(self) -> None:
+        """The copy is complete (and so are its digests)."""
+        with self._lock:
+            for c in self._chunks:
+                c[4] = True
+            self._done = True
+            self._data.notify_all()
+
+    def abort(self, exc: BaseException) -> None:
+        """The copy failed: readers stop (:class:`CopyAborted`)."""
+        with self._lock:
+            self._failed = exc
+            self._done = True
+            self._data.notify_all()
+
+    @property
+    def as_expected(self) -> bool:
+        """The copy holds every byte of ``expect``, unchanged."""
+        return not self._differs and self._unchecked == 0
+
+    def _reusable(self) -> bool:
+        if not self._chunks or not self._chunks[0][4]:
+            return False
+        if self._closed:
+            return True
+        return bool(self._holds) and self._chunks[0][1] <= min(self._holds.values())
+
+    # --- the readers' side ---------------------------------------------------------
+
+    def hold(self, key: Any, off: int) -> None:
+        with self._lock:
+            self._holds[key] = off
+            if self._waiting and self._reusable():
+                self._room.notify()
+
+    def drop(self, key: Any) -> None:
+        with self._lock:
+            self._holds.pop(key, None)
+            if self._waiting and self._reusable():
+                self._room.notify()
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._lock:
+            self._closed = True
+            self._room.notify()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def release(self) -> None:
+        """Give the memory back (the copy and its readers are done)."""
+        self.close()
+        self._chunks.clear()
+        self._buffers = []
+        if self.segment is not None:
+            os.close(self.segment[0])
+            self.segment = None
+
+    def locate(self, off: int, n: int) -> int | None:
+        """Where the ``n`` bytes at ``off`` lie in :attr:`segment`, when they are in
+        memory in one buffer (the caller holds a place at or before ``off``)."""
+        with self._lock:
+            if off < self._released or off + n > self._end or self.segment is None:
+                return None
+            for start, end, _view, number, _done in self._chunks:
+                if start <= off < end:
+                    return number * self._chunk + off - start if off + n <= end else None
+        return None
+
+    def windowed(self, window: int) -> "RandomReader":
+        return self
+
+    @property
+    def capacity(self) -> int | None:
+        return self._chunk * len(self._buffers)
+
+    def _total(self) -> int:
+        with self._lock:
+            self._closed = True  # a reader that needs the end reads anywhere: buffers are reused freely
+            self._room.notify()
+            while not self._done:
+                self._data.wait()
+            return self._end
+
+    def _pread_copy(self, off: int, n: int) -> bytes:
+        with self._lock:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            fd = self._fd
+        return os.pread(fd, n, off)
+
+    def _get(self, off: int, n: int, view: bool) -> bytes | memoryview:
+        if n <= 0:
+            return b""
+        with self._lock:
+            while self._end < off + n and not self._done:
+                self._data.wait()
+            if self._failed is not None:
+                raise CopyAborted(str(self._failed))
+            n = min(n, self._end - off)
+            if n <= 0:
+                return b""
+            if off >= self._released:
+                parts: list[Any] = []
+                at, stop = off, off + n
+                for start, end, chunk, _number, _done in self._chunks:
+                    if end <= at:
+                        continue
+                    piece = chunk[at - start : min(end, stop) - start]
+                    if at == off and len(piece) == n:
+                        return piece if view else bytes(piece)
+                    parts.append(piece)
+                    at += len(piece)
+                    if at == stop:
+                        return b"".join(parts)
+        # Its buffer was reused (a member whose data overlaps others', or reads
+        # after the end was asked for): from the copy on disk, where every byte
+        # handed over has been written.
+        return self._read_full(off, n)
+
+    def read_at(self, off: int, n: int) -> bytes:
+        return self._get(off, n, False)  # type: ignore[return-value]
+
+    def read_range(self, off: int, n: int) -> bytes:
+        return self._get(off, n, False)  # type: ignore[return-value]
+
+    def view_range(self, off: int, n: int) -> bytes | memoryview:
+        return self._get(off, n, True)
 
 
 class Sequential(io.RawIOBase):
@@ -303,6 +479,7 @@ class Sequential(io.RawIOBase):
         return True
 
     def readinto(self, buf: Any) -> int:
+        self._reader.hold(self, self.pos)
         data = self._reader.read_at(self.pos, len(buf))
         buf[: len(data)] = data
         self.pos += len(data)
@@ -311,6 +488,7 @@ class Sequential(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             return b"".join(iter(lambda: self.read(CHUNK), b""))
+        self._reader.hold(self, self.pos)
         data = self._reader.read_at(self.pos, n)
         self.pos += len(data)
         return data
@@ -329,13 +507,17 @@ class _Streamed:
     error: str | None
 
 
+_STREAM_ERRORS = (_Unreadable, tarfile.TarError, EOFError, zlib.error, OSError, lzma.LZMAError)  # a member read only in part
+_SIDE_BY_SIDE = 32 << 20  # a member at least this large (or of unknown size) has its digests computed side by side
+
+
 def _consume(
     pieces: Iterable[bytes], path: str, declared: int | None, algorithms: tuple[str, ...], scanner: MemberScanner | None
 ) -> _Streamed:
     """Hash a member's bytes as they stream past (and show them to the scanner).
     A member that cannot be read to its end keeps the digests of what was read
     and says why."""
-    hasher = MultiHasher(algorithms)
+    hasher = MultiHasher(algorithms, parallel=declared is None or declared >= _SIDE_BY_SIDE)
     crc = 0
     head = b""
     tap: Tap | None = None
@@ -352,7 +534,7 @@ def _consume(
                 tap.feed(piece)
         digests = hasher.result()
         scan = scanner.result(path, digests.size, head, tap) if scanner is not None else None
-    except (_Unreadable, tarfile.TarError, EOFError, zlib.error, OSError, lzma.LZMAError) as exc:
+    except _STREAM_ERRORS as exc:
         digests = hasher.result()
         scan, error = None, str(exc) or type(exc).__name__
     finally:
@@ -389,6 +571,8 @@ class _Names:
         else:
             self._seen[key] = index
         folded = key.casefold()
+        if folded == key:
+            folded = key  # (one string kept, not two: most names are in lower case)
         other = self._folded.setdefault(folded, key)
         if other != key:
             out.append(("member-case-collision", f"differs only by case from {other!r}; a case-insensitive file system cannot hold both"))
@@ -481,23 +665,129 @@ class ZipUnreadable(Exception):
     """The zip's central directory cannot be read."""
 
 
-@dataclass(frozen=True)
+class ZipEntry:
+    """One member's central-directory entry: the fields of :class:`zipfile.ZipInfo`
+    that cataloguing uses, decoded as zipfile decodes them."""
+
+    __slots__ = ("orig_filename", "create_system", "flag_bits", "compress_type", "date_time", "CRC", "compress_size", "file_size",
+                 "extra", "external_attr", "header_offset")
+
+    orig_filename: str
+    create_system: int
+    flag_bits: int
+    compress_type: int
+    date_time: tuple[int, int, int, int, int, int]
+    CRC: int
+    compress_size: int
+    file_size: int
+    extra: bytes
+    external_attr: int
+    header_offset: int
+
+
+_CENTRAL = struct.Struct(zipfile.structCentralDir)  # one central-directory entry's fixed part
+
+
 class ZipDirectory:
-    infos: list[zipfile.ZipInfo]
-    start: int  # offset of the central directory
+    """A zip's central directory, kept as the bytes read and decoded one entry at
+    a time (an extraction may hold millions of members: decoded all at once,
+    they would cost several times the directory's own size)."""
 
-    def same_as(self, other: "ZipDirectory") -> bool:
-        def key(d: ZipDirectory) -> list[tuple[Any, ...]]:
-            return [(i.orig_filename, i.header_offset, i.compress_size, i.file_size, i.CRC, i.flag_bits) for i in d.infos]
+    def __init__(self, data: bytes, start: int, concat: int, positions: "array[int]", offsets: "array[int]") -> None:
+        self.start = start  # offset of the central directory
+        self._data = data
+        self._concat = concat
+        self._positions = positions  # of each entry in data
+        self._offsets = offsets  # each entry's local header offset
 
-        return self.start == other.start and key(self) == key(other)
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def header_offset(self, i: int) -> int:
+        return self._offsets[i]
+
+    def order(self) -> Iterable[int]:
+        """Entry numbers in the order their data lies in the file (ties in directory order)."""
+        offsets = self._offsets
+        if all(offsets[i] <= offsets[i + 1] for i in range(len(offsets) - 1)):
+            return range(len(offsets))  # (as zips are written)
+        return sorted(range(len(offsets)), key=offsets.__getitem__)
+
+    def entry(self, i: int) -> ZipEntry:
+        data, pos = self._data, self._positions[i]
+        fixed = _CENTRAL.unpack_from(data, pos)
+        e = ZipEntry()
+        (_sig, _cv, e.create_system, _xv, _res, e.flag_bits, e.compress_type, t, d, e.CRC, csize, usize, nlen, xlen, clen,
+         _disk, _iattr, e.external_attr, hoff) = fixed
+        pos += _CENTRAL.size
+        e.orig_filename = data[pos : pos + nlen].decode("utf-8" if e.flag_bits & 0x800 else "cp437")
+        e.extra = data[pos + nlen : pos + nlen + xlen]
+        e.date_time = ((d >> 9) + 1980, (d >> 5) & 0xF, d & 0x1F, t >> 11, (t >> 5) & 0x3F, (t & 0x1F) * 2)
+        e.file_size, e.compress_size, hoff = _zip64(e.extra, usize, csize, hoff) if e.extra else (usize, csize, hoff)
+        e.header_offset = hoff + self._concat
+        return e
 
 
-def read_zip_directory(fh: BinaryIO) -> ZipDirectory:
-    """The central directory of the zip in ``fh`` (reads only its tail)."""
+def _zip64(extra: bytes, file_size: int, compress_size: int, header_offset: int) -> tuple[int, int, int]:
+    """Sizes and header offset as a ZIP64 extra field (0x0001) gives them; the extra
+    fields checked for form (both as zipfile.ZipInfo._decodeExtra does)."""
+    while len(extra) >= 4:
+        tag, size = struct.unpack_from("<HH", extra)
+        if size + 4 > len(extra):
+            raise zipfile.BadZipFile(f"Corrupt extra field {tag:04x} (size={size})")
+        if tag == 0x0001:
+            data = extra[4 : size + 4]
+            try:
+                if file_size in (0xFFFF_FFFF_FFFF_FFFF, 0xFFFF_FFFF):
+                    field = "File size"
+                    (file_size,) = struct.unpack("<Q", data[:8])
+                    data = data[8:]
+                if compress_size == 0xFFFF_FFFF:
+                    field = "Compress size"
+                    (compress_size,) = struct.unpack("<Q", data[:8])
+                    data = data[8:]
+                if header_offset == 0xFFFF_FFFF:
+                    field = "Header offset"
+                    (header_offset,) = struct.unpack("<Q", data[:8])
+            except struct.error:
+                raise zipfile.BadZipFile(f"Corrupt zip64 extra field. {field} not found.") from None
+        extra = extra[size + 4 :]
+    return file_size, compress_size, header_offset
+
+
+class _Recorded(io.RawIOBase):
+    """A seekable file object that keeps every (offset, bytes) read through it."""
+
+    def __init__(self, fh: BinaryIO, seen: list[tuple[int, bytes]]) -> None:
+        self._fh = fh
+        self._seen = seen
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def read(self, n: int | None = -1) -> bytes:
+        at = self._fh.tell()
+        data = self._fh.read(n)
+        self._seen.append((at, data))
+        return data
+
+
+def read_zip_directory(fh: BinaryIO, seen: list[tuple[int, bytes]] | None = None) -> ZipDirectory:
+    """The central directory of the zip in ``fh`` (reads only its tail);
+    ``seen``, if given, gets every (offset, bytes) read."""
+    if seen is not None:
+        fh = _Recorded(fh, seen)  # type: ignore[assignment]
     try:
-        with zipfile.ZipFile(fh) as zf:
-            return ZipDirectory(zf.infolist(), getattr(zf, "start_dir", 0))
+        return _read_zip_directory(fh)
     except zipfile.BadZipFile as exc:
         text = str(exc)
         if text == "File is not a zip file":
@@ -505,6 +795,46 @@ def read_zip_directory(fh: BinaryIO) -> ZipDirectory:
         raise ZipUnreadable(f"the zip's central directory cannot be read ({text}), so its members cannot be listed") from None
     except (zipfile.LargeZipFile, ValueError, UnicodeDecodeError, EOFError, OSError, struct.error, NotImplementedError) as exc:
         raise ZipUnreadable(f"the zip's central directory cannot be read ({exc}), so its members cannot be listed") from None
+
+
+def _read_zip_directory(fh: BinaryIO) -> ZipDirectory:
+    # What zipfile.ZipFile._RealGetContents does, without a ZipInfo per member:
+    # every entry is checked now (so a bad directory lists no member at all),
+    # and only where each lies and its local header offset are kept.
+    try:
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # (the end records, ZIP64 included)
+    except OSError:
+        end = None
+    if not end:
+        raise zipfile.BadZipFile("File is not a zip file")
+    size_cd, offset_cd = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
+    concat = end[zipfile._ECD_LOCATION] - size_cd - offset_cd  # type: ignore[attr-defined]  # (data before the zip)
+    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
+        concat -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
+    start = offset_cd + concat
+    if start < 0:
+        raise zipfile.BadZipFile("Bad offset for central directory")
+    fh.seek(start)
+    data = fh.read(size_cd)
+    positions, offsets = array("q"), array("q")
+    pos, fixed = 0, _CENTRAL.size
+    while pos < size_cd:
+        if len(data) < pos + fixed:
+            raise zipfile.BadZipFile("Truncated central directory")
+        (sig, _cv, _cs, version, _res, flags, _method, _t, _d, _crc, csize, usize, nlen, xlen, clen,
+         _disk, _iattr, _eattr, hoff) = _CENTRAL.unpack_from(data, pos)
+        if sig != zipfile.stringCentralDir:  # type: ignore[attr-defined]
+            raise zipfile.BadZipFile("Bad magic number for central directory")
+        if flags & 0x800:
+            data[pos + fixed : pos + fixed + nlen].decode("utf-8")  # (raises as zipfile would)
+        if version > zipfile.MAX_EXTRACT_VERSION:  # type: ignore[attr-defined]
+            raise NotImplementedError(f"zip file version {version / 10:.1f}")
+        if xlen:
+            _usize, _csize, hoff = _zip64(data[pos + fixed + nlen : pos + fixed + nlen + xlen], usize, csize, hoff)
+        positions.append(pos)
+        offsets.append(hoff + concat)
+        pos += fixed + nlen + xlen + clen
+    return ZipDirectory(data, start, concat, positions, offsets)
 
 
 class _SeekableView(io.RawIOBase):
@@ -553,10 +883,10 @@ def _extra_fields(extra: bytes) -> Iterator[tuple[int, bytes]]:
         pos += 4 + size
 
 
-def _zip_times(info: zipfile.ZipInfo) -> dict[str, Any]:
+def _zip_times(info: ZipEntry) -> dict[str, Any]:
     """UTC when an extra field gives it (0x5455 Info-ZIP extended timestamp,
     0x000a NTFS); otherwise the DOS time as written, which has no zone."""
-    for tag, body in _extra_fields(info.extra):
+    for tag, body in _extra_fields(info.extra) if info.extra else ():
         if tag == 0x5455 and len(body) >= 5 and body[0] & 1:
             out = _epoch_text(struct.unpack_from("<i", body, 1)[0] * 1_000_000_000)
             out["mtime_from"] = "zip extended timestamp (0x5455), UTC"
@@ -573,12 +903,15 @@ def _zip_times(info: zipfile.ZipInfo) -> dict[str, Any]:
     return {"mtime_local": f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}", "mtime_zone": "unknown (DOS time)"}
 
 
-def _zip_name(info: zipfile.ZipInfo) -> tuple[str, bytes, str | None, list[tuple[str, str]]]:
+def _zip_name(info: ZipEntry) -> tuple[str, bytes, str | None, list[tuple[str, str]]]:
     """(member path, raw name bytes, how the name was read, problems)."""
+    name = info.orig_filename
+    if name.isascii():  # the same bytes in UTF-8 and CP437
+        return name, name.encode("ascii"), None, []
     utf8_flag = bool(info.flag_bits & 0x800)
-    raw = info.orig_filename.encode("utf-8" if utf8_flag else "cp437")
+    raw = name.encode("utf-8" if utf8_flag else "cp437")
     if utf8_flag or raw.isascii():
-        return info.orig_filename, raw, None, []
+        return name, raw, None, []
     for tag, body in _extra_fields(info.extra):
         if tag == 0x7075 and len(body) >= 5 and body[0] == 1 and struct.unpack_from("<I", body, 1)[0] == zlib.crc32(raw):
             try:
@@ -594,7 +927,7 @@ def _zip_name(info: zipfile.ZipInfo) -> tuple[str, bytes, str | None, list[tuple
     return name, raw, "cp437 (no UTF-8 flag)", [("member-name-encoding", why)]
 
 
-def _zip_type(info: zipfile.ZipInfo) -> tuple[str, str | None]:
+def _zip_type(info: ZipEntry) -> tuple[str, str | None]:
     high = info.external_attr >> 16
     if info.create_system == 3 and high:
         kind = _unix_type(high)
@@ -657,12 +990,13 @@ class _Decompress:
         return self._d is None or bool(self._d.eof)
 
 
-def _zip_data(reader: RandomReader, offset: int, info: zipfile.ZipInfo) -> Iterator[bytes]:
+def _zip_data(reader: RandomReader, offset: int, info: ZipEntry, key: Any = None) -> Iterator[bytes]:
     d = _Decompress(info.compress_type, reader, offset)
     pos, remaining = offset + d.skip, info.compress_size - d.skip
     produced = 0
     while remaining > 0:
-        chunk = reader.read_range(pos, min(CHUNK, remaining))
+        reader.hold(key, pos)  # (the piece before has been consumed)
+        chunk = reader.view_range(pos, min(CHUNK, remaining))
         if not chunk:
             raise _Unreadable("truncated: the zip ends inside this member's data")
         pos += len(chunk)
@@ -676,34 +1010,183 @@ def _zip_data(reader: RandomReader, offset: int, info: zipfile.ZipInfo) -> Itera
         raise _Unreadable("its compressed data ends before the end of the stream (truncated or corrupt)")
 
 
+def _whole(reader: RandomReader, start: int, info: ZipEntry) -> list[Any] | None:
+    """A small stored or deflated member's data in one piece, as :func:`_zip_data`
+    would give it (most members are small: this saves its machinery), or None
+    when :func:`_zip_data` is to read it (and say what is wrong with it)."""
+    if info.compress_type not in (0, 8):
+        return None
+    data = reader.view_range(start, info.compress_size)
+    if len(data) != info.compress_size:
+        return None
+    data = whole(data, info.compress_type, info.file_size, CHUNK)
+    return None if data is None else [data] if data else []
+
+
 _SUPPORTED_METHODS = (0, 8, 12, 14)
-ZIP_WORKERS = 2  # members read, inflated and hashed at once (order kept)
+ZIP_WORKERS = 2  # batches of members read, inflated and hashed at once (order kept)
+BATCH_BYTES = 512 << 10  # members are handed to the workers in batches of about this much data
+BATCH_MEMBERS = 64
+
+_Job = tuple[Member, ZipEntry, int]
+
+
+HELPED_MIN = 2000  # a zip read from a shared segment with this many members has helper processes
 
 
 def _zip(reader: RandomReader, directory: ZipDirectory, algorithms: tuple[str, ...], limits: Limits, scanner: MemberScanner | None) -> Iterator[Event]:
-    def read(job: tuple[Member, zipfile.ZipInfo, int]) -> Member:
-        member, info, start = job
-        if start >= 0:
-            _zip_read(member, info, reader, start, algorithms, scanner)
-        return member
+    segment = getattr(reader, "segment", None)
+    count = min(ZIP_WORKERS, worker_count()) if segment is not None and len(directory) >= HELPED_MIN else 0
+    try:
+        helpers = _Helpers(segment, count) if count else None
+    except OSError:  # no processes to be had: threads do it all
+        helpers = None
 
-    for _job, member in bounded_map(read, _zip_plan(reader.windowed(256 << 10), directory, limits), workers=ZIP_WORKERS, window=32):
-        yield member
+    def read(batch: _Batch) -> None:
+        try:
+            done = helpers.read(batch, reader, algorithms, scanner) if helpers is not None else ()
+            for i, (member, info, start) in enumerate(batch.jobs):
+                if start >= 0 and i not in done:
+                    reader.hold(batch, start)  # (the members before it are done with)
+                    _zip_read(member, info, reader, start, algorithms, scanner, batch)
+        finally:
+            reader.drop(batch)
+
+    try:
+        order = directory.order()
+        next_headers = itertools.chain((directory.header_offset(i) for i in itertools.islice(order, 1, None)), [directory.start])
+        batches = _batches(zip(_zip_plan(reader.windowed(256 << 10), directory, limits, order), next_headers), reader)
+        if helpers is not None:
+            batches = helpers.ahead(batches, reader, algorithms)
+        for batch, _ in bounded_map(read, batches, workers=ZIP_WORKERS, window=4 * ZIP_WORKERS):
+            for member, _info, _start in batch.jobs:
+                yield member
+    finally:
+        if helpers is not None:
+            helpers.close()
 
 
-def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits) -> Iterator[tuple[Member, zipfile.ZipInfo, int]]:
+class _Helpers:
+    """Helper processes that hash a batch's small stored or deflated members out
+    of the reader's shared segment (:func:`evidpack.zipmembers.hash_members`);
+    each reading thread uses one at a time. Whatever they cannot do (a member
+    not in one buffer, not simple, or whose content a recogniser wants) is
+    read in the thread as usual, and so is everything if a helper fails."""
+
+    def __init__(self, segment: tuple[int, int], count: int) -> None:
+        self._segment = segment
+        self._all: list[_Worker] = []
+        try:
+            for _ in range(count):
+                self._all.append(_Worker("evidpack.zipmembers", pass_fds=(segment[0],)))
+        except OSError:
+            self.close()
+            raise
+        self._turn = 0
+        self._failed = False
+
+    def ahead(self, batches: Iterator[_Batch], reader: RandomReader, algorithms: tuple[str, ...]) -> Iterator[_Batch]:
+        """Hand each batch to a helper as soon as it is planned (the batch's hold
+        keeps its data in memory), so the helpers are never waiting."""
+        for batch in batches:
+            picked, items = [], []
+            for i, (_member, info, start) in enumerate(batch.jobs):
+                if start >= 0 and info.compress_type in (0, 8) and info.compress_size <= CHUNK:
+                    at = reader.locate(start, info.compress_size)  # type: ignore[attr-defined]
+                    if at is not None:
+                        picked.append(i)
+                        items.append((at, info.compress_size, info.compress_type, info.file_size))
+            if items and not self._failed:
+                worker = self._all[self._turn % len(self._all)]
+                self._turn += 1
+                batch.helped = (picked, worker.submit("members", algorithms, (*self._segment, CHUNK, HEAD, items)))
+            yield batch
+
+    def read(self, batch: _Batch, reader: RandomReader, algorithms: tuple[str, ...], scanner: MemberScanner | None) -> set[int]:
+        """Complete the members of ``batch`` its helper read; their numbers."""
+        if batch.helped is None:
+            return set()
+        picked, future = batch.helped
+        try:
+            answers = future.result()
+        except RuntimeError:  # it failed: what it had is read in the threads, and so is the rest
+            self._failed = True
+            return set()
+        done = set()
+        for i, answer in zip(picked, answers):
+            member, info, _start = batch.jobs[i]
+            if answer is not None and _hashed(member, info, answer, algorithms, scanner):
+                done.add(i)
+        return done
+
+    def close(self) -> None:
+        for worker in self._all:
+            worker.close()
+
+
+def _hashed(member: Member, info: ZipEntry, answer: tuple[int, list[str], int, bytes], algorithms: tuple[str, ...], scanner: MemberScanner | None) -> bool:
+    """Complete a member a helper hashed, as :func:`_zip_read` would; False when a
+    recogniser wants its content (it is then read in the thread)."""
+    size, hexes, crc, head = answer
+    scan = None
+    if scanner is not None:
+        path = member.fields["member_path"]
+        tap = scanner.tap(path, info.file_size, head) if size else None
+        if tap is not None:
+            tap.close()
+            return False
+        try:
+            scan = scanner.result(path, size, head, None)
+        except _STREAM_ERRORS:
+            return False
+    _finish(member, info, _Streamed(size, dict(zip(algorithms, hexes)), head, crc, scan, None), algorithms)
+    return True
+
+
+class _Batch:
+    """Consecutive members read by one thread (handing each member to a thread
+    of its own costs more than reading a small one); also the key it holds its
+    place in the reader by."""
+
+    __slots__ = ("jobs", "helped")
+
+    def __init__(self) -> None:
+        self.jobs: list[_Job] = []
+        self.helped: tuple[list[int], Future[list[Any]]] | None = None  # (members handed to a helper, its answer)
+
+
+def _batches(planned: Iterable[tuple[_Job, int]], reader: RandomReader) -> Iterator[_Batch]:
+    """Planned members (each with where the next member's header lies) in
+    batches. A batch holds its place in the reader from its first member's data
+    on, so it is handed on before the next header to plan lies too far from
+    there: memory the batch holds must leave room for the reads still to come."""
+    capacity = reader.capacity
+    limit = BATCH_BYTES if capacity is None else min(BATCH_BYTES, capacity // 4)
+    batch, first = _Batch(), -1
+    for job, next_header in planned:
+        if first < 0 and job[2] >= 0:
+            first = job[2]
+            reader.hold(batch, first)  # its members' data is still to come: kept until read
+        batch.jobs.append(job)
+        if len(batch.jobs) >= BATCH_MEMBERS or (first >= 0 and next_header - first >= limit):
+            yield batch
+            batch, first = _Batch(), -1
+    if batch.jobs:
+        yield batch
+
+
+def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits, order: Iterable[int]) -> Iterator[_Job]:
     """Each member with the offset of its data, or -1 when it is not to be read;
     everything that depends on the members before it (names, overlaps, the
     expansion total) is decided here, in order."""
-    infos = directory.infos
     # Members are read in the order their data lies in the file (normally the
     # directory order), so a copy still being written is read front to back.
-    order = sorted(range(len(infos)), key=lambda i: (infos[i].header_offset, i))
     names = _Names()
     prev_end = 0
     expanded = 0
     for i in order:
-        info = infos[i]
+        info = directory.entry(i)
+        headers.hold(_zip_plan, info.header_offset)
         path, raw, how, problems = _zip_name(info)
         fields: dict[str, Any] = {"member_path": path, "member_index": i + 1}
         if how is not None:
@@ -724,7 +1207,7 @@ def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits) ->
             member.problems += _type_problems(fields)
             yield member, info, -1
             continue
-        header = headers.read_at(info.header_offset, 30)
+        header = headers.read_at(info.header_offset, 30 + len(raw))  # (its name too, as the directory gives it)
         if len(header) < 30 or header[:4] != b"PK\x03\x04":
             member.problems.append(("member-readable", f"has no local header at offset {info.header_offset}; not read"))
             yield member, info, -1
@@ -735,7 +1218,7 @@ def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits) ->
         if start < prev_end or end > directory.start:
             member.problems.append(("container-bomb", "its data overlaps another member or the central directory (a zip-bomb construction)"))
         prev_end = max(prev_end, end)
-        local_name = headers.read_at(info.header_offset + 30, nlen)
+        local_name = header[30 : 30 + nlen] if len(header) >= 30 + nlen else headers.read_at(info.header_offset + 30, nlen)
         if local_name != raw:
             shown = local_name.decode("utf-8", "replace")
             member.problems.append(("member-header-mismatch", f"its local header names it {shown!r}: tools that read local headers see another name"))
@@ -760,16 +1243,25 @@ def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits) ->
             yield member, info, -1
             continue
         yield member, info, start
+    headers.drop(_zip_plan)
 
 
-def _zip_read(member: Member, info: zipfile.ZipInfo, reader: RandomReader, start: int, algorithms: tuple[str, ...], scanner: MemberScanner | None) -> None:
+def _zip_read(
+    member: Member, info: ZipEntry, reader: RandomReader, start: int, algorithms: tuple[str, ...], scanner: MemberScanner | None, key: Any = None
+) -> None:
     """Stream one member's data out of the zip: inflate, check CRC and size, hash."""
-    fields = member.fields
-    path = fields["member_path"]
+    path = member.fields["member_path"]
     try:
-        s = _consume(_zip_data(reader, start, info), path, info.file_size, algorithms, scanner)
+        pieces = _whole(reader, start, info) if info.compress_size <= CHUNK else None
+        s = _consume(pieces if pieces is not None else _zip_data(reader, start, info, key), path, info.file_size, algorithms, scanner)
     except _Unreadable as exc:  # raised before the first byte (a bad LZMA header)
         s = _Streamed(0, MultiHasher(algorithms).result().hex, b"", 0, None, str(exc))
+    _finish(member, info, s, algorithms)
+
+
+def _finish(member: Member, info: ZipEntry, s: "_Streamed", algorithms: tuple[str, ...]) -> None:
+    """A member's record from what reading it found: content, CRC and size checked."""
+    fields = member.fields
     _set_content(member, s, algorithms)
     if s.error:
         fields["declared_size"] = info.file_size

@@ -5,10 +5,11 @@ backup), a single container (``.zip`` incl. ZIP64, ``.ufdr``, ``.tar``,
 ``.tar.gz``/``.tgz``, ``.gz``, Android ``.ab``), a ``.ufd`` or ``.ufdx`` (with
 the files it names), or a list of such files.
 
-Every file is copied byte for byte, as kind ``files`` does. A container is one
-payload item, so its hash still matches the tool's record; while it is being
-copied its members are streamed out of the copy (never unpacked to disk) and
-each gets a member record (``E0001/M000001``...). A ``.ufd``'s hashes are
+Every file is copied byte for byte, as kind ``files`` does (plain small files
+by its worker processes). A container is one payload item, so its hash still
+matches the tool's record; while it is being copied its members are read from
+the bytes being copied (never unpacked to disk) and each gets a member record
+(``E0001/M000001``...), made then and written after the container's own. A ``.ufd``'s hashes are
 checked against the digests computed during the copy; a ``.ufdr``'s
 ``report.xml`` against the members' digests; an iTunes backup's files are
 mapped to their domains and paths through ``Manifest.db``. The artifact
@@ -30,9 +31,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..artifacts._scan import DEFAULT_SQLITE_MAX, ContentTap, Scanner
+from ..artifacts import matching
+from ..artifacts._scan import COMPANIONS, DEFAULT_SQLITE_MAX, ContentTap, Scanner
+from ..build import item_id, member_id, prepare_member
+from ..errors import EvidpackError
 from . import itunes, ufed
 from .base import ImportContext, open_source_file
 from .containers import (
@@ -44,8 +48,8 @@ from .containers import (
     MemberScanner,
     Note,
     Problem,
-    Progress,
     RandomReader,
+    StreamedCopy,
     ZipDirectory,
     ZipUnreadable,
     announced_format,
@@ -56,6 +60,7 @@ from .files import FilesImporter, Found, escaped_name, has_bad_utf8, walk
 from .support import Options
 
 if TYPE_CHECKING:
+    from ..build import BundleWriter
     from ..casefile import Source
 
 SHOWN_PER_CHECK = 20  # member problems of one kind reported one by one per container; the rest are counted
@@ -92,17 +97,33 @@ def _options(source: "Source", ctx: ImportContext) -> DeviceOptions:
 
 
 class _Spool:
-    """Member events written to a private temporary file while the copy runs and
-    read back, in order, when they are emitted: memory does not grow with the
-    number of members (events are kept in batches of ``BATCH``)."""
+    """Member events, and the member records' finished lines, written to private
+    temporary files while the copy runs and read back, in order, when they are
+    emitted: memory does not grow with the number of members (events are kept
+    in batches of ``BATCH``)."""
 
     BATCH = 1000
 
     def __init__(self) -> None:
         self._fh: IO[bytes] = tempfile.TemporaryFile(prefix="evidpack-members-", buffering=1 << 20)
-        self._batch: list[Event] = []
+        self._lines: IO[bytes] = tempfile.TemporaryFile(prefix="evidpack-lines-", buffering=1 << 20)
+        self._batch: list[Event | _Todo] = []
 
-    def add(self, ev: Event) -> None:
+    def add_line(self, line: bytes) -> None:
+        self._lines.write(line + b"\n")
+
+    def lines(self) -> Iterator[bytes]:
+        """The lines, in blocks of whole lines."""
+        self._lines.flush()
+        self._lines.seek(0)
+        rest = b""
+        for block in iter(lambda: self._lines.read(1 << 20), b""):
+            block, _, tail = (rest + block).rpartition(b"\n")
+            rest = tail
+            if block:
+                yield block + b"\n"
+
+    def add(self, ev: "Event | _Todo") -> None:
         self._batch.append(ev)
         if len(self._batch) >= self.BATCH:
             self._flush()
@@ -112,7 +133,7 @@ class _Spool:
             pickle.dump(self._batch, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
             self._batch = []
 
-    def events(self) -> Iterator[Event]:
+    def events(self) -> "Iterator[Event | _Todo]":
         self._flush()
         self._fh.seek(0)
         while True:
@@ -124,6 +145,7 @@ class _Spool:
 
     def close(self) -> None:
         self._fh.close()
+        self._lines.close()
 
 
 class _UfdrScanner:
@@ -163,12 +185,21 @@ class _Job:
     limits: Limits
     directory: ZipDirectory | None
     scanner: MemberScanner | None
+    source: str
+    cid: str  # the container's item id: its members' records are made while it is copied
+    writer: "BundleWriter"
     spool: _Spool = field(default_factory=_Spool)
     facts: dict[str, Any] = field(default_factory=dict)
     members: int = 0
+    types: Counter[str] = field(default_factory=Counter)
+    expanded: int = 0  # bytes of the members read
+    unread: int = 0  # members in a compression method evidpack cannot read
     error: BaseException | None = None
 
     def run(self, reader: RandomReader) -> None:
+        # A .ufdr's members are recorded with what its report.xml says of them,
+        # which is known only once report.xml has streamed past: they wait.
+        ready = not isinstance(self.scanner, _UfdrScanner)
         try:
             for ev in catalogue(self.fmt, reader, name=self.name, algorithms=self.algorithms, limits=self.limits,
                                 zip_directory=self.directory, scanner=self.scanner):
@@ -176,6 +207,12 @@ class _Job:
                     self.facts[ev.key] = ev.value
                 if isinstance(ev, Member):
                     self.members += 1
+                    if ready:
+                        line, todo = self.record(ev, self.members)
+                        self.spool.add_line(line)
+                        if todo is not None:
+                            self.spool.add(todo)
+                        continue
                 self.spool.add(ev)
         except CopyAborted:
             pass
@@ -183,6 +220,57 @@ class _Job:
             self.error = exc
         finally:
             reader.close()
+
+    def record(self, ev: Member, n: int, report: "ufed.Report | None" = None, reported: "_ReportedHashes | None" = None,
+               rescan: Any = None) -> "tuple[bytes, _Todo | None]":
+        """The line of ``ev``'s member record, member ``n`` (for a .ufdr, with what its
+        report says), and what emitting it must do besides, if anything."""
+        rec, scans = _member_record(ev, self.source, report, reported, rescan)
+        size = rec.get("size", 0)
+        self.types[rec["member_type"]] += 1
+        self.expanded += size if "sha256" in rec else 0
+        self.unread += bool(ev.unread)
+        line = self.writer.member_line(prepare_member(rec), self.cid, n)
+        todo = [(path, scan) for path, scan in scans if scan or path.endswith(COMPANIONS)]
+        if not todo and not ev.problems:
+            return line, None
+        return line, _Todo(member_id(self.cid, n), ev.path, size, todo, ev.problems)
+
+
+class _Todo(NamedTuple):
+    """What emitting a member record must do besides writing its line, in order:
+    show it to the artifact scan (path, scan), report its problems."""
+
+    mid: str
+    path: str
+    size: int
+    scans: list[tuple[str, dict[str, Any] | None]]
+    problems: list[tuple[str, str]]
+
+
+def _member_record(ev: Member, source: str, report: "ufed.Report | None", reported: "_ReportedHashes | None",
+                   rescan: Any) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any] | None]]]:
+    """The member record of ``ev`` (without container, id and salt), and the
+    (path, scan) pairs it was recognised by."""
+    rec: dict[str, Any] = {"kind": "member", **ev.fields}
+    if ev.problems:
+        rec["problems"] = [f"{check}: {reason}" for check, reason in ev.problems]
+    scans = [(ev.path, ev.scan)]
+    if report is not None and reported is not None:
+        entry = report.files.get(ev.path)
+        if entry is not None:
+            rec["device_path"] = entry[0]
+            reported.compare(ev.path, entry, rec)
+            scans.append((entry[0], rescan(entry[0], rec.get("size", 0), ev.head)))
+    tags = {t for _path, s in scans if s for t in s["tags"]}
+    if rec.get("encrypted"):
+        tags.add("encrypted")
+    if tags:
+        rec["tags"] = sorted(tags)
+    if ev.unread:
+        rec["not_read"] = ev.unread
+    rec["source"] = source
+    return rec, scans[:1] + [(p, s) for p, s in scans[1:] if s]
 
 
 @dataclass
@@ -213,6 +301,8 @@ class DeviceImporter(FilesImporter):
         self._digests: dict[str, dict[str, str]] = {}
         self._backups: list[itunes.Backup] = []
         self._containers: list[dict[str, Any]] = []
+        self._first_item = ctx.writer.next_item
+        self._ordinal: dict[str, int] = {}  # containers: their place among the entries found
         self._plan(source, ctx)
         self._named_all = self._named_files()
         super().run(source, ctx)
@@ -318,12 +408,25 @@ class DeviceImporter(FilesImporter):
         return set(self._named) | {p for _rel, paths in self._ufdx for p in paths}
 
     def _found(self, source: "Source", ctx: ImportContext) -> Iterator[Found]:
-        if self._extra_found is not None:
-            yield from self._extra_found
-        else:
-            yield from super()._found(source, ctx)
+        found = iter(self._extra_found) if self._extra_found is not None else super()._found(source, ctx)
+        # Each entry found becomes one item record, in this order: a container's
+        # number is known before it is copied, so its members' records can be
+        # made while it is.
+        for n, f in enumerate(found):
+            if announced_format(f.rel) is not None:
+                self._ordinal[f.rel] = n
+            yield f
 
     # --- copying (worker threads) -----------------------------------------------------------
+
+    def _poolable(self, f: Found) -> bool:
+        """A plain file, which the worker processes may copy: not one copied
+        beforehand, a container, a file a .ufd names or an iTunes backup holds,
+        nor a path a recogniser looks at (one that turns out to be an SQLite
+        database is scanned when it is emitted)."""
+        rel = f.rel
+        return (rel not in self._pre and announced_format(rel) is None and rel not in self._named
+                and all(backup.stored(rel) is None for backup in self._backups) and not matching(rel))
 
     def _copy(self, f: Found, dest: str, ctx: ImportContext, extra: dict[str, Any]) -> _Copied:
         if f.rel in self._pre:
@@ -350,45 +453,44 @@ class DeviceImporter(FilesImporter):
 
     def _copy_container(self, f: Found, dest: str, ctx: ImportContext, extra: dict[str, Any], fmt: str, also: tuple[str, ...], path: str) -> _Copied:
         directory = None
+        seen: list[tuple[int, bytes]] = []  # the bytes of the source the directory was read from
         if fmt == "zip":
             try:
                 fd = open_source_file(f.abs_path)
-                with os.fdopen(fd, "rb") as fh:  # only its tail: members are read from the copy
-                    directory = read_zip_directory(fh)
+                with os.fdopen(fd, "rb") as fh:  # only its tail: members are read as the copy is written
+                    directory = read_zip_directory(fh, seen)
             except ZipUnreadable:
-                directory = None  # the copy is read again and the problem reported from it
+                directory = None  # the directory is read again from the copy and the problem reported from it
         scanner: MemberScanner = _UfdrScanner(self._scanner) if f.rel.lower().endswith(".ufdr") else self._scanner
-        job = _Job(fmt, f.rel.rpartition("/")[2], ctx.writer.algorithms, self._opts.limits, directory, scanner)
-        progress = Progress()
-        reader = RandomReader.growing(ctx.writer.root / ctx.payload_path(dest), progress)
+        cid = item_id(self._first_item + self._ordinal[f.rel])  # (one item record per entry found, in order: checked when emitted)
+        job = _Job(fmt, f.rel.rpartition("/")[2], ctx.writer.algorithms, self._opts.limits, directory, scanner, ctx.source.id, cid, ctx.writer)
+        reader = StreamedCopy(ctx.writer.root / ctx.payload_path(dest), expect=seen, shared=True)
         thread = threading.Thread(target=job.run, args=(reader,), name="evidpack-members", daemon=True)
         thread.start()
         try:
-            record = ctx.copy_file(f.abs_path, dest, f.lst, extra, on_write=progress.advance, also=also)
+            record = ctx.copy_file(f.abs_path, dest, f.lst, extra, tee=reader, also=also)
         except BaseException as exc:
-            progress.abort(exc)
+            reader.abort(exc)
             thread.join()
+            reader.release()
             job.spool.close()
             raise
-        progress.finish()
+        reader.finish()
         thread.join()
+        reader.release()
         if job.error is not None:
             job.spool.close()
             raise job.error
-        if directory is not None:
-            with open(ctx.writer.root / record["path"], "rb") as fh:
-                try:
-                    same = directory.same_as(read_zip_directory(fh))
-                except ZipUnreadable:
-                    same = False
-            if not same:
-                job.spool.close()
-                raise OSError(errno.EAGAIN, "changed while being read (its zip directory differs between reads)")
+        if not reader.as_expected:
+            job.spool.close()
+            raise OSError(errno.EAGAIN, "changed while being read (its zip directory differs between reads)")
         return _Copied(record, path, self._scanner.rescan(path, record["size"], b""), job)
 
     # --- emitting (in order, this thread) -------------------------------------------------------
 
     def _emit(self, f: Found, copied: Any, ctx: ImportContext) -> None:
+        if isinstance(copied, dict) and copied["kind"] == "file":  # copied by a worker process (see _poolable)
+            copied = _Copied(copied, f.rel, self._scanner.scan_copy(ctx.writer.root / copied["path"], f.rel, copied["size"], copied["media_type"]))
         if not isinstance(copied, _Copied):
             ctx.emit(copied)
             return
@@ -405,6 +507,9 @@ class DeviceImporter(FilesImporter):
             if "android_backup" in job.facts:
                 record["android_backup"] = job.facts["android_backup"]
         emitted = ctx.emit(record)
+        if job is not None and emitted["id"] != job.cid:
+            job.spool.close()
+            raise EvidpackError(f"internal error: {self._shown(ctx.source, f.rel)} was numbered {job.cid} for its members but emitted as {emitted['id']}")
         self._scanner.collect(emitted["id"], copied.path, emitted["size"], copied.scan)
         rel = f.rel
         if rel in self._named_all:
@@ -426,10 +531,9 @@ class DeviceImporter(FilesImporter):
         report = ufdr.report if ufdr is not None else None
         reported = _ReportedHashes(shown) if report is not None else None
         shown_per_check: Counter[str] = Counter()
-        types: Counter[str] = Counter()
-        expanded = 0
-        unread = 0
         readable = True
+        ctx.writer.add_member_lines(cid, job.spool.lines())
+        n = 0
         for ev in job.spool.events():
             if isinstance(ev, Problem):
                 readable = False
@@ -438,36 +542,20 @@ class DeviceImporter(FilesImporter):
             if isinstance(ev, Note):
                 ctx.check(ev.check, ev.verdict, f"{shown}: {ev.reason}", cid)
                 continue
-            if not isinstance(ev, Member):
+            if isinstance(ev, Member):  # (a .ufdr's, recorded now that its report.xml has been read)
+                n += 1
+                line, todo = job.record(ev, n, report, reported, self._scanner.rescan)
+                ctx.writer.add_member_lines(cid, [line + b"\n"])
+                ev = todo
+            if not isinstance(ev, _Todo):
                 continue
-            rec: dict[str, Any] = {"kind": "member", "container": cid, **ev.fields}
-            if ev.problems:
-                rec["problems"] = [f"{check}: {reason}" for check, reason in ev.problems]
-            scans = [ev.scan]
-            if report is not None and reported is not None:
-                entry = report.files.get(ev.path)
-                if entry is not None:
-                    rec["device_path"] = entry[0]
-                    reported.compare(ev.path, entry, rec)
-                    scans.append(self._scanner.rescan(entry[0], rec.get("size", 0), ev.head))
-            tags = {t for s in scans if s for t in s["tags"]}
-            if rec.get("encrypted"):
-                tags.add("encrypted")
-            if tags:
-                rec["tags"] = sorted(tags)
-            if ev.unread:
-                rec["not_read"] = ev.unread
-                unread += 1
-            emitted = ctx.emit(rec)
-            types[rec["member_type"]] += 1
-            expanded += rec.get("size", 0) if "sha256" in rec else 0
-            self._scanner.collect(emitted["id"], ev.path, rec.get("size", 0), scans[0])
-            if len(scans) > 1 and scans[1]:
-                self._scanner.collect(emitted["id"], rec["device_path"], rec.get("size", 0), scans[1])
+            for path, scan in ev.scans:
+                self._scanner.collect(ev.mid, path, ev.size, scan)
             for check, reason in ev.problems:
                 shown_per_check[check] += 1
                 if shown_per_check[check] <= SHOWN_PER_CHECK:
-                    ctx.problem(f"{shown}: member {ev.path!r} {reason}", check=check, subject=emitted["id"])
+                    ctx.problem(f"{shown}: member {ev.path!r} {reason}", check=check, subject=ev.mid)
+        types, expanded, unread = job.types, job.expanded, job.unread
         for check, n in sorted(shown_per_check.items()):
             if n > SHOWN_PER_CHECK:
                 ctx.problem(f"{shown}: {n - SHOWN_PER_CHECK} more member(s) with the same problem ({check}); each is marked in its member record", check=check, subject=cid)

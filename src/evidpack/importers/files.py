@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import stat as statmod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import EvidpackError
 from ..hashing import in_order
-from ..payloadcopy import CopyPool
+from ..payloadcopy import CopyPool, WriteError
 from .base import ImportContext
 
 if TYPE_CHECKING:
@@ -107,7 +107,8 @@ class FilesImporter:
         # batches by worker processes, others by a few threads), and emitted in
         # order — memory does not grow with the number of files.
         readable = self._destinations(self._found(source, ctx), ctx)
-        pooled = type(self)._copy is FilesImporter._copy  # subclasses that hook _copy copy in threads
+        # Subclasses that hook _copy copy in threads, but for the files they let the pool copy (_poolable).
+        pooled = type(self)._copy is FilesImporter._copy or type(self)._poolable is not FilesImporter._poolable
         root = str(ctx.writer.root)
         algorithms = ctx.writer.algorithms
 
@@ -129,9 +130,11 @@ class FilesImporter:
 
         unread = 0
         with CopyPool(None if pooled else 0) as pool, ThreadPoolExecutor(4, thread_name_prefix="evidpack-io") as threads:
-            units = _units(readable, pooled and pool.workers > 0)
+            units = _units(readable, pooled and pool.workers > 0, self._poolable)
             for (entries, to_pool), results in in_order(units, start, window=8 if pooled else 32):
                 for (f, dest, _why), result in zip(entries, results):
+                    if isinstance(result, WriteError):
+                        raise EvidpackError(f"cannot write {ctx.payload_path(dest or f.rel)} into the bundle ({result.strerror or result}); nothing was sealed")
                     if isinstance(result, OSError):
                         unread += 1
                         shown = escaped_name(f.abs_path)
@@ -166,6 +169,11 @@ class FilesImporter:
 
     def _emit(self, f: Found, copied: Any, ctx: ImportContext) -> None:
         ctx.emit(copied)
+
+    def _poolable(self, f: Found) -> bool:
+        """Whether the worker processes may copy ``f`` (a small file) as they copy
+        any file, instead of ``_copy``: ``_emit`` then gets its plain record."""
+        return True
 
     def _found(self, source: "Source", ctx: ImportContext) -> Iterator[Found]:
         if source.is_list:
@@ -253,7 +261,7 @@ INLINE_BATCHES = 2  # the first batches are copied in threads: a small source st
 
 
 def _units(
-    entries: Iterator[tuple[Found, str | None, str]], pooled: bool
+    entries: Iterator[tuple[Found, str | None, str]], pooled: bool, poolable: Callable[[Found], bool] = lambda f: True
 ) -> Iterator[tuple[list[tuple[Found, str | None, str]], bool]]:
     """Group entries into units of work, in order: (entries, for the pool?).
     Runs of small files become batches for the worker processes; anything else
@@ -262,7 +270,7 @@ def _units(
     inline = INLINE_BATCHES
     for entry in entries:
         f, dest, _ = entry
-        if pooled and dest is not None and f.lst.st_size < SMALL_MAX:
+        if pooled and dest is not None and f.lst.st_size < SMALL_MAX and poolable(f):
             batch.append(entry)
             if len(batch) >= BATCH:
                 yield batch, inline <= 0
