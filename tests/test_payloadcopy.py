@@ -209,3 +209,36 @@ def _done(value):
     fut = Future()
     fut.set_result(value)
     return fut
+
+
+def test_direct_io_refused_after_a_short_write_still_gives_an_exact_copy(tmp_path: Path, monkeypatch) -> None:
+    """If O_DIRECT writes part of a chunk and then refuses the rest, the chunk is
+    written again from its start: the copy is exactly the bytes hashed."""
+    if not getattr(os, "O_DIRECT", 0):
+        pytest.skip("no O_DIRECT here")
+    import fcntl
+
+    data = os.urandom(payloadcopy.DIRECT_MIN + 4096 * 3 + 5)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    st = os.lstat(src)
+    calls = {"direct": 0}
+
+    class ShortThenRefuse:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def write(fd, buf):
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+                calls["direct"] += 1
+                if calls["direct"] == 1:
+                    return os.write(fd, buf[:4096])  # a short write
+                raise OSError(errno.EINVAL, "Invalid argument")
+            return os.write(fd, buf)
+
+    monkeypatch.setattr(payloadcopy, "os", ShortThenRefuse())
+    got = copy_file(str(src), str(tmp_path / "copy.bin"), (st.st_ino, st.st_dev), ("sha256",))
+    assert calls["direct"] == 2
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    assert got.hex["sha256"] == hashlib.sha256(data).hexdigest()

@@ -101,15 +101,12 @@ def copy_file(
     ino_dev: tuple[int, int],
     algorithms: Sequence[str],
     *,
-    on_write: Callable[[int], None] | None = None,
     direct: bool = True,
     tee: "Tee | None" = None,
 ) -> Copied:
     """Copy ``src`` to the new file ``dest`` (created read-only, with the source's
     times), hashing each byte read with every algorithm. ``ino_dev`` is the
     (inode, device) the walk found: anything else at ``src`` is refused.
-    ``on_write`` is called with the bytes on disk so far after each chunk (the
-    copy can then be read while it grows; such copies are not written O_DIRECT).
     ``tee`` gets each chunk, from its own buffers, as it is written (see :class:`Tee`).
     Raises OSError; on any failure no file is left at ``dest``."""
     fd = open_source(src)
@@ -123,11 +120,10 @@ def copy_file(
         except OSError as exc:
             raise WriteError(exc.errno, exc.strerror or str(exc)) from None
         try:
-            if before.st_size < CHUNK and on_write is None and tee is None:
+            if before.st_size < CHUNK and tee is None:
                 copied = _copy_small(fd, out, algorithms)
             else:
-                use_direct = direct and on_write is None and before.st_size >= DIRECT_MIN
-                copied = _copy_large(fd, out, algorithms, on_write, use_direct, tee)
+                copied = _copy_large(fd, out, algorithms, direct and before.st_size >= DIRECT_MIN, tee)
             try:
                 if _MODE_NEEDS_FCHMOD:
                     os.fchmod(out, PAYLOAD_MODE)
@@ -235,7 +231,7 @@ class Tee(Protocol):
 
 
 def _copy_large(
-    fd: int, out: int | None, algorithms: Sequence[str], on_write: Callable[[int], None] | None, direct: bool, tee: Tee | None = None
+    fd: int, out: int | None, algorithms: Sequence[str], direct: bool, tee: Tee | None = None
 ) -> tuple[int, dict[str, str], bytes]:
     """Two buffers alternate (or the tee's buffers are used in turn): while the
     digests of one chunk run in threads, the next is read and the current one written."""
@@ -263,9 +259,8 @@ def _copy_large(
                     if not direct or exc.errno != errno.EINVAL:
                         raise
                     direct = _set_direct(out, False)  # refused in practice: write through the cache
+                    os.lseek(out, hasher.size - n, os.SEEK_SET)  # from the chunk's start, whatever went before
                     _write_all(out, view)
-            if on_write is not None:
-                on_write(hasher.size)
             if tee is not None:
                 tee.chunk(view)
             turn ^= 1
