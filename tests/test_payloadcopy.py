@@ -242,3 +242,13 @@ def test_direct_io_refused_after_a_short_write_still_gives_an_exact_copy(tmp_pat
     assert calls["direct"] == 2
     assert (tmp_path / "copy.bin").read_bytes() == data
     assert got.hex["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_without_an_interpreter_to_start_the_pool_copies_in_process(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "x").write_bytes(b"data")
+    st = os.lstat(tmp_path / "x")
+    monkeypatch.setattr(payloadcopy.sys, "executable", str(tmp_path / "no-such-python"))
+    with CopyPool(2) as pool:
+        answers = pool.submit(("sha256",), [(str(tmp_path / "x"), str(tmp_path / "o/x"), (st.st_ino, st.st_dev), "x")]).result(timeout=60)
+        assert pool.workers == 0
+    assert answers[0][2]["sha256"] == hashlib.sha256(b"data").hexdigest()

@@ -484,7 +484,13 @@ class CopyPool:
             fut.set_result(_OPS[op](algorithms, jobs))
             return fut
         if not self._all:  # all started at once, on first use
-            self._all = [_Worker() for _ in range(self.workers)]
+            try:
+                for _ in range(self.workers):
+                    self._all.append(_Worker())
+            except OSError:  # no interpreter to start (embedded, frozen): copy here instead
+                self.close()
+                self.workers = 0
+                return self._submit(op, algorithms, jobs)
         worker = self._all[self._turn % len(self._all)]
         self._turn += 1
         return worker.submit(op, algorithms, jobs)
