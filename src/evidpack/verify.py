@@ -110,6 +110,9 @@ class Report:
             "summary": self.summary,
             "trusted_keys": sorted({c for c in self.trusted_fingerprints}),
             "failed_checks": [c.name for c in self.checks if c.verdict == "fail"],
+            # what was not re-checked (MD5 without --md5, members without --deep): the
+            # event must not read as more than was done
+            "skipped_checks": [c.name for c in self.checks if c.verdict == "skipped"],
             "custody_head_before": self.custody_head,
         }
 
