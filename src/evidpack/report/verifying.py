@@ -48,7 +48,11 @@ def section(data: "IndexInput") -> tuple[Entry, list[Entry], list[Flowable]]:
         "With evidpack",
         f"Every check at once, trusting only the examiner's public key file you obtained (here examiner.pub). The bundle "
         f"is a folder or a .zip; here it is called {bundle}, after the case:",
-        [f"evidpack verify {bundle} --trust examiner.pub", f"evidpack verify {bundle} --trust examiner.pub --deep    # also re-hash every container member"],
+        [
+            f"evidpack verify {bundle} --trust examiner.pub",
+            f"evidpack verify {bundle} --trust examiner.pub --md5     # also recompute every MD5",
+            f"evidpack verify {bundle} --trust examiner.pub --deep    # also re-hash every container member",
+        ],
         f"Expected: exit code 0 and a last line beginning VERIFIED, naming the key {fingerprint}. Exit code 1 means "
         "something differs from what was sealed; 3 means intact but the signer is not among the trusted keys.",
     )
