@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import rdflib
 from conftest import BUILD_TIME, DEMO_KEY, DEMO_PASS, REPO, build_args, run_cli, run_proc, tool
-from test_catalogue import device_bundle  # noqa: F401  (a fixture)
+from test_catalogue import ACCOUNT_DIR, device_bundle  # noqa: F401  (a fixture)
 
 from evidpack.timeutil import parse_rfc3339
 
@@ -212,8 +212,9 @@ def test_members_keep_their_container_as_root_exhibit(device_bundle: Path, tmp_p
           ?cr case-investigation:exhibitNumber ?root ; uco-core:object ?c .
         }""")
     assert sorted(tuple(map(str, r)) for r in rows) == [
-        ("E0001/M000001", "E0001", "Dump/data/data/com.tencent.mm/MicroMsg/9f/EnMicroMsg.db"),
-        ("E0001/M000002", "E0001", "Dump/sdcard/DCIM/IMG_0001.jpg"),
+        ("E0001/M000001", "E0001", f"{ACCOUNT_DIR}/EnMicroMsg.db"),
+        ("E0001/M000002", "E0001", f"{ACCOUNT_DIR}/image2/ab/cd/th_abcd"),
+        ("E0001/M000003", "E0001", "Dump/sdcard/DCIM/IMG_0001.jpg"),
     ]
     case_validate(out)
 

@@ -7,18 +7,15 @@ import json
 import sqlite3
 import zipfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import sqlite_utils
 from conftest import DEMO_KEY, DEMO_PASS, TRUSTED, build_args, manifest_text, run_cli
 
-from evidpack import importers
 from evidpack.catalogue import write_catalogue
 from evidpack.custody import ChainWriter
 from evidpack.errors import EvidpackError
-from evidpack.hashing import hash_bytes
-from evidpack.importers.base import ImportContext
 
 CATALOGUE = "evidpack/catalogue.sqlite"
 
@@ -103,72 +100,90 @@ def test_case_table_names_the_case(bundle: Path) -> None:
     assert case == {"id": "TC-0001", "title": "Test case (synthetic)", "authority": "Warrant T-1", "examiner": "Det. Test"}
 
 
-# --- containers, members and importer tables (through a stand-in container importer) ---
+# --- containers, members and importer tables (through the real device importer) ---
+
+ACCOUNT = "cc509bd1d73e37d487fc13c432a812e9"
+ACCOUNT_DIR = f"Dump/data/data/com.tencent.mm/MicroMsg/{ACCOUNT}"
+ENMICROMSG = b"\x8f\x1d" * 2048  # not the SQLite header: a SQLCipher database, as WeChat writes it
+DEVICE_ZIP = {
+    f"{ACCOUNT_DIR}/EnMicroMsg.db": ENMICROMSG,
+    f"{ACCOUNT_DIR}/image2/ab/cd/th_abcd": b"\xff\xd8\xff" + b"\x03" * 40,
+    "Dump/sdcard/DCIM/IMG_0001.jpg": b"\xff\xd8\xff" + b"\x02" * 50,
+}
 
 
-class ZipDeviceImporter:
-    """A stand-in for the device importer: keeps a zip as one payload file and
-    catalogues its members (hashed from the zip) and an importer table."""
-
-    kind: ClassVar[str] = "device"
-
-    def run(self, source: Any, ctx: ImportContext) -> None:
-        import os
-
-        path = source.paths[0]
-        container = ctx.emit(ctx.copy_file(str(path), path.name, os.lstat(path)))
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                d = hash_bytes(zf.read(info))
-                ctx.emit({"kind": "member", "container": container["id"], "member_path": info.filename,
-                          "size": d.size, "sha256": d["sha256"], "md5": d["md5"], "tags": ["wechat", "android-db"]})
-        ctx.add_rows("artifacts", [{"artifact": "wechat-db", "exhibit": f"{container['id']}/M000001",
-                                    "facts": {"uin": 12345, "names": ["小龙"]}, "paths": ["a", "b"]}])
-        ctx.add_rows("artifacts", [{"artifact": "note", "extra_column": 1.5}])
+def device_case(tmp_path: Path, name: str, entries: dict[str, bytes]) -> Path:
+    """A case with one ``device`` source: a small synthetic extraction zip, read by the real device importer."""
+    src = tmp_path / "acq" / name
+    src.parent.mkdir(exist_ok=True)
+    with zipfile.ZipFile(src, "w") as zf:
+        for member, data in entries.items():
+            zf.writestr(member, data)
+    m = tmp_path / "case.toml"
+    m.write_text(manifest_text(json.dumps(f"acq/{name}"), kind="device"), "utf-8")
+    return m
 
 
 @pytest.fixture
-def device_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setitem(importers.IMPORTERS, "device", ZipDeviceImporter)
-    src = tmp_path / "acq/EXTRACTION_FFS.zip"
-    src.parent.mkdir()
-    with zipfile.ZipFile(src, "w") as zf:
-        zf.writestr("Dump/data/data/com.tencent.mm/MicroMsg/9f/EnMicroMsg.db", b"SQLite format 3\x00" + b"\x01" * 100)
-        zf.writestr("Dump/sdcard/DCIM/IMG_0001.jpg", b"\xff\xd8\xff" + b"\x02" * 50)
-    m = tmp_path / "case.toml"
-    m.write_text(manifest_text('"acq/EXTRACTION_FFS.zip"', kind="device"), "utf-8")
+def device_bundle(tmp_path: Path) -> Path:
     out = tmp_path / "bundles/TC-0001"
-    r = run_cli(*build_args(m, out))
+    r = run_cli(*build_args(device_case(tmp_path, "EXTRACTION_FFS.zip", DEVICE_ZIP), out))
     assert r.exit_code == 0, r.output
     return out
 
 
 def test_member_records_are_items_linked_to_their_container(device_bundle: Path) -> None:
-    rows = query_json(device_bundle, "SELECT id, kind, container, name, member_path, sha256, tags FROM items ORDER BY id")
+    rows = query_json(device_bundle, "SELECT id, kind, container, name, member_path, member_index, sha256, tags FROM items ORDER BY id")
     assert [(r["id"], r["kind"], r["container"]) for r in rows] == [
-        ("E0001", "file", None), ("E0001/M000001", "member", "E0001"), ("E0001/M000002", "member", "E0001")]
+        ("E0001", "file", None), ("E0001/M000001", "member", "E0001"), ("E0001/M000002", "member", "E0001"),
+        ("E0001/M000003", "member", "E0001")]
+    assert [(r["member_path"], r["member_index"]) for r in rows[1:]] == [(n, i) for i, n in enumerate(DEVICE_ZIP, 1)]
     db_member = rows[1]
     assert db_member["name"] == "EnMicroMsg.db"
-    assert db_member["sha256"] == hashlib.sha256(b"SQLite format 3\x00" + b"\x01" * 100).hexdigest()
-    assert db_member["tags"] == '["wechat","android-db"]'  # canonical JSON text, order kept
+    assert db_member["sha256"] == hashlib.sha256(ENMICROMSG).hexdigest()
+    assert db_member["tags"] == '["android-db","sqlcipher","wechat"]'  # canonical JSON text, order kept
+    assert rows[3]["tags"] is None  # not recognised
     fks = {(r[3], r[2], r[4]) for r in db(device_bundle).execute("PRAGMA foreign_key_list(items)")}
     assert ("container", "items", "id") in fks and ("source", "sources", "id") in fks
 
 
 def test_search_finds_members_by_part_of_their_path(device_bundle: Path) -> None:
-    rows = query_json(device_bundle, "SELECT i.id FROM items i WHERE i.rowid IN "
-                                     "(SELECT rowid FROM items_fts WHERE items_fts MATCH 'MicroMsg')")
-    assert [r["id"] for r in rows] == ["E0001/M000001"]
+    def search(term: str) -> list[str]:
+        rows = query_json(device_bundle, "SELECT i.id FROM items i WHERE i.rowid IN "
+                                         f"(SELECT rowid FROM items_fts WHERE items_fts MATCH '{term}') ORDER BY i.id")
+        return [r["id"] for r in rows]
+
+    assert search("MicroMsg") == ["E0001/M000001", "E0001/M000002"]
+    assert search("DCIM") == ["E0001/M000003"]
 
 
-def test_importer_tables_take_any_columns_and_store_nested_values_as_json(device_bundle: Path) -> None:
+def test_the_device_importer_tables_are_in_the_catalogue(device_bundle: Path) -> None:
     rows = query_json(device_bundle, "SELECT * FROM artifacts ORDER BY rowid")
-    assert rows[0]["source"] == "S01" and rows[0]["artifact"] == "wechat-db"
-    assert rows[0]["facts"] == '{"names":["小龙"],"uin":12345}'  # canonical JSON text
-    assert json.loads(rows[0]["paths"]) == ["a", "b"]
-    assert rows[1]["extra_column"] == 1.5 and rows[0]["extra_column"] is None
-    (uin,) = query_json(device_bundle, "SELECT json_extract(facts, '$.uin') AS uin FROM artifacts WHERE artifact = 'wechat-db'")
-    assert uin == {"uin": 12345}
+    assert [(r["source"], r["recogniser"], r["item"]) for r in rows] == [
+        ("S01", "wechat-android-enmicromsg", "E0001/M000001"), ("S01", "wechat-android-media", None)]
+    assert rows[0]["tags"] == '["android-db","sqlcipher","wechat"]' and rows[0]["encrypted"] == 1  # a list as canonical JSON text
+    # rows with different columns share one table: the counted media group has its own, the others are null
+    assert rows[1]["count"] == 1 and rows[1]["first_item"] == "E0001/M000002" and rows[0]["count"] is None
+    assert rows[1]["group"] == f"{ACCOUNT}/image2" and rows[1]["why"] is None
+    (tags,) = query_json(device_bundle, "SELECT json_extract(tags, '$[1]') AS t FROM artifacts WHERE recogniser = 'wechat-android-enmicromsg'")
+    assert tags == {"t": "sqlcipher"}
+
+
+def test_importer_tables_take_any_columns_and_store_nested_values_as_json(tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text("")
+    rows = [{"source": "S01", "artifact": "wechat-db", "facts": {"uin": 12345, "names": ["小龙"]}, "paths": ["a", "b"]},
+            {"source": "S01", "artifact": "note", "extra_column": 1.5}]
+    write_catalogue(tmp_path / "c.sqlite", case={"id": "X"}, sources=[], items_path=items,
+                    custody_lines=ChainWriter().lines, tables={"artifacts": rows})
+    with sqlite3.connect(f"file:{tmp_path / 'c.sqlite'}?mode=ro", uri=True) as conn:
+        conn.row_factory = sqlite3.Row
+        got = [dict(r) for r in conn.execute("SELECT * FROM artifacts ORDER BY rowid")]
+        (uin,) = conn.execute("SELECT json_extract(facts, '$.uin') FROM artifacts WHERE artifact = 'wechat-db'").fetchone()
+    assert got[0]["facts"] == '{"names":["小龙"],"uin":12345}'  # canonical JSON text
+    assert json.loads(got[0]["paths"]) == ["a", "b"]
+    assert got[1]["extra_column"] == 1.5 and got[0]["extra_column"] is None
+    assert uin == 12345
 
 
 def test_a_build_with_members_still_verifies(device_bundle: Path) -> None:
@@ -176,15 +191,8 @@ def test_a_build_with_members_still_verifies(device_bundle: Path) -> None:
     assert r.exit_code == 0, r.output
 
 
-def test_catalogue_is_byte_identical_across_builds_with_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(importers.IMPORTERS, "device", ZipDeviceImporter)
-    src = tmp_path / "acq/x.zip"
-    src.parent.mkdir()
-    with zipfile.ZipFile(src, "w") as zf:
-        for n in range(50):
-            zf.writestr(f"Dump/{n:03d}/file-{n}.bin", bytes([n]) * (n + 1))
-    m = tmp_path / "case.toml"
-    m.write_text(manifest_text('"acq/x.zip"', kind="device"), "utf-8")
+def test_catalogue_is_byte_identical_across_builds_with_members(tmp_path: Path) -> None:
+    m = device_case(tmp_path, "x.zip", {**DEVICE_ZIP, **{f"Dump/{n:03d}/file-{n}.bin": bytes([n]) * (n + 1) for n in range(50)}})
     for name in ("one", "two"):
         assert run_cli(*build_args(m, tmp_path / name)).exit_code == 0
     assert (tmp_path / "one" / CATALOGUE).read_bytes() == (tmp_path / "two" / CATALOGUE).read_bytes()

@@ -64,6 +64,16 @@ if TYPE_CHECKING:
     from ..casefile import Source
 
 SHOWN_PER_CHECK = 20  # member problems of one kind reported one by one per container; the rest are counted
+TOOL_HASHES_LISTED = 1000  # a .ufdr's matches (and, apart, mismatches) listed in facts.tool_hashes; the rest are counted
+
+
+def tool_hash(file: str, algorithm: str, tool: str, copy: str, source: str, **extra: str) -> dict[str, Any]:
+    """One comparison of a hash the extraction tool recorded with the copy's digest (``facts.tool_hashes``)."""
+    return {"file": file, "algorithm": algorithm, "tool": tool, "copy": copy, "match": tool.lower() == copy, "from": source, **extra}
+
+
+def _tool_hash_key(fact: dict[str, Any]) -> tuple[str, ...]:
+    return (fact["from"], fact["file"], fact["algorithm"], fact["tool"], fact["copy"], fact.get("device_path", ""))
 
 
 @dataclass(frozen=True)
@@ -305,9 +315,15 @@ class DeviceImporter(FilesImporter):
         self._ordinal: dict[str, int] = {}  # containers: their place among the entries found
         self._plan(source, ctx)
         self._named_all = self._named_files()
+        self._tool_hashes: list[dict[str, Any]] = []  # facts.tool_hashes: the tools' hashes against the copy's
+        self._tool_hashes_not_listed: list[dict[str, Any]] = []
         super().run(source, ctx)
         self._check_ufds(ctx)
         self._check_backups(ctx)
+        if self._tool_hashes:
+            ctx.facts["tool_hashes"] = sorted(self._tool_hashes, key=_tool_hash_key)
+        if self._tool_hashes_not_listed:
+            ctx.facts["tool_hashes_not_listed"] = sorted(self._tool_hashes_not_listed, key=lambda f: f["from"])
         if self._containers:
             ctx.facts["containers"] = self._containers
             ctx.facts["members"] = sum(c["members"] for c in self._containers)
@@ -592,6 +608,9 @@ class DeviceImporter(FilesImporter):
         if report.namespace != ufed.UFDR_NAMESPACE:
             ctx.check("ufdr-report", "warn", f"{shown}: report.xml is in namespace {report.namespace!r}, not {ufed.UFDR_NAMESPACE}", cid)
         assert reported is not None
+        self._tool_hashes += reported.listed
+        if reported.not_listed:
+            self._tool_hashes_not_listed.append({"from": reported.shown, "item": cid, **dict(sorted(reported.not_listed.items()))})
         reported.finish(report, cid, ctx)
 
     # --- after copying: the tools' own records ------------------------------------------------
@@ -612,8 +631,10 @@ class DeviceImporter(FilesImporter):
                 elif not entry.well_formed():
                     ctx.problem(f"{shown}: {where}: {entry.value!r} is not a {entry.algorithm.upper()} value", check=check, subject=target)
                 elif got[entry.algorithm] == entry.value.lower():
+                    self._tool_hashes.append(tool_hash(target, entry.algorithm, entry.value, got[entry.algorithm], shown))
                     ctx.check(check, "pass", f"{shown}: {where} matches the {entry.algorithm.upper()} of the file as copied ({got[entry.algorithm]})", target)
                 else:
+                    self._tool_hashes.append(tool_hash(target, entry.algorithm, entry.value, got[entry.algorithm], shown))
                     ctx.problem(
                         f"{shown}: {where} says {entry.value.lower()}, but the file as copied has {entry.algorithm.upper()} {got[entry.algorithm]} (hash mismatch)",
                         check=check, subject=target,
@@ -694,10 +715,22 @@ class _ReportedHashes:
         self.counts: Counter[str] = Counter()
         self.mismatched: list[str] = []
         self.found: set[str] = set()
+        self.listed: list[dict[str, Any]] = []  # comparisons for facts.tool_hashes (at most TOOL_HASHES_LISTED of each outcome)
+        self.not_listed: Counter[str] = Counter()  # the rest, counted: "matched", "mismatched"
+        self.compared: Counter[str] = Counter()
 
     def compare(self, path: str, entry: tuple[str, str, str, str], rec: dict[str, Any]) -> None:
         self.found.add(path)
         device_path, sha256, md5, _size = entry
+        for alg, value in (("sha256", sha256), ("md5", md5)):
+            if value and alg in rec:
+                fact = tool_hash(path, alg, value, rec[alg], self.shown, device_path=device_path)
+                outcome = "matched" if fact["match"] else "mismatched"
+                self.compared[outcome] += 1
+                if self.compared[outcome] <= TOOL_HASHES_LISTED:
+                    self.listed.append(fact)
+                else:
+                    self.not_listed[outcome] += 1
         checked = False
         for alg, value in (("sha256", sha256), ("md5", md5)):
             if not value or alg not in rec:

@@ -15,7 +15,7 @@ from ..flowables import Column, Lines, Mark, Para, Table
 from ..styles import CELL, CELL_MONO, CELL_NOTE, CELL_PATH, HASH, NOTE, VERDICT_WIDTH
 from .common import SourceView, facts_table, subheading, text, time_cell
 
-_KNOWN = ("ufd", "ufdx", "ufdr", "itunes_backups", "containers", "members", "artifacts")
+_KNOWN = ("ufd", "ufdx", "ufdr", "itunes_backups", "containers", "members", "artifacts", "tool_hashes", "tool_hashes_not_listed")
 _HEX = re.compile(r"\b[0-9a-f]{32,128}\b")
 
 
@@ -30,7 +30,10 @@ def render(view: SourceView) -> list[Flowable]:
         out += subheading(f"UFDR report.xml of {report.get('item', '?')}") + facts_table(report)
     if facts.get("ufdx"):
         out += subheading("UFDX") + facts_table({"ufdx": facts["ufdx"]})
-    out += tool_hashes(view.row.get("checks") or [])
+    if "tool_hashes" in facts:
+        out += recorded_tool_hashes(facts["tool_hashes"] or [], facts.get("tool_hashes_not_listed") or [])
+    else:  # a bundle built before the comparisons were recorded as facts: read from the checks' text
+        out += tool_hashes(view.row.get("checks") or [])
     out += containers(facts.get("containers") or [])
     out += artifacts(view.records.get("artifacts"))
     rest = {k: v for k, v in facts.items() if k not in _KNOWN}
@@ -66,8 +69,35 @@ def itunes_section(backup: dict[str, Any]) -> list[Flowable]:
     return subheading(f"iTunes/Finder backup ({backup.get('root')})") + [key_values(rows, 0.34)]
 
 
+def recorded_tool_hashes(facts: list[dict[str, Any]], not_listed: list[dict[str, Any]]) -> list[Flowable]:
+    """``facts.tool_hashes``: each hash the acquisition tool recorded (.ufd hash
+    lines, .ufdr report.xml) against the digest of the copy."""
+    rows = []
+    for f in facts:
+        where = [(f.get("file"), CELL_PATH)]
+        if f.get("device_path"):
+            where.append((f"device path {f['device_path']}", CELL_NOTE))
+        where.append((f"recorded in {f.get('from')}", CELL_NOTE))
+        rows.append([Mark("pass" if f.get("match") is True else "fail"), Lines.of(*where), str(f.get("algorithm", "")).upper(),
+                     Lines.of((f.get("tool"), HASH), (f.get("copy"), HASH))])
+    if not rows:
+        return []
+    notes = [
+        Para(f"{n.get('from')}: {text(n.get('matched', 0))} more matched and {text(n.get('mismatched', 0))} more mismatched "
+             "hash(es) are counted in its ufdr-reported-hashes check, not listed here.", NOTE, space_before=3)
+        for n in not_listed
+    ]
+    return subheading("The tool's hashes against the copy") + [
+        Para("Each hash the extraction tool recorded (a .ufd's hash lines, a .ufdr's report.xml), compared with the digest "
+             "evidpack computed while copying the file or reading the member.", NOTE, space_after=3),
+        Table([Column("Verdict", VERDICT_WIDTH), Column("File", 1.0), Column("Alg.", 40), Column("The tool's record, then the copy's digest", 282)], rows),
+        *notes,
+    ]
+
+
 def tool_hashes(checks: list[dict[str, Any]]) -> list[Flowable]:
-    """The acquisition tool's own hash lines against the digests of the copy."""
+    """The acquisition tool's own hash lines against the digests of the copy, read
+    from the ufd-* checks' text (bundles built before ``facts.tool_hashes``)."""
     rows = []
     for c in checks:
         name = str(c.get("check", ""))
