@@ -32,6 +32,11 @@ def _digest_pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def short(hex_digest: str) -> str:
+    """The first 16 hex digits of a digest, for messages (the full value is in the records)."""
+    return hex_digest[:16] + "…"
+
+
 @dataclass(frozen=True)
 class Digests:
     size: int

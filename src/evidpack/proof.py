@@ -36,7 +36,7 @@ from . import FORMAT, bag, canonical, merkle
 from .names import SIG_FILE, SSHSIG_FILE, TAGMANIFEST
 from .bundle import Bundle
 from .errors import EvidpackError, IntegrityError, read_input
-from .hashing import DEFAULT_ALGORITHMS, Digests, copy_and_hash
+from .hashing import DEFAULT_ALGORITHMS, Digests, copy_and_hash, short as _short
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .verify import Report
 
@@ -54,9 +54,6 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 READ_ERRORS = (OSError, EOFError, RuntimeError, ValueError, NotImplementedError, zipfile.BadZipFile, pyzipper.BadZipFile, zlib.error)
 PROOF_LIMIT = 16 * 1024 * 1024  # a proof file is small; refuse anything absurd
 
-
-def _short(h: str) -> str:
-    return h[:16] + "…"
 
 
 # --- the master's signed material --------------------------------------------------

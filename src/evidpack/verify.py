@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import FORMAT, bag, canonical, merkle
+from .hashing import short as _short
 from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
 from .bundle import Bundle
 from .custody import CUSTODY_FILE, check_chain, parse_lines
@@ -129,9 +130,6 @@ class Report:
             "checks": [c.to_json() for c in self.checks],
         }
 
-
-def _short(h: str) -> str:
-    return h[:16] + "…"
 
 
 def verify_bundle(

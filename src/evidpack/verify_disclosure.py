@@ -50,7 +50,7 @@ from .disclose import (
 )
 from .errors import EvidpackError
 from .keys import PublicKey, parse_public_key, verify_sshsig
-from .hashing import copy_and_hash
+from .hashing import copy_and_hash, short as _short
 from .proof import (
     ALLOWED_SIGNERS,
     CASE_FILE,
@@ -69,9 +69,6 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _UNSIGNED = (CUSTODY_MEMBER, README, SCHEDULE)  # covered by disclosure.json's "contents" hashes
 _FIXED = (DISCLOSURE_FILE, DISCLOSURE_SIG, DISCLOSURE_SSHSIG, DISCLOSER_KEY, *_UNSIGNED)
 
-
-def _short(h: str) -> str:
-    return h[:16] + "…"
 
 
 # --- reading a package -----------------------------------------------------------------

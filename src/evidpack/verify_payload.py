@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import bag, canonical, merkle
+from .hashing import short as _short
 
 if TYPE_CHECKING:
     from .bundle import Bundle
@@ -250,9 +251,6 @@ def _repeated_ids(b: "Bundle") -> list[str]:
         seen.add(rid)
     return out
 
-
-def _short(h: str) -> str:
-    return h[:16] + "…" if len(h) > 16 else h
 
 
 def _in_memory(b: "Bundle", rep: "Report", algs: tuple[str, ...], recompute: tuple[str, ...], walked: Walked) -> merkle.RootBuilder:
