@@ -8,7 +8,11 @@
   will read soon. The bytes hashed are the bytes written.
 * :class:`CopyPool` copies many small files in batches in worker processes (the
   per-file work is system calls and interpreter time, which threads would
-  serialise on the GIL) and hands the results back in order.
+  serialise on the GIL) and hands the results back in order; ``verify`` uses
+  the same workers to hash a bundle's files (:func:`hash_file_at`, which reads
+  large files with ``O_DIRECT`` too).
+* Failing to write the copy (disk full, I/O error) raises :class:`WriteError`,
+  never mistaken for a problem of the source.
 
 Both refuse a file that is not the regular file found by the walk (a swap
 between ``lstat`` and ``open``) or that changed while being read (size or
