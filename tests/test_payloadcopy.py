@@ -252,3 +252,34 @@ def test_without_an_interpreter_to_start_the_pool_copies_in_process(tmp_path: Pa
         answers = pool.submit(("sha256",), [(str(tmp_path / "x"), str(tmp_path / "o/x"), (st.st_ino, st.st_dev), "x")]).result(timeout=60)
         assert pool.workers == 0
     assert answers[0][2]["sha256"] == hashlib.sha256(b"data").hexdigest()
+
+
+def test_the_source_is_read_direct_and_a_refused_direct_read_falls_back(tmp_path: Path, monkeypatch) -> None:
+    if not getattr(os, "O_DIRECT", 0):
+        pytest.skip("no O_DIRECT here")
+    import fcntl
+
+    data = os.urandom(payloadcopy.DIRECT_MIN * 2 + 777)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    st = os.lstat(src)
+    seen = {"direct": 0, "refused": 0}
+
+    class RefuseSecondDirectRead:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def readv(fd, bufs):
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+                seen["direct"] += 1
+                if seen["direct"] == 2:
+                    seen["refused"] += 1
+                    raise OSError(errno.EINVAL, "Invalid argument")
+            return os.readv(fd, bufs)
+
+    monkeypatch.setattr(payloadcopy, "os", RefuseSecondDirectRead())
+    got = copy_file(str(src), str(tmp_path / "copy.bin"), (st.st_ino, st.st_dev), ("sha256", "md5"))
+    assert seen == {"direct": 2, "refused": 1}  # the first chunk was read direct, then the cache was used
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    assert got.hex == _digests(data)

@@ -242,12 +242,16 @@ def _copy_large(
     hasher = MultiHasher(algorithms)
     direct = direct and out is not None and _set_direct(out, True)
     bufs: tuple[Any, ...] = () if tee is not None else _big_buffers() if direct else _pair()
+    # The source is read O_DIRECT too when the buffers allow it: evidence read
+    # once should not fill the page cache (nor pay to, which on some machines
+    # costs more than the copy).
+    read_direct = direct and tee is None and _set_direct(fd, True)
     turn = 0
     head = b""
     try:
         while True:
             buf = bufs[turn] if tee is None else tee.buffer()
-            n = os.readv(fd, [buf])
+            n, read_direct = _read_chunk(fd, buf, read_direct)
             if not n:
                 break
             view = memoryview(buf)[:n]
@@ -313,6 +317,23 @@ def hash_file_at(path: str, algorithms: Sequence[str]) -> tuple[int, dict[str, s
     return size, hexes
 
 
+def _read_chunk(fd: int, buf: Any, direct: bool) -> tuple[int, bool]:
+    """Read into ``buf``; returns the bytes read and whether reads stay O_DIRECT.
+    A direct read that is refused is retried through the page cache, and one
+    that ends off a block boundary (the end of the file, or a short read) drops
+    O_DIRECT for the rest, so later offsets need not be aligned."""
+    try:
+        n = os.readv(fd, [buf])
+    except OSError as exc:
+        if not direct or exc.errno != errno.EINVAL:
+            raise
+        _set_direct(fd, False)
+        return os.readv(fd, [buf]), False
+    if direct and n % _ALIGN:
+        direct = _set_direct(fd, False)
+    return n, direct
+
+
 def _hash_large(fd: int, algorithms: Sequence[str], direct: bool) -> tuple[int, dict[str, str]]:
     """Like :func:`_copy_large` without a copy; with ``direct``, reads go straight
     from the disk into aligned buffers (a read that ends off a block boundary
@@ -322,18 +343,10 @@ def _hash_large(fd: int, algorithms: Sequence[str], direct: bool) -> tuple[int, 
     turn = 0
     try:
         while True:
-            try:
-                n = os.readv(fd, [bufs[turn]])
-            except OSError as exc:
-                if not direct or exc.errno != errno.EINVAL:
-                    raise
-                direct = _set_direct(fd, False)
-                continue
+            n, direct = _read_chunk(fd, bufs[turn], direct)
             if not n:
                 break
             hasher.update(memoryview(bufs[turn])[:n])
-            if direct and n % _ALIGN:
-                direct = _set_direct(fd, False)
             turn ^= 1
         digests = hasher.result()
     finally:
