@@ -38,7 +38,7 @@ from concurrent.futures import Future, InvalidStateError
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from .hashing import CHUNK, HEAD, MultiHasher
+from .hashing import CHUNK, HEAD, MultiHasher, _digest_pool
 from .mediatype import sniff
 
 DIRECT_MIN = 8 << 20  # files from this size are written with O_DIRECT where possible
@@ -246,6 +246,9 @@ def _copy_large(
     # once should not fill the page cache (nor pay to, which on some machines
     # costs more than the copy).
     read_direct = direct and tee is None and _set_direct(fd, True)
+    # Without a tee, each chunk is written by a thread while the next is read
+    # (one write in flight, in order; a tee needs the chunk on disk when told).
+    writing: Future[bool] | None = None
     turn = 0
     head = b""
     try:
@@ -259,22 +262,27 @@ def _copy_large(
                 head = bytes(view[:HEAD])
             hasher.update(view)  # waits for the previous chunk's digests first
             if out is not None:
-                if direct and n % _ALIGN:
-                    direct = _set_direct(out, False)  # the tail (or a short read): leave O_DIRECT for good
-                try:
-                    _write_all(out, view)
-                except OSError as exc:
-                    if not direct or exc.errno != errno.EINVAL:
-                        raise
-                    direct = _set_direct(out, False)  # refused in practice: write through the cache
-                    os.lseek(out, hasher.size - n, os.SEEK_SET)  # from the chunk's start, whatever went before
-                    _write_all(out, view)
+                if writing is not None:
+                    direct = writing.result()  # the previous chunk is on disk: its buffer is free
+                    writing = None
+                if tee is None:
+                    writing = _digest_pool().submit(_write_chunk, out, view, direct, hasher.size - n)
+                else:
+                    direct = _write_chunk(out, view, direct, hasher.size - n)
             if tee is not None:
                 tee.chunk(view)
             turn ^= 1
+        if writing is not None:
+            writing.result()
+            writing = None
         digests = hasher.result()
     finally:
         hasher.wait()
+        if writing is not None:  # an error elsewhere: let the write finish before the file is closed
+            try:
+                writing.result()
+            except OSError:
+                pass
     return digests.size, digests.hex, head
 
 
@@ -315,6 +323,22 @@ def hash_file_at(path: str, algorithms: Sequence[str]) -> tuple[int, dict[str, s
     finally:
         os.close(fd)
     return size, hexes
+
+
+def _write_chunk(out: int, view: memoryview, direct: bool, start: int) -> bool:
+    """Write one chunk that begins at file offset ``start``; returns whether
+    writes stay O_DIRECT (the tail, a short read, or a refusal ends it)."""
+    if direct and len(view) % _ALIGN:
+        direct = _set_direct(out, False)  # the tail (or a short read): leave O_DIRECT for good
+    try:
+        _write_all(out, view)
+    except OSError as exc:
+        if not direct or exc.errno != errno.EINVAL:
+            raise
+        direct = _set_direct(out, False)  # refused in practice: write through the cache
+        os.lseek(out, start, os.SEEK_SET)  # from the chunk's start, whatever went before
+        _write_all(out, view)
+    return direct
 
 
 def _read_chunk(fd: int, buf: Any, direct: bool) -> tuple[int, bool]:
