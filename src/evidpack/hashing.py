@@ -93,7 +93,7 @@ def copy_and_hash(
     write overlap with hashing of the current chunk."""
     hasher = MultiHasher(algorithms)
     read = _reader(src)
-    buffers = _buffers()
+    buffers = chunk_buffers()
     turn = 0
     remaining = limit
     head = b""
@@ -121,8 +121,9 @@ def copy_and_hash(
 _local = threading.local()
 
 
-def _buffers() -> tuple[bytearray, bytearray]:
-    """Two reusable chunk buffers per thread (allocating 2 MiB per small file would dominate)."""
+def chunk_buffers() -> tuple[bytearray, bytearray]:
+    """Two reusable chunk buffers per thread (allocating 2 MiB per small file
+    would dominate). A thread hashes or copies one file at a time."""
     bufs = getattr(_local, "buffers", None)
     if bufs is None:
         bufs = _local.buffers = (bytearray(CHUNK), bytearray(CHUNK))

@@ -38,7 +38,7 @@ from concurrent.futures import Future, InvalidStateError
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from .hashing import CHUNK, HEAD, MultiHasher, _digest_pool
+from .hashing import CHUNK, HEAD, MultiHasher, _digest_pool, chunk_buffers
 from .mediatype import sniff
 
 DIRECT_MIN = 8 << 20  # files from this size are written with O_DIRECT where possible
@@ -170,9 +170,7 @@ def _write_all(out: int, view: memoryview) -> None:
 def _copy_small(fd: int, out: int | None, algorithms: Sequence[str]) -> tuple[int, dict[str, str], bytes]:
     """A file expected to fit one chunk: one read, hashed inline, one write (a
     file that turns out larger is read on to its end). ``out`` None: hash only."""
-    buf = getattr(_local, "small", None)
-    if buf is None:
-        buf = _local.small = bytearray(CHUNK)
+    buf = chunk_buffers()[0]
     hashers = [_new_hash(a) for a in algorithms]
     size = 0
     head = b""
@@ -199,13 +197,6 @@ def _big_buffers() -> tuple[mmap.mmap, mmap.mmap]:
     bufs = getattr(_local, "big", None)
     if bufs is None:
         bufs = _local.big = (mmap.mmap(-1, BIG_CHUNK), mmap.mmap(-1, BIG_CHUNK))
-    return bufs
-
-
-def _pair() -> tuple[bytearray, bytearray]:
-    bufs = getattr(_local, "pair", None)
-    if bufs is None:
-        bufs = _local.pair = (bytearray(CHUNK), bytearray(CHUNK))
     return bufs
 
 
@@ -241,7 +232,7 @@ def _copy_large(
     digests of one chunk run in threads, the next is read and the current one written."""
     hasher = MultiHasher(algorithms)
     direct = direct and out is not None and _set_direct(out, True)
-    bufs: tuple[Any, ...] = () if tee is not None else _big_buffers() if direct else _pair()
+    bufs: tuple[Any, ...] = () if tee is not None else _big_buffers() if direct else chunk_buffers()
     # The source is read O_DIRECT too when the buffers allow it: evidence read
     # once should not fill the page cache (nor pay to, which on some machines
     # costs more than the copy).
@@ -363,7 +354,7 @@ def _hash_large(fd: int, algorithms: Sequence[str], direct: bool) -> tuple[int, 
     from the disk into aligned buffers (a read that ends off a block boundary
     before the end of the file drops O_DIRECT for the rest)."""
     hasher = MultiHasher(algorithms)
-    bufs: tuple[Any, Any] = _big_buffers() if direct else _pair()
+    bufs: tuple[Any, Any] = _big_buffers() if direct else chunk_buffers()
     turn = 0
     try:
         while True:
