@@ -4,7 +4,6 @@ path must reach the same verdicts and name the same problems."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -127,9 +126,11 @@ def test_streamed_check_names_the_file_added_and_keeps_nothing_per_file(cli, bun
     assert checks["payload-manifest-md5"][1] == ["data/new/deeper/x.bin: extra file, not in manifest-md5.txt"]
 
 
-def test_zip_bundles_use_the_in_memory_path(cli, bundle: Path, tmp_path: Path) -> None:
+def test_zip_bundles_use_the_in_memory_path(cli, bundle: Path, tmp_path: Path, monkeypatch) -> None:
     shutil.make_archive(str(tmp_path / "z"), "zip", bundle.parent, bundle.name)
+    streamed = []
+    monkeypatch.setattr(_Streamed, "run", lambda self: streamed.append(1))
     code, checks = _checks(cli, tmp_path / "z.zip")
     assert code == 0, checks
+    assert streamed == []
     assert checks["payload-manifest-md5"][0] == "skipped"
-    assert os.path.exists(tmp_path / "z.zip")
