@@ -17,8 +17,8 @@ from evidpack.payloadcopy import BIG_CHUNK, CopyPool, copy_batch, copy_file
 from conftest import build_args
 
 
-def _digests(data: bytes) -> dict[str, str]:
-    return {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
+def _digests(data: bytes, algorithms: tuple[str, ...] = ("sha256", "md5")) -> dict[str, str]:
+    return {a: hashlib.new(a, data).hexdigest() for a in algorithms}
 
 
 @pytest.mark.parametrize(
@@ -254,32 +254,100 @@ def test_without_an_interpreter_to_start_the_pool_copies_in_process(tmp_path: Pa
     assert answers[0][2]["sha256"] == hashlib.sha256(b"data").hexdigest()
 
 
-def test_the_source_is_read_direct_and_a_refused_direct_read_falls_back(tmp_path: Path, monkeypatch) -> None:
-    if not getattr(os, "O_DIRECT", 0):
-        pytest.skip("no O_DIRECT here")
+def _spy_reads(monkeypatch, nowait=None, refuse_direct=()):
+    """Wrap payloadcopy's os.preadv: count reads by kind, and optionally answer
+    the cache probes (RWF_NOWAIT) with ``nowait(chunk_index, view)`` and refuse
+    the direct reads numbered in ``refuse_direct`` (from 1) with EINVAL."""
     import fcntl
 
-    data = os.urandom(payloadcopy.DIRECT_MIN * 2 + 777)
-    src = tmp_path / "src.bin"
-    src.write_bytes(data)
-    st = os.lstat(src)
-    seen = {"direct": 0, "refused": 0}
+    seen = {"cached": 0, "direct": 0, "buffered": 0, "refused": 0}
 
-    class RefuseSecondDirectRead:
+    class Spy:
         def __getattr__(self, name):
             return getattr(os, name)
 
         @staticmethod
-        def readv(fd, bufs):
-            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+        def preadv(fd, bufs, offset, flags=0):
+            if flags & os.RWF_NOWAIT:
+                seen["cached"] += 1
+                if nowait is not None:
+                    return nowait(offset // payloadcopy.BIG_CHUNK, fd, bufs, offset)
+            elif fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
                 seen["direct"] += 1
-                if seen["direct"] == 2:
+                if seen["direct"] in refuse_direct:
                     seen["refused"] += 1
                     raise OSError(errno.EINVAL, "Invalid argument")
-            return os.readv(fd, bufs)
+            else:
+                seen["buffered"] += 1
+            return os.preadv(fd, bufs, offset, flags)
 
-    monkeypatch.setattr(payloadcopy, "os", RefuseSecondDirectRead())
+    monkeypatch.setattr(payloadcopy, "os", Spy())
+    return seen
+
+
+def _needs_direct_and_nowait() -> None:
+    if not getattr(os, "O_DIRECT", 0) or not getattr(os, "RWF_NOWAIT", 0):
+        pytest.skip("no O_DIRECT or RWF_NOWAIT here")
+
+
+def _three_chunks_and_a_tail(tmp_path: Path) -> tuple[bytes, Path, os.stat_result]:
+    _needs_direct_and_nowait()
+    data = os.urandom(payloadcopy.DIRECT_MIN * 3 + 777)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    return data, src, os.lstat(src)
+
+
+def test_a_source_not_in_the_page_cache_is_read_direct_and_a_refused_direct_read_falls_back(tmp_path: Path, monkeypatch) -> None:
+    data, src, st = _three_chunks_and_a_tail(tmp_path)
+
+    def cold(i, fd, bufs, offset):
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    seen = _spy_reads(monkeypatch, nowait=cold, refuse_direct=(2,))
     got = copy_file(str(src), str(tmp_path / "copy.bin"), (st.st_ino, st.st_dev), ("sha256", "md5"))
-    assert seen == {"direct": 2, "refused": 1}  # the first chunk was read direct, then the cache was used
+    # chunk 1 direct; chunk 2's direct read refused, so it, chunk 3, the tail and
+    # the read that finds the end go through the cache
+    assert seen == {"cached": 2, "direct": 2, "buffered": 4, "refused": 1}
     assert (tmp_path / "copy.bin").read_bytes() == data
     assert got.hex == _digests(data)
+
+
+def test_what_the_page_cache_holds_is_read_from_it_and_the_rest_direct(tmp_path: Path, monkeypatch) -> None:
+    data, src, st = _three_chunks_and_a_tail(tmp_path)
+
+    def partly(i, fd, bufs, offset):
+        if i == 0:
+            raise BlockingIOError(errno.EAGAIN, "not cached")
+        if i == 1:  # only the first 3 pages of the chunk are cached
+            view = memoryview(bufs[0])[: 3 * 4096]
+            return os.preadv(fd, [view], offset, os.RWF_NOWAIT)
+        return os.preadv(fd, bufs, offset, os.RWF_NOWAIT)
+
+    seen = _spy_reads(monkeypatch, nowait=partly)
+    got = copy_file(str(src), str(tmp_path / "copy.bin"), (st.st_ino, st.st_dev), ("sha256", "md5"))
+    # chunk 1: direct; chunk 2: 3 pages cached, the rest direct; chunk 3 and the
+    # tail: cached; then the read that finds the end
+    assert seen == {"cached": 4, "direct": 2, "buffered": 1, "refused": 0}
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    assert got.hex == _digests(data)
+
+
+def test_an_evicted_source_is_really_read_direct(tmp_path: Path, monkeypatch) -> None:
+    """No simulation: the source's pages are dropped from the page cache, so the
+    probes find nothing and the chunks are read from the disk, O_DIRECT."""
+    _needs_direct_and_nowait()
+    data = os.urandom(payloadcopy.DIRECT_MIN * 2)
+    src = tmp_path / "src.bin"
+    with open(src, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+        os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    st = os.lstat(src)
+    seen = _spy_reads(monkeypatch)
+    got = copy_file(str(src), str(tmp_path / "copy.bin"), (st.st_ino, st.st_dev), ("sha256",))
+    if seen["direct"] == 0:
+        pytest.skip("the file system kept the pages cached (or does not do O_DIRECT)")
+    assert seen["direct"] == 2 and seen["buffered"] == 0
+    assert got.hex == _digests(data, ("sha256",))

@@ -344,16 +344,54 @@ def _build_into(
     case_json = {**case.to_json(), "created": sealed_at, "manifest": case.manifest_path.name}
     _write(root, "evidpack/case.json", canonical.dumps(case_json) + b"\n")
     _write(root, "evidpack/sources.jsonl", _jsonl(source_rows))
-    from .catalogue import write_catalogue
+    from .catalogue import CatalogueWriter
 
-    write_catalogue(
+    # Written by a child process while the rest of the seal is made.
+    catalogue = CatalogueWriter(
         root / "evidpack/catalogue.sqlite",
         case=case_json,
         sources=source_rows,
         items_path=root / "evidpack/items.jsonl",
-        custody_lines=custody.lines,
+        custody_lines=list(custody.lines),
         tables=writer.tables,
     )
+    try:
+        _write_seal_files(root, case, key, built_at, algorithms, writer, leaves, root_hex, signer, sealed_at)
+        catalogue.wait()
+    finally:
+        catalogue.close()
+    tm = b"".join(
+        bag.manifest_line(hash_file(root / rel, ("sha256",))["sha256"], rel) for rel in tag_files(root)
+    )
+    _write(root, TAGMANIFEST, tm)
+    tm_hash = hashlib.sha256(tm).hexdigest()
+    _write(root, SIG_FILE, key.sign(tm))
+    _write(root, SSHSIG_FILE, key.sshsig(tm))
+    index = _seal_index(root, built_at, custody, key, pdf_signer)
+    custody.append(
+        built_at,
+        "sealed",
+        key,
+        {"case": case.id, "tagmanifest_sha256": tm_hash},
+        {"merkle_root": root_hex, "items": leaves, "payload_files": writer.payload_files, "payload_bytes": writer.payload_bytes, **index},
+    )
+    _write(root, CUSTODY_FILE, custody.data())
+    return leaves, writer.payload_files, writer.payload_bytes, root_hex, tm_hash, custody.head
+
+
+def _write_seal_files(
+    root: Path,
+    case: Case,
+    key: SigningKey,
+    built_at: datetime,
+    algorithms: tuple[str, ...],
+    writer: BundleWriter,
+    leaves: int,
+    root_hex: str,
+    signer: dict[str, Any],
+    sealed_at: str,
+) -> None:
+    """seal.json, signer.pem, allowed_signers and bag-info.txt."""
     seal = {
         "format": FORMAT,
         "case": case.id,
@@ -383,24 +421,6 @@ def _build_into(
         ("Evidpack-Seal-Root", root_hex),
     ]
     _write(root, "bag-info.txt", bag.bag_info(info))
-
-    tm = b"".join(
-        bag.manifest_line(hash_file(root / rel, ("sha256",))["sha256"], rel) for rel in tag_files(root)
-    )
-    _write(root, TAGMANIFEST, tm)
-    tm_hash = hashlib.sha256(tm).hexdigest()
-    _write(root, SIG_FILE, key.sign(tm))
-    _write(root, SSHSIG_FILE, key.sshsig(tm))
-    index = _seal_index(root, built_at, custody, key, pdf_signer)
-    custody.append(
-        built_at,
-        "sealed",
-        key,
-        {"case": case.id, "tagmanifest_sha256": tm_hash},
-        {"merkle_root": root_hex, "items": leaves, "payload_files": writer.payload_files, "payload_bytes": writer.payload_bytes, **index},
-    )
-    _write(root, CUSTODY_FILE, custody.data())
-    return leaves, writer.payload_files, writer.payload_bytes, root_hex, tm_hash, custody.head
 
 
 def _seal_index(root: Path, built_at: datetime, custody: ChainWriter, key: SigningKey, pdf_signer: PdfCertSigner | None) -> dict[str, Any]:

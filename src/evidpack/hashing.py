@@ -1,9 +1,9 @@
 """Streaming multi-digest hashing: one read, several digests, computed concurrently.
 
 hashlib releases the GIL on buffers larger than 2 KiB, so for large inputs each
-digest runs in its own thread while the calling thread reads the next chunk and
-writes the copy. Small inputs are hashed inline (thread hand-off would cost more
-than it saves).
+digest (and the write of a copy) runs in its own thread while the calling
+thread reads ahead (:func:`pump`). Small inputs are hashed inline (thread
+hand-off would cost more than it saves).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import hashlib
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 CHUNK = 1 << 20  # 1 MiB
 _PARALLEL_MIN = 256 * 1024
@@ -89,45 +89,125 @@ def copy_and_hash(
     limit: int | None = None,
 ) -> Digests:
     """Read ``src`` to the end (or ``limit`` bytes) once, hashing every byte and
-    writing it to ``dst`` if given. Two buffers alternate so the next read and the
-    write overlap with hashing of the current chunk."""
-    hasher = MultiHasher(algorithms)
+    writing it to ``dst`` if given (see :func:`pump`)."""
     read = _reader(src)
-    buffers = chunk_buffers()
-    turn = 0
-    remaining = limit
+    if limit is not None:
+        left = [limit]
+
+        def read_at_most(buf: bytearray) -> int:
+            n = read(memoryview(buf)[: min(len(buf), left[0])]) if left[0] else 0
+            left[0] -= n
+            return n
+
+        return pump(read_at_most, tuple(algorithms), chunk_buffers(RING), write=None if dst is None else _write_to(dst))
+    return pump(read, tuple(algorithms), chunk_buffers(RING), write=None if dst is None else _write_to(dst))
+
+
+def _write_to(dst: BinaryIO) -> Callable[[memoryview, int], None]:
+    return lambda view, _offset: dst.write(view)  # type: ignore[func-returns-value]
+
+
+#: Chunks in flight in :func:`pump`: enough for reads to run ahead of the
+#: slowest digest when the disk's speed varies (it does, on virtual machines).
+RING = 4
+
+
+def pump(
+    read: Callable[[Any], int],
+    algorithms: tuple[str, ...],
+    buffers: Sequence[Any] = (),
+    *,
+    next_buffer: Callable[[], Any] | None = None,
+    write: Callable[[memoryview, int], None] | None = None,
+    written: Callable[[memoryview], None] | None = None,
+) -> Digests:
+    """Read a stream chunk by chunk with ``read`` (fills the buffer it is given,
+    returns the byte count, 0 at the end) and hash every chunk with each
+    algorithm; ``write(chunk, offset)``, if given, copies it.
+
+    Each digest and the writing run in their own thread ("lane"; hashlib
+    releases the GIL), each lane taking the chunks in order, while this thread
+    reads ahead into the next free buffer of ``buffers`` (a ring: a buffer is
+    reused once every lane is done with it). So the slowest digest runs without
+    pause as long as reading keeps ahead of it, and reading, writing and the
+    other digests happen meanwhile.
+
+    With ``next_buffer`` (a tee: it hands out its own buffers, see
+    payloadcopy.Tee) ``written(chunk)`` is called here once the chunk is
+    written and every lane is done with the chunk before it.
+    Errors (a failed write, a read error) propagate; no lane is still using a
+    buffer when this returns or raises."""
+    hashers = [hashlib.new(a) for a in algorithms]
+    lanes = _lanes(len(hashers) + (write is not None))
+    inflight: deque[tuple[Any, list[Future[Any]]]] = deque()
+    free = list(buffers)
+    size = 0
     head = b""
-    while True:
-        buf = buffers[turn]
-        want = CHUNK if remaining is None else min(CHUNK, remaining)
-        if want == 0:
-            break
-        n = read(memoryview(buf)[:want])
-        if not n:
-            break
-        view = memoryview(buf)[:n]
-        if not head:
-            head = bytes(view[:HEAD])
-        hasher.update(view)  # waits for the previous chunk before starting this one
-        if dst is not None:
-            dst.write(view)
-        if remaining is not None:
-            remaining -= n
-        turn ^= 1
-    digests = hasher.result()
-    return Digests(digests.size, digests.hex, head)
+    try:
+        while True:
+            if next_buffer is not None:
+                buf = next_buffer()
+            else:
+                if not free:
+                    free.append(_done(inflight.popleft()))
+                buf = free.pop()
+            n = read(buf)
+            if not n:
+                break
+            view = memoryview(buf)[:n]
+            if not size:
+                head = bytes(view[:HEAD])
+            futures = [lane.submit(h.update, view) for h, lane in zip(hashers, lanes)]
+            if write is not None:
+                futures.append(lanes[-1].submit(write, view, size))
+            size += n
+            if written is not None:
+                if write is not None:
+                    futures[-1].result()
+                while inflight:
+                    _done(inflight.popleft())
+                written(view)
+            inflight.append((buf, futures))
+        while inflight:
+            _done(inflight.popleft())
+    finally:
+        for _buf, futures in inflight:  # an error: let the lanes finish with the buffers
+            for fut in futures:
+                try:
+                    fut.result()
+                except Exception:  # noqa: BLE001 - the first error is the one raised
+                    pass
+    return Digests(size, {a: h.hexdigest() for a, h in zip(algorithms, hashers)}, head)
+
+
+def _done(entry: tuple[Any, list["Future[Any]"]]) -> Any:
+    buf, futures = entry
+    for fut in futures:
+        fut.result()
+    return buf
+
+
+def _lanes(n: int) -> list[ThreadPoolExecutor]:
+    """``n`` single-thread executors of the calling thread's own (threads that
+    copy files side by side each get theirs)."""
+    lanes: list[ThreadPoolExecutor] = getattr(_local, "lanes", [])
+    while len(lanes) < n:
+        lanes.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"evidpack-lane{len(lanes)}"))
+    _local.lanes = lanes
+    return lanes[:n]
 
 
 _local = threading.local()
 
 
-def chunk_buffers() -> tuple[bytearray, bytearray]:
-    """Two reusable chunk buffers per thread (allocating 2 MiB per small file
-    would dominate). A thread hashes or copies one file at a time."""
-    bufs = getattr(_local, "buffers", None)
-    if bufs is None:
-        bufs = _local.buffers = (bytearray(CHUNK), bytearray(CHUNK))
-    return bufs
+def chunk_buffers(n: int = 1) -> list[bytearray]:
+    """``n`` reusable chunk buffers of the calling thread (allocating a buffer
+    per small file would dominate). A thread hashes or copies one file at a time."""
+    bufs: list[bytearray] = getattr(_local, "buffers", [])
+    while len(bufs) < n:
+        bufs.append(bytearray(CHUNK))
+    _local.buffers = bufs
+    return bufs[:n]
 
 
 def _reader(src: BinaryIO | int) -> Callable[[memoryview], int]:

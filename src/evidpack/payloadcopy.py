@@ -1,11 +1,14 @@
 """Copy a source file into the payload, hashing every byte in the same read.
 
-* :func:`copy_file` copies one file of any size. A large file's digests run in
-  threads (hashlib releases the GIL) while the next chunk is read, and its copy
-  is written with ``O_DIRECT`` where the file system allows it: the data go
-  from the read buffer to the disk without filling the page cache, which on a
-  large extraction saves both memory and the CPU time of caching pages nobody
-  will read soon. The bytes hashed are the bytes written.
+* :func:`copy_file` copies one file of any size. A large file is read ahead
+  into a ring of chunk buffers while each digest and the write take the chunks
+  in order, each in its own thread (:func:`evidpack.hashing.pump`; hashlib
+  releases the GIL), so the slowest digest never waits for the disk. The copy
+  is written with ``O_DIRECT`` where the file system allows it, and the source
+  is read ``O_DIRECT`` except for what the page cache already holds: the data
+  go from the disk to the buffer to the disk without filling the page cache,
+  which on a large extraction saves both memory and the CPU time of caching
+  pages nobody will read soon. The bytes hashed are the bytes written.
 * :class:`CopyPool` copies many small files in batches in worker processes (the
   per-file work is system calls and interpreter time, which threads would
   serialise on the GIL) and hands the results back in order; ``verify`` uses
@@ -38,7 +41,7 @@ from concurrent.futures import Future, InvalidStateError
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from .hashing import CHUNK, HEAD, MultiHasher, _digest_pool, chunk_buffers
+from .hashing import CHUNK, HEAD, RING, chunk_buffers, pump
 from .mediatype import sniff
 
 DIRECT_MIN = 8 << 20  # files from this size are written with O_DIRECT where possible
@@ -47,6 +50,7 @@ _ALIGN = 4096  # O_DIRECT wants offsets and lengths in whole logical blocks; 4 K
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
 _DIRECT = getattr(os, "O_DIRECT", 0)
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 PAYLOAD_MODE = 0o444
@@ -191,24 +195,25 @@ def _copy_small(fd: int, out: int | None, algorithms: Sequence[str]) -> tuple[in
     return size, {a: h.hexdigest() for a, h in zip(algorithms, hashers)}, head
 
 
-def _big_buffers() -> tuple[mmap.mmap, mmap.mmap]:
-    """Two page-aligned chunk buffers per thread (O_DIRECT needs aligned memory);
-    only the pages used count towards memory."""
-    bufs = getattr(_local, "big", None)
+def _big_buffers() -> list[mmap.mmap]:
+    """The calling thread's ring of page-aligned chunk buffers (O_DIRECT needs
+    aligned memory); only the pages used count towards memory."""
+    bufs: list[mmap.mmap] | None = getattr(_local, "big", None)
     if bufs is None:
-        bufs = _local.big = (mmap.mmap(-1, BIG_CHUNK), mmap.mmap(-1, BIG_CHUNK))
+        bufs = _local.big = [mmap.mmap(-1, BIG_CHUNK) for _ in range(RING)]
     return bufs
 
 
-def _set_direct(out: int, on: bool) -> bool:
+def _set_direct(fd: int, on: bool) -> bool:
+    """Set or clear O_DIRECT on ``fd``; returns whether it is now set."""
     if not _DIRECT:
         return False
     try:
-        flags = fcntl.fcntl(out, fcntl.F_GETFL)
-        fcntl.fcntl(out, fcntl.F_SETFL, (flags | _DIRECT) if on else (flags & ~_DIRECT))
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, (flags | _DIRECT) if on else (flags & ~_DIRECT))
         return on
     except OSError:
-        return False  # the file system does not do direct I/O: write through the page cache
+        return False  # the file system does not do direct I/O: through the page cache
 
 
 class Tee(Protocol):
@@ -228,53 +233,25 @@ class Tee(Protocol):
 def _copy_large(
     fd: int, out: int | None, algorithms: Sequence[str], direct: bool, tee: Tee | None = None
 ) -> tuple[int, dict[str, str], bytes]:
-    """Two buffers alternate (or the tee's buffers are used in turn): while the
-    digests of one chunk run in threads, the next is read and the current one written."""
-    hasher = MultiHasher(algorithms)
+    """The chunks are read ahead into a ring of buffers (or the tee's) while the
+    digests and the write of earlier ones run in their own threads (:func:`pump`)."""
     direct = direct and out is not None and _set_direct(out, True)
-    bufs: tuple[Any, ...] = () if tee is not None else _big_buffers() if direct else chunk_buffers()
-    # The source is read O_DIRECT too when the buffers allow it: evidence read
-    # once should not fill the page cache (nor pay to, which on some machines
-    # costs more than the copy).
-    read_direct = direct and tee is None and _set_direct(fd, True)
-    # Without a tee, each chunk is written by a thread while the next is read
-    # (one write in flight, in order; a tee needs the chunk on disk when told).
-    writing: Future[bool] | None = None
-    turn = 0
-    head = b""
-    try:
-        while True:
-            buf = bufs[turn] if tee is None else tee.buffer()
-            n, read_direct = _read_chunk(fd, buf, read_direct)
-            if not n:
-                break
-            view = memoryview(buf)[:n]
-            if not head:
-                head = bytes(view[:HEAD])
-            hasher.update(view)  # waits for the previous chunk's digests first
-            if out is not None:
-                if writing is not None:
-                    direct = writing.result()  # the previous chunk is on disk: its buffer is free
-                    writing = None
-                if tee is None:
-                    writing = _digest_pool().submit(_write_chunk, out, view, direct, hasher.size - n)
-                else:
-                    direct = _write_chunk(out, view, direct, hasher.size - n)
-            if tee is not None:
-                tee.chunk(view)
-            turn ^= 1
-        if writing is not None:
-            writing.result()
-            writing = None
-        digests = hasher.result()
-    finally:
-        hasher.wait()
-        if writing is not None:  # an error elsewhere: let the write finish before the file is closed
-            try:
-                writing.result()
-            except OSError:
-                pass
-    return digests.size, digests.hex, head
+    # The source is read O_DIRECT too when the buffers allow it, apart from what
+    # the page cache already holds: evidence read once should not fill the page
+    # cache (nor pay to, which on some machines costs more than the copy).
+    read = _SourceReader(fd, direct and tee is None)
+    write = None
+    if out is not None:
+        writes_direct = [direct]
+
+        def write(view: memoryview, start: int) -> None:
+            writes_direct[0] = _write_chunk(out, view, writes_direct[0], start)
+
+    if tee is None:
+        d = pump(read, tuple(algorithms), _big_buffers() if direct else chunk_buffers(RING), write=write)
+    else:
+        d = pump(read, tuple(algorithms), next_buffer=tee.buffer, write=write, written=tee.chunk)
+    return d.size, d.hex, d.head
 
 
 # --- many small files: worker processes -------------------------------------------------------------
@@ -310,7 +287,7 @@ def hash_file_at(path: str, algorithms: Sequence[str]) -> tuple[int, dict[str, s
         if st.st_size < CHUNK:
             size, hexes, _ = _copy_small(fd, None, algorithms)
         else:
-            size, hexes = _hash_large(fd, algorithms, st.st_size >= DIRECT_MIN and _set_direct(fd, True))
+            size, hexes = _hash_large(fd, algorithms, st.st_size >= DIRECT_MIN and _DIRECT != 0)
     finally:
         os.close(fd)
     return size, hexes
@@ -332,41 +309,67 @@ def _write_chunk(out: int, view: memoryview, direct: bool, start: int) -> bool:
     return direct
 
 
-def _read_chunk(fd: int, buf: Any, direct: bool) -> tuple[int, bool]:
-    """Read into ``buf``; returns the bytes read and whether reads stay O_DIRECT.
-    A direct read that is refused is retried through the page cache, and one
-    that ends off a block boundary (the end of the file, or a short read) drops
-    O_DIRECT for the rest, so later offsets need not be aligned."""
-    try:
-        n = os.readv(fd, [buf])
-    except OSError as exc:
-        if not direct or exc.errno != errno.EINVAL:
-            raise
-        _set_direct(fd, False)
-        return os.readv(fd, [buf]), False
-    if direct and n % _ALIGN:
-        direct = _set_direct(fd, False)
-    return n, direct
+class _SourceReader:
+    """Reads a file chunk by chunk, at explicit offsets. With ``direct`` (the
+    buffers are page-aligned), what the page cache already holds is copied from
+    it (an ``RWF_NOWAIT`` read never waits for the disk, nor starts reading
+    ahead), and the rest of the chunk is read ``O_DIRECT``, past the cache. A
+    refused direct read is retried through the cache, and once a read ends off
+    a block boundary (the end of the file, or a short read) reads stay cached."""
+
+    def __init__(self, fd: int, direct: bool) -> None:
+        self.fd = fd
+        self.offset = 0
+        self.direct = direct
+        self._probe = direct and _NOWAIT != 0
+        self._fd_direct = False  # whether O_DIRECT is set on the fd now
+
+    def __call__(self, buf: Any) -> int:
+        view = memoryview(buf)
+        n, end = self._cached(view) if self._probe else (0, False)
+        if n < len(view) and not end:
+            n += self._read(view[n:], self.offset + n, self.direct and n % _ALIGN == 0)
+        self.offset += n
+        if n % _ALIGN:
+            self.direct = self._probe = False
+        return n
+
+    def _cached(self, view: memoryview) -> tuple[int, bool]:
+        """What the cache holds of the chunk, and whether the file ends there."""
+        self._set(False)
+        try:
+            n = os.preadv(self.fd, [view], self.offset, _NOWAIT)
+        except BlockingIOError:
+            return 0, False  # not in the cache
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            self._probe = False  # RWF_NOWAIT not supported here
+            return 0, False
+        # Short: the end of the file, or the cache holds only the start of the chunk.
+        return n, n < len(view) and self.offset + n >= os.fstat(self.fd).st_size
+
+    def _read(self, view: memoryview, offset: int, direct: bool) -> int:
+        self._set(direct)
+        try:
+            return os.preadv(self.fd, [view], offset)
+        except OSError as exc:
+            if not direct or exc.errno != errno.EINVAL:
+                raise
+            self.direct = self._probe = False
+            self._set(False)
+            return os.preadv(self.fd, [view], offset)
+
+    def _set(self, direct: bool) -> None:
+        if direct != self._fd_direct:
+            self._fd_direct = _set_direct(self.fd, direct)
 
 
 def _hash_large(fd: int, algorithms: Sequence[str], direct: bool) -> tuple[int, dict[str, str]]:
-    """Like :func:`_copy_large` without a copy; with ``direct``, reads go straight
-    from the disk into aligned buffers (a read that ends off a block boundary
-    before the end of the file drops O_DIRECT for the rest)."""
-    hasher = MultiHasher(algorithms)
-    bufs: tuple[Any, Any] = _big_buffers() if direct else chunk_buffers()
-    turn = 0
-    try:
-        while True:
-            n, direct = _read_chunk(fd, bufs[turn], direct)
-            if not n:
-                break
-            hasher.update(memoryview(bufs[turn])[:n])
-            turn ^= 1
-        digests = hasher.result()
-    finally:
-        hasher.wait()
-    return digests.size, digests.hex
+    """Like :func:`_copy_large` without a copy: with ``direct``, what is not in
+    the page cache is read straight from the disk into aligned buffers."""
+    d = pump(_SourceReader(fd, direct), tuple(algorithms), _big_buffers() if direct else chunk_buffers(RING))
+    return d.size, d.hex
 
 
 def hash_batch(algorithms: tuple[str, ...], paths: list[str]) -> list[Any]:
@@ -426,11 +429,12 @@ class _Worker:
     submitted (it never waits for the parent between batches); a reader thread
     collects the answers, which come back in the order the batches went in."""
 
-    def __init__(self, module: str = "evidpack.payloadcopy", pass_fds: Sequence[int] = ()) -> None:
+    def __init__(self, module: str = "evidpack.payloadcopy", pass_fds: Sequence[int] = (), path: Sequence[str] = ()) -> None:
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        code = f"import sys; sys.path.insert(0, {package_parent!r}); from {module} import worker_main; worker_main()"
+        paths = [package_parent, *(p for p in path if p and p != package_parent)]
+        code = f"import sys; sys.path[:0] = {paths!r}; from {module} import worker_main; worker_main()"
         # -I -S: no environment variables, user or site packages: the worker needs
-        # only the standard library and this package.
+        # only the standard library, this package and the folders in ``path``.
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, pass_fds=tuple(pass_fds)
         )

@@ -1,0 +1,51 @@
+"""The catalogue is written by a child process while a build draws its index:
+the same file as when written in-process, and its errors come back as one line."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evidpack.catalogue import CatalogueWriter
+from evidpack.errors import EvidpackError
+
+CASE = {"id": "TC-1", "title": "t"}
+SOURCES = [{"id": "S01", "kind": "files", "label": "l", "checks": [], "counts": {}, "facts": {}}]
+
+
+def _items(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_the_catalogue_is_the_same_from_the_child_and_in_process(tmp_path: Path, monkeypatch, workers: str) -> None:
+    monkeypatch.setenv("EVIDPACK_COPY_WORKERS", workers)
+    items = _items(tmp_path / "items.jsonl", [b'{"id":"E0001","kind":"file","path":"data/S01/a.txt","sha256":"00","size":1,"source":"S01"}'])
+    writer = CatalogueWriter(tmp_path / "c.sqlite", case=CASE, sources=SOURCES, items_path=items, custody_lines=[], tables={"t_rows": [{"source": "S01", "x": 1}]})
+    assert (writer._worker is not None) == (workers != "0")
+    writer.wait()
+    con = sqlite3.connect(tmp_path / "c.sqlite")
+    assert con.execute("select id, name from items").fetchall() == [("E0001", "a.txt")]
+    assert con.execute("select x from t_rows").fetchall() == [(1,)]
+
+
+def test_a_bad_items_line_is_one_clear_error_from_the_child(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("EVIDPACK_COPY_WORKERS", "2")
+    items = _items(tmp_path / "items.jsonl", [b'{"id":"E0001","kind":"file","source":"S01"}', b"{not json"])
+    writer = CatalogueWriter(tmp_path / "c.sqlite", case=CASE, sources=SOURCES, items_path=items, custody_lines=[], tables={})
+    with pytest.raises(EvidpackError, match=r"items.jsonl: line 2: not a JSON record"):
+        writer.wait()
+    assert writer._worker is None  # the child is gone
+
+
+def test_closing_early_stops_the_child(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("EVIDPACK_COPY_WORKERS", "2")
+    items = _items(tmp_path / "items.jsonl", [b'{"id":"E0001","kind":"file","source":"S01"}'])
+    writer = CatalogueWriter(tmp_path / "c.sqlite", case=CASE, sources=SOURCES, items_path=items, custody_lines=[], tables={})
+    proc = writer._worker.proc
+    writer.close()
+    assert proc.poll() is not None
+    writer.close()  # twice is fine
