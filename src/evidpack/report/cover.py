@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .index import IndexInput
 
 KEY = TextStyle("bold", 8.5, 12, LABEL.colour)
-VALUE = TextStyle("sans", 9, 12)
+VALUE = TextStyle("sans", 9, 12, exact=True)  # recorded values: names are printed exactly
 VALUE_MONO = TextStyle("mono", 8.5, 12, wrap="chars")
 
 

@@ -20,16 +20,20 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, Union
 
+from reportlab.lib.colors import gray
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.utils import ImageReader
-from reportlab.platypus import Flowable, Spacer
+from reportlab.pdfgen import canvas as rl_canvas
+from reportlab.platypus import Flowable, FrameBreak, Spacer
 
 from . import fonts
-from .layout import wrap
+from .layout import exact, wrap
 from .styles import (
     CELL,
     CELL_HEADER,
     CELL_PAD_X,
     CELL_PAD_Y,
+    EXACT,
     FRAME_HEIGHT,
     HEADER_FILL,
     MARK,
@@ -157,7 +161,7 @@ class Column:
 Row = Union[list[Cell], tuple[Cell, ...], Group]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Laid:
     """A row laid out: per cell, its lines as (text, style), a mark, an image
     with its drawn size, or nothing; and the row's height. A row of text only
@@ -172,6 +176,7 @@ class _Laid:
     ops: str | None = None
     ink: Colour | None = None
     source: Row | None = None
+    drawn: tuple[Any, str, Any] | None = None  # a repeated row's operators as drawn: the pen's state before, the operators, its state after
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,8 @@ class _Memo:
     advance: dict[int, float] = field(default_factory=dict)
     header: _Laid | None = None
     continued: tuple[Group, _Laid] | None = None  # the last group, and its "(continued)" row
+    rows: dict[Any, Any] = field(default_factory=dict)  # what a subclass remembers per kind of row
+    aw: float = -1.0  # the width available that gave the column widths
 
     def learn(self, style: TextStyle) -> float:
         """Remember ``style`` (keyed by four times its id, as in a row's shape)."""
@@ -233,12 +240,15 @@ class Table(Flowable):
     # layout -----------------------------------------------------------------------------
 
     def _set_widths(self, aw: float) -> None:
+        if aw == self._memo.aw:
+            return  # as for the page before
         fixed = sum(c.width for c in self.columns if c.width > 1)
         flexible = aw - fixed
         widths = [c.width if c.width > 1 else c.width * flexible for c in self.columns]
         if widths != self._widths:
             self._widths, self._memo = widths, _Memo()  # templates hold the columns' places
             self._xs = [sum(widths[:i]) + CELL_PAD_X for i in range(len(widths))]
+        self._memo.aw = aw
 
     def _lay(self, row: Row, kind: str = "row") -> _Laid:
         if kind == "row" and not isinstance(row, Group):
@@ -287,15 +297,27 @@ class Table(Flowable):
                         top -= style.leading
                     else:
                         top -= style.leading * self._add_plain(key, values, text, style, ci, used)
+                    if style.exact and " " in text:
+                        top -= self._add_exact(key, values, exact(text, [], style.role, inner), ci)
                     continue
-                for line in wrap(text, style, inner):
+                lines = wrap(text, style, inner)
+                for line in lines:
                     x = self._xs[ci]
                     if style.align != "left":
                         x = _aligned(x, inner, fonts.width(line, style.role, style.size), style.align)
                     key.append(sid + _OPS)
                     values.append(fonts.ops(canv, x, top - style.size * 0.98, line, style.role, style.size))
                     top -= style.leading
+                if style.exact:
+                    top -= self._add_exact(key, values, exact(text, lines, style.role, inner), ci)
         return self._from_template(canv, key, values, row)
+
+    def _add_exact(self, key: list[int], values: list[str], lines: list[str], column: int) -> float:
+        """Add the lines of a name's exact form (:func:`layout.exact`, each fits
+        its column) to a row's shape and values; returns their height."""
+        for line in lines:
+            self._add_plain(key, values, line, EXACT, column)
+        return len(lines) * EXACT.leading
 
     def _add_plain(self, key: list[int], values: list[str], text: str, style: TextStyle, column: int, used: float | None = None) -> int:
         """Add a piece of printable ASCII in ``column`` (``used`` wide, if known)
@@ -395,12 +417,15 @@ class Table(Flowable):
                 tall = 0.0
                 for text, style in ((cell, col.style),) if isinstance(cell, str) else cell.pieces:
                     if text.isascii() and text.isprintable() and fonts.plain_width(text, style.role, style.size) <= inner:
-                        lines.append((text, style))  # most cells of a large table: one line that fits
-                        tall += style.leading
-                        continue
-                    for line in wrap(text, style, inner):
-                        lines.append((line, style))
-                        tall += style.leading
+                        wrapped = [text]  # most cells of a large table: one line that fits
+                    else:
+                        wrapped = wrap(text, style, inner)
+                    lines += [(line, style) for line in wrapped]
+                    tall += style.leading * len(wrapped)
+                    if style.exact:
+                        extra = exact(text, wrapped, style.role, inner)
+                        lines += [(line, EXACT) for line in extra]
+                        tall += EXACT.leading * len(extra)
                 cells.append(lines)
                 if tall > height:
                     height = tall
@@ -454,7 +479,15 @@ class Table(Flowable):
             chunk.append(self._header())
         used = sum(r.height for r in chunk)
         placed = 0
-        while (row := self._next()) is not None:
+        pending, rows, lay = self._pending, self._rows, self._lay
+        while True:
+            if pending:
+                row = pending.pop(0)
+            else:
+                source = next(rows, None)
+                if source is None:
+                    break
+                row = lay(source)
             if placed == 0 and row.kind == "row" and self._group is not None:
                 cont = self._continued(self._group)
                 chunk.append(cont)
@@ -489,12 +522,30 @@ class Table(Flowable):
         rest = self._again(self._rows)
         rest._pending, rest._group = self._pending, self._group  # a fresh flowable: platypus marks the ones it postpones
         rest._widths, rest._xs, rest._memo = self._widths, self._xs, self._memo
-        return [part, rest]
+        # The next row did not fit, so the rest (its header, that row) cannot either: on to the next
+        # frame at once, rather than after platypus has tried it here.
+        return [part, FrameBreak, rest]
 
     def _again(self, rows: Iterator[Row]) -> "Table":
         """The table that goes on with ``rows`` on the next page (a subclass
         makes one of its own kind)."""
         return Table(self.columns, rows, header=self.header, zebra=self.zebra, space_after=self.spaceAfter)
+
+    def drawOn(self, canvas: Any, x: float, y: float, _sW: float = 0) -> None:  # noqa: N802 - reportlab's name
+        """reportlab's Flowable.drawOn, the same operators, with the move to
+        (x, y) formatted once for every page that puts a table part there
+        (reportlab formats its numbers slowly, without its C accelerator)."""
+        x = self._hAlignAdjust(x, _sW)
+        canvas.saveState()
+        if rl_canvas.ENABLE_TRACKING:  # as Canvas.transform(1, 0, 0, 1, x, y) after "q"
+            a0, b0, c0, d0, e0, f0 = canvas._currentMatrix
+            canvas._currentMatrix = (a0, b0, c0, d0, a0 * x + c0 * y + e0, b0 * x + d0 * y + f0)
+        canvas._code.append(_translation(x, y))
+        self._drawOn(canvas)
+        if getattr(self, "_showBoundary", False):  # reportlab's diagnostic
+            canvas.setStrokeColor(gray)
+            canvas.rect(0, 0, self.width, self.height)
+        canvas.restoreState()
 
     def draw(self) -> None:
         """Each row is drawn with its top-left corner as the origin (moved down
@@ -506,21 +557,37 @@ class Table(Flowable):
         pen.add(f"{_num(RULE_WIDTH)} w {_colour(RULE)} RG 1 0 0 1 0 {_num(self.height)} cm")
         y = self.height  # the top of the row, in the flowable's space
         shade = False
+        add = pen.ops.append
         for row in self._chunk or []:
-            fill = HEADER_FILL if row.kind != "row" else SHADE if self.zebra and shade else None
-            if fill is not None:
-                pen.fill(fill)
-                pen.add(_box(total, row.height))
-            shade = not shade if row.kind == "row" else False
+            if row.kind != "row":
+                pen.fill(HEADER_FILL)
+                add(_box(total, row.height))
+                shade = False
+            else:
+                if shade and self.zebra:
+                    pen.fill(SHADE)
+                    add(_box(total, row.height))
+                shade = not shade
             if row.ops is not None:
-                pen.add(row.ops)
+                add(row.ops)
                 pen.ink, pen.font = row.ink, None
+                add(_end(total, row.height))
+                y -= row.height
+                continue
+            repeated = row.kind != "row" and not (row.group is not None and row.group.key)  # a header or "(continued)" row
+            if repeated and row.drawn is not None and row.drawn[0] == (pen.ink, pen.font):
+                add(row.drawn[1])  # as it was drawn on the page before
+                pen.ink, pen.font = row.drawn[2]
             elif row.kind == "group":
                 if row.group is not None and row.group.key:
                     pen.flush()
                     mark_anchor(self.canv, row.group.key, row.group.text, row.group.level, y)  # the canvas does not know the moves
+                before, start = (pen.ink, pen.font), len(pen.ops)
                 _draw_lines(pen, CELL_PAD_X, -CELL_PAD_Y, total - 2 * CELL_PAD_X, row.cells[0])
+                if repeated:
+                    row.drawn = (before, "\n".join(pen.ops[start:]), (pen.ink, pen.font))
             else:
+                before, start = (pen.ink, pen.font), len(pen.ops)
                 for x0, width, cell in zip(edges, self._widths, row.cells):
                     if type(cell) is not list:
                         _draw_cell(pen, x0, 0.0, width, cell)
@@ -529,7 +596,9 @@ class Table(Flowable):
                     for text, style in cell:
                         pen.text(x, top - style.size * 0.98, inner, text, style)
                         top -= style.leading
-            pen.add(f"{_rule(total, -row.height)} {_down(row.height)}")
+                if repeated and all(cell is None or type(cell) is list for cell in row.cells):  # nothing flushed the pen
+                    row.drawn = (before, "\n".join(pen.ops[start:]), (pen.ink, pen.font))
+            add(_end(total, row.height))
             y -= row.height
         pen.add(_rule(total, self.height - y))  # the top rule, over the header's fill
         pen.flush()
@@ -553,6 +622,17 @@ def _box(width: float, height: float) -> str:
 @lru_cache(maxsize=512)
 def _down(height: float) -> str:
     return f"1 0 0 1 0 {_num(-height)} cm"
+
+
+@lru_cache(maxsize=64)
+def _translation(x: float, y: float) -> str:
+    return "%s cm" % fp_str(1, 0, 0, 1, x, y)
+
+
+@lru_cache(maxsize=512)
+def _end(width: float, height: float) -> str:
+    """What ends a row: its bottom rule, and the move to the next row's top."""
+    return f"{_rule(width, -height)} {_down(height)}"
 
 
 class Pen:

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
+from zlib import adler32
 
 from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfgen.canvas import Canvas
@@ -53,6 +54,9 @@ CHAINS = {
 }
 MARKER_FONT = "DejaVuSansMono"
 _PRINTABLE_ASCII = re.compile("([ -~]+)")  # split() keeps these runs, at odd places
+# Every character that is right to left, or that poppler reads as such (and some more).
+_MAY_BE_RTL = re.compile("[\u0590-\u08ff\u200f\u202b\u202e\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]")
+_WIDE_SPACE = re.compile("[\u1680\u2000-\u200a\u202f\u205f\u3000]")  # spaces but " " and U+00A0
 MARKER_SCALE = 0.8
 MARKER_COLOR = (0.6, 0.1, 0.1)
 
@@ -174,6 +178,8 @@ def plain_width(text: str, role: str, size: float) -> float:
     data = text.encode("ascii")
     if measure[1] is None:
         return sum(map(_ascii_advances(role).__getitem__, data)) * size
+    if len(data) <= 256:  # the sums are below Adler-32's modulus: its low half is 1 + the sum, done in C
+        return ((adler32(data.translate(measure[1])) & 0xFFFF) * 256 + (adler32(data.translate(measure[2])) & 0xFFFF) - 257) * measure[3] * size
     return (sum(data.translate(measure[1])) * 256 + sum(data.translate(measure[2]))) * measure[3] * size
 
 
@@ -231,11 +237,14 @@ def _kept(canv: Canvas, name: str) -> dict:
     return kept
 
 
-def runs(text: str, role: str = "sans") -> list[Run]:
-    """One line of text (logical order, no newlines) as runs in visual order."""
+@lru_cache(maxsize=16)
+def runs(text: str, role: str = "sans") -> tuple[Run, ...]:
+    """One line of text (logical order, no newlines) as runs in visual order
+    (the last few lines asked for are remembered: a line is measured, drawn
+    and checked for extraction one after the other)."""
     base = CHAINS[role][0]
     if plain(text):
-        return [Run(base, text)] if text else []
+        return (Run(base, text),) if text else ()
     out: list[Run] = []
     font = base  # the font of the run being gathered
     pending: list[str] = []  # its text
@@ -257,7 +266,7 @@ def runs(text: str, role: str = "sans") -> list[Run]:
             pending.append(chunk)
     if pending:
         out.append(Run(font, "".join(pending)))
-    return out
+    return tuple(out)
 
 
 def _font_chunks(piece: str, role: str, base: str) -> Iterator[tuple[str, str]]:
@@ -395,6 +404,24 @@ def _utf16_hex(text: str, bom: bool = False) -> str:
     return (("\ufeff" if bom else "") + text).encode("utf-16-be").hex().upper()
 
 
+def extracted(text: str, role: str = "sans") -> str:
+    """What ``pdftotext`` gives back for one line drawn by :func:`ops`, on a
+    page of mostly left-to-right text: each glyph as its ToUnicode value (a
+    marker or a mirrored bracket as its /ActualText), every gap between words
+    as one space (a space or a no-break space drawn is a gap, none is kept at
+    either end; a wider space is read as a gap between columns: a line break;
+    and between words of one character each, poppler sees letter spacing, no
+    gap at all), and right-to-left text put back in order as poppler does it
+    (:func:`rtl.pdftotext_order`), which is not always the logical order."""
+    if plain(text) or not _MAY_BE_RTL.search(text):
+        drawn = text  # drawn in order, each marker standing for its character
+    else:
+        drawn = "".join(run.actual if run.actual is not None else run.text.translate(_PRESENTATION_FORMS) for run in runs(text, role))
+    words = [word for word in _WIDE_SPACE.sub("\n", drawn.replace("\xa0", " ")).split(" ") if word]
+    gap = "" if len(words) > 1 and max(map(len, words)) == 1 else " "  # single characters evenly spaced: one word
+    return rtl.pdftotext_order(gap.join(words))
+
+
 def _extracted(code: int) -> str:
     """What a glyph drawn for ``code`` should read as. An Arabic presentation
     form reads as the letter(s) it shows; a ligature of two letters is given in
@@ -404,6 +431,10 @@ def _extracted(code: int) -> str:
     if 0xFB50 <= code <= 0xFDFF or 0xFE70 <= code <= 0xFEFF:
         return unicodedata.normalize("NFKC", ch)[::-1]
     return ch
+
+
+# Each Arabic presentation form as what its glyph reads as.
+_PRESENTATION_FORMS = {code: _extracted(code) for code in (*range(0xFB50, 0xFE00), *range(0xFE70, 0xFF00))}
 
 
 def _to_unicode_cmap(fontname: str, subset: list[int]) -> str:

@@ -7,10 +7,16 @@ line is broken between characters.
 
 Printable ASCII, where no character joins another, is broken the same way
 without a loop over its characters in Python (:func:`_wrap_plain`).
+
+A name that text extraction would not give back as it is (:func:`exact`) is
+followed by its exact form: ``exact: "…"``, a JSON string in which every
+character beyond ASCII is written ``\\uXXXX``.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable
@@ -18,7 +24,7 @@ from itertools import accumulate
 from functools import cache
 
 from . import fonts
-from .styles import TextStyle
+from .styles import EXACT, TextStyle
 
 # Never after a hyphen: text extraction (pdftotext) joins a line ending in "-"
 # with the next and drops the hyphen, so a wrapped name would read back wrong.
@@ -171,3 +177,96 @@ def _break_before(text: str, start: int, i: int, can_break_after: Callable[[str,
     while end > start + 1 and (_joins_previous(text[end]) or text[end - 1] == "-"):
         end -= 1
     return end
+
+
+# --- exact forms ---------------------------------------------------------------------------
+
+EXACT_LABEL = "exact: "
+# An escape in an exact form, never broken (a surrogate pair whole).
+_EXACT_ESCAPE = re.compile(r"\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|\\u[0-9a-f]{4}|\\.")
+
+
+def exact(text: str, lines: list[str], role: str, width: float) -> list[str]:
+    """The exact form of ``text`` (set in ``role``, laid out as ``lines``),
+    broken into lines no wider than ``width`` in :data:`EXACT` style, if
+    ``pdftotext`` would not give it back as it is; else nothing.
+
+    It would not when the gaps between words do not come back as they are
+    (:func:`respaced`; a no-break or a wide space), or when right-to-left
+    text on a line is not put back in order: poppler reorders each line its own
+    simple way (:func:`fonts.extracted`), which is the logical order unless
+    digits or left-to-right text follow right-to-left text on the line (as in
+    ``محادثة 7.txt``)."""
+    if not respaced(text) and (fonts.plain(text) or all(fonts.extracted(line, role) == line.strip(" ") for line in lines)):
+        return []
+    return exact_lines(text, width)
+
+
+def respaced(text: str) -> bool:
+    """Whether text extraction would not give back the spaces in ``text`` as
+    they are: two together or one at either end (each gap comes back as one
+    space, none at the ends), or a space between words of one character each
+    (``A B``: poppler takes them for one letter-spaced word, ``AB``)."""
+    if " " not in text:
+        return False
+    words = text.split(" ")
+    return "" in words or max(map(len, words)) == 1
+
+
+def exact_form(text: str) -> str:
+    """``exact: "…"``: the text as a JSON string of printable ASCII (every other
+    character escaped as ``\\uXXXX``, as ``json.dumps`` does; so are spaces
+    that are not one space between two other characters, which extraction
+    would drop), so it reads back from the PDF unchanged and ``json.loads``
+    gives the text back."""
+    return f'{EXACT_LABEL}"{_exact_body(text)}"'
+
+
+def _exact_body(text: str) -> str:
+    body = json.dumps(text)[1:-1].replace("\x7f", "\\u007f")
+    return _LOOSE_SPACES.sub(lambda m: "\\u0020" * len(m.group()), body)
+
+
+_LOOSE_SPACES = re.compile("^ +| +$| {2,}")
+
+
+def exact_lines(text: str, width: float) -> list[str]:
+    """:func:`exact_form` broken into lines no wider than ``width``, to be
+    joined as they are: never inside an escape, beside a space or after a
+    hyphen (text extraction keeps none of those where a line breaks), nor
+    before the closing quote; after a ``/`` or before an escape if it can."""
+    per_line = max(16, int(width // (fonts.fixed_advance(EXACT.role) * EXACT.size)))
+    form = exact_form(text)
+    if len(form) <= per_line:
+        return [form]
+    spans = [m.span() for m in _EXACT_ESCAPE.finditer(form)]
+    starts = [a for a, _ in spans]
+
+    def inside(at: int) -> bool:  # an escape
+        k = bisect_right(starts, at) - 1
+        return k >= 0 and starts[k] < at < spans[k][1]
+
+    def may_break(at: int) -> bool:
+        return not inside(at) and form[at - 1] not in " -" and form[at] != " " and at < len(form) - 1
+
+    lines: list[str] = []
+    start = 0
+    while len(form) - start > per_line:
+        end = start + per_line  # the line is form[start:at], at <= end
+        half = start + per_line // 2
+        after_slash = form.rfind("/", half, end) + 1
+        k = bisect_right(starts, end) - 1
+        before_escape = starts[k] if k >= 0 and starts[k] > half else 0
+        at = next((b for b in sorted((after_slash, before_escape), reverse=True) if b > half and may_break(b)), 0)
+        if not at:
+            at = end
+            while at > start + 1 and not may_break(at):
+                at -= 1
+            if at == start + 1 and not may_break(at):
+                at = end  # nowhere it may (hyphens or spaces all along): anywhere but inside an escape
+                while inside(at):
+                    at -= 1
+        lines.append(form[start:at])
+        start = at
+    lines.append(form[start:])
+    return lines

@@ -46,6 +46,9 @@ from reportlab.pdfbase.pdfdoc import (
 # A page dictionary as reportlab formats it, for a page with nothing else (see StreamingDocument._plain).
 _PAGE = b"<<\n/Contents %d 0 R /MediaBox %s /Parent %d 0 R /Resources %d 0 R /Rotate 0 /Type /Page\n>>\nendobj\n"
 _OTHER_PAGE_KEYS = tuple(k for k in PDFPage.__NoDefault__ if k not in ("MediaBox", "Resources", "Contents", "Rotate", "Annots", "Parent", "Trans"))
+# zlib's level for content streams: 3 costs a third less CPU than the default (6) on a
+# schedule's pages, for streams about 5 % larger.
+COMPRESSION = 3
 # A page's content stream, compressed (then the data, an end of line, endstream).
 _FLATE = b"<<\n/Filter [ /FlateDecode ] /Length %d\n>>\nstream\n"
 
@@ -75,7 +78,7 @@ class _PageTree(PDFPages):
         self.numbers = numbers
 
     def check_format(self, document: Any) -> None:
-        self.Kids = PDFArray([_Ref(n) for n in self.numbers])
+        self.Kids = PDFArray([b"%d 0 R" % n for n in self.numbers])  # references, formatted (bytes are written as they are)
         self.Count = len(self.numbers)
 
 
@@ -87,18 +90,6 @@ class _Formatted(PDFObject):
 
     def format(self, document: Any) -> bytes:
         return self.data
-
-
-class _Ref(PDFObject):
-    """A reference by object number (for objects already written and forgotten)."""
-
-    __slots__ = ("number",)
-
-    def __init__(self, number: int) -> None:
-        self.number = number
-
-    def format(self, document: Any) -> bytes:
-        return b"%d 0 R" % self.number
 
 
 class StreamingDocument(PDFDocument):
@@ -126,7 +117,7 @@ class StreamingDocument(PDFDocument):
                     self.Reference(_Reserved(ref.name), ref.name)
         self._share(page)
         stream = page.stream or ""
-        data = zlib.compress(stream.encode("utf-8") if isinstance(stream, str) else stream)
+        data = zlib.compress(stream.encode("utf-8") if isinstance(stream, str) else stream, COMPRESSION)
         page.stream = None
         page.Contents = PDFStream(content=data)  # stands for the stream, written below
         contents = self._number(self.Reference(page.Contents))

@@ -16,6 +16,10 @@ Bidi control characters (overrides, embeddings, isolates, marks) are never
 obeyed: an override inside a file name or nickname must not silently reorder
 what the reader sees. They, and any other character the caller wants shown
 as a marker, come back as :class:`Marker` pieces in their visual position.
+
+Text extraction reorders what is drawn its own way: :func:`pdftotext_order`
+tells what poppler's ``pdftotext`` makes of a line, so a name it cannot give
+back exactly can be printed again in an exact form.
 """
 
 from __future__ import annotations
@@ -168,3 +172,50 @@ def _reorder(text: str) -> list[tuple[int, bool]]:
             order.insert(at if rtl_level else at + 1, (i, rtl_level))
         kept.add(i)
     return order
+
+
+# How poppler's pdftotext (TextOutputDev.cc, reorderText) classes characters when
+# it puts a line back into logical order: right to left (bidi classes R and AL)
+# (R and AL, and the right-to-left embedding and override) and what ends a
+# right-to-left stretch (L with its embedding and override, and its "numbers":
+# EN, AN, ES, CS, ET). Checked against pdftotext 22.12.
+_POPPLER_RTL = frozenset({"R", "AL", "RLE", "RLO"})
+_POPPLER_ENDS_RTL = frozenset({"L", "LRE", "LRO", "EN", "AN", "ES", "CS", "ET"})
+
+
+def pdftotext_order(visual: str) -> str:
+    """The logical order poppler's ``pdftotext`` gives a line whose characters
+    are drawn left to right in the order ``visual``, on a page of mostly
+    left-to-right text: it alternates a stretch up to the next right-to-left
+    character, kept as drawn, and a stretch up to the next left-to-right
+    character or number, reversed. (It is no bidi algorithm: a right-to-left
+    word, a space and a digit, in that logical order, cannot come out of it.)"""
+    classes = _poppler_classes(visual)
+    if "r" not in classes:
+        return visual
+    out: list[str] = []
+    i, n = 0, len(visual)
+    while i < n:
+        j = classes.find("r", i)
+        j = n if j < 0 else j
+        out.append(visual[i:j])
+        k = classes.find("l", j)
+        k = n if k < 0 else k
+        out.append(visual[j:k][::-1])
+        i = k
+    return "".join(out)
+
+
+_POPPLER_CLASS: dict[int, str] = {}  # code point -> r (right to left), l (ends a right-to-left stretch) or n
+_CLASSES = frozenset("rln")
+
+
+def _poppler_classes(text: str) -> str:
+    """Each character of ``text`` as its poppler class (see :data:`_POPPLER_CLASS`)."""
+    classes = text.translate(_POPPLER_CLASS)
+    if not _CLASSES.issuperset(classes):  # characters not seen before
+        for ch in set(text):
+            bidi = unicodedata.bidirectional(ch)
+            _POPPLER_CLASS[ord(ch)] = "r" if bidi in _POPPLER_RTL else "l" if bidi in _POPPLER_ENDS_RTL else "n"
+        classes = text.translate(_POPPLER_CLASS)
+    return classes

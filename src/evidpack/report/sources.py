@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from reportlab.platypus import Flowable
@@ -16,6 +17,8 @@ from .document import Entry, Heading
 from .flowables import Column, Lines, Mark, Para, Table
 from .kinds.common import SourceView, subheading
 from .styles import BODY, CELL_BOLD, CELL_MONO, CELL_NOTE, CELL_PATH, H2, NOTE, VERDICT_WIDTH, VERDICTS
+
+LABEL = replace(CELL_BOLD, exact=True)  # a source's label, as the case manifest gives it
 
 if TYPE_CHECKING:
     from .index import IndexInput
@@ -50,7 +53,7 @@ def overview(rows: list[dict[str, Any]]) -> Table:
         tally = ", ".join(f"{verdicts[v]} {VERDICTS[v][0]}" for v in VERDICTS if verdicts.get(v))
         return [
             row.get("id"),
-            Lines.of((row.get("label"), CELL_BOLD), (row.get("kind"), CELL_NOTE)),
+            Lines.of((row.get("label"), LABEL), (row.get("kind"), CELL_NOTE)),
             Lines.of((acq.get("tool"), CELL_NOTE), (f"{acq.get('by', '')}, {acq.get('at', '')}", CELL_NOTE)),
             f"{counts.get('files', 0):,} files\n{counts.get('bytes', 0):,} bytes\n{counts.get('items', 0):,} items",
             tally or "none",
@@ -106,7 +109,7 @@ def _listing(value: Any) -> str:
 
 def _time_with_original(utc: str | None, original: str | None) -> str | None:
     if utc and original and original != utc:
-        return f"{utc}  (as written: {original})"
+        return f"{utc} (as written: {original})"
     return utc
 
 

@@ -32,7 +32,10 @@ class TextStyle:
     """How a piece of text is set. ``role`` picks the font chain (sans, bold,
     mono: see :mod:`evidpack.report.fonts`); ``wrap`` where lines may break:
     ``words`` (prose), ``path`` (after ``/`` and other separators, else anywhere),
-    ``code`` (after spaces, else anywhere) or ``chars`` (anywhere: digests)."""
+    ``code`` (after spaces, else anywhere) or ``chars`` (anywhere: digests).
+    ``exact`` marks names (paths, nicknames, titles): evidence that must read
+    back exactly, so a table prints a name's exact form under it when text
+    extraction would not give the name back as it is (``layout.exact``)."""
 
     role: str = "sans"
     size: float = 9.0
@@ -40,6 +43,7 @@ class TextStyle:
     colour: Colour = INK
     align: str = "left"
     wrap: str = "words"
+    exact: bool = False
 
 
 BODY = TextStyle("sans", 9.5, 13.5)
@@ -57,8 +61,12 @@ CELL_BOLD = replace(CELL, role="bold")
 CELL_NOTE = replace(CELL, colour=MUTED)
 CELL_HEADER = TextStyle("bold", 7.2, 9.2, INK)
 CELL_MONO = TextStyle("mono", 7, 9.2, wrap="chars")
-CELL_PATH = replace(CELL, wrap="path")
+CELL_PATH = replace(CELL, wrap="path", exact=True)
+CELL_NAME = replace(CELL, exact=True)
+CELL_NOTE_NAME = replace(CELL_NOTE, exact=True)
 HASH = TextStyle("mono", 7, 9.2, wrap="chars")
+# A name's exact form, printed under a name pdftotext would not give back as it is (see layout.exact).
+EXACT = TextStyle("mono", 6, 8, MUTED, wrap="chars")
 FOOTER = TextStyle("sans", 7.5, 9, MUTED)
 HEADER = TextStyle("sans", 7.5, 9, MUTED)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from reportlab.platypus import Flowable
 
 from ..flowables import Column, Lines, Para, Table
-from ..styles import CELL_MONO, CELL_NOTE, H3, NOTE
+from ..styles import CELL_MONO, CELL_NAME, CELL_NOTE, H3, NOTE
 
 if TYPE_CHECKING:
     from ..index import IndexInput
@@ -125,4 +125,4 @@ def records_table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         keys += [k for k in row if k not in keys]
     width = 1 / max(1, len(keys))
-    return Table([Column(k, width) for k in keys], ([text(row.get(k)) for k in keys] for row in rows))
+    return Table([Column(k, width, CELL_NAME) for k in keys], ([text(row.get(k)) for k in keys] for row in rows))

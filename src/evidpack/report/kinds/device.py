@@ -12,7 +12,7 @@ from reportlab.platypus import Flowable
 
 from ..cover import key_values
 from ..flowables import Column, Lines, Mark, Para, Table
-from ..styles import CELL, CELL_MONO, CELL_NOTE, CELL_PATH, HASH, NOTE, VERDICT_WIDTH
+from ..styles import CELL, CELL_MONO, CELL_NOTE, CELL_NOTE_NAME, CELL_PATH, HASH, NOTE, VERDICT_WIDTH
 from .common import SourceView, facts_table, subheading, text, time_cell
 
 _KNOWN = ("ufd", "ufdx", "ufdr", "itunes_backups", "containers", "members", "artifacts", "tool_hashes", "tool_hashes_not_listed")
@@ -76,7 +76,7 @@ def recorded_tool_hashes(facts: list[dict[str, Any]], not_listed: list[dict[str,
     for f in facts:
         where = [(f.get("file"), CELL_PATH)]
         if f.get("device_path"):
-            where.append((f"device path {f['device_path']}", CELL_NOTE))
+            where.append((f"device path {f['device_path']}", CELL_NOTE_NAME))
         where.append((f"recorded in {f.get('from')}", CELL_NOTE))
         rows.append([Mark("pass" if f.get("match") is True else "fail"), Lines.of(*where), str(f.get("algorithm", "")).upper(),
                      Lines.of((f.get("tool"), HASH), (f.get("copy"), HASH))])

@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from reportlab.platypus import Flowable
 
 from ..flowables import Column, Lines, Para, Picture, Row, Table
-from ..styles import CELL, CELL_BOLD, CELL_MONO, CELL_NOTE, CELL_PATH, NOTE, VERDICTS
+from ..styles import CELL_BOLD, CELL_MONO, CELL_NAME, CELL_NOTE, CELL_NOTE_NAME, CELL_PATH, NOTE, VERDICTS
 from .common import SourceView, first, subheading, time_cell
 
 THUMBNAIL_PX = 480  # longest side of an embedded screenshot thumbnail
@@ -50,9 +50,9 @@ def _capture_row(c: dict[str, Any]) -> Row:
         Lines.of((c.get("item"), CELL_MONO), (c.get("member"), CELL_MONO)),
         Lines.of(
             (url or "(no URL recorded)", CELL_PATH if url else CELL_NOTE),
-            (c.get("title"), CELL),
+            (c.get("title"), CELL_NAME),
             (detail, CELL_NOTE),
-            (c.get("member_path") or c.get("file"), CELL_NOTE),
+            (c.get("member_path") or c.get("file"), CELL_NOTE_NAME),
             *((p, CELL_NOTE) for p in c.get("problems") or []),
         ),
         time_cell(_when(c)) or Lines.of(("not recorded", CELL_NOTE)),
@@ -124,7 +124,7 @@ def pages(rows: list[dict[str, Any]]) -> list[Flowable]:
         return []
     table = Table(
         [Column("Item", 64, CELL_MONO), Column("URL and title", 1.0), Column("Time (UTC)", 96)],
-        ([p.get("item"), Lines.of((p.get("url"), CELL_PATH), (p.get("title"), CELL), (f"{p.get('file')}: {p.get('list')} line {p.get('line')}", CELL_NOTE)),
+        ([p.get("item"), Lines.of((p.get("url"), CELL_PATH), (p.get("title"), CELL_NAME), (f"{p.get('file')}: {p.get('list')} line {p.get('line')}", CELL_NOTE)),
           time_cell(p.get("ts"))] for p in rows),
     )
     return subheading(f"Pages listed in WACZ files ({len(rows):,})") + [table]

@@ -13,7 +13,7 @@ from reportlab.platypus import Flowable
 
 from ..cover import key_values
 from ..flowables import Column, Lines, Para, Row, Table
-from ..styles import BODY, CELL, CELL_MONO, CELL_NOTE, NOTE, TextStyle
+from ..styles import BODY, CELL, CELL_MONO, CELL_NAME, CELL_NOTE, NOTE, TextStyle
 from .common import SourceView, subheading, text, time_cell
 
 NOTE_BOX = TextStyle("sans", 8.5, 11.5, (0.45, 0.22, 0.0))
@@ -81,7 +81,7 @@ def accounts(rows: list[dict[str, Any]]) -> list[Flowable]:
         return [
             Lines.of((a.get("wechat_id") or "(none)", CELL_MONO)),
             Lines.of(
-                (a.get("nickname") if a.get("nickname") is not None else "(none)", CELL),
+                (a.get("nickname") if a.get("nickname") is not None else "(none)", CELL_NAME),
                 (f"holds invisible characters: {text(hidden)}" if hidden else None, CELL_NOTE),
             ),
             Lines.of((phone.get("e164"), CELL_MONO), (f"as given: {phone['as_given']}" if phone.get("as_given") and phone.get("as_given") != phone.get("e164") else None, CELL_NOTE)),
