@@ -530,7 +530,3 @@ def _load_live_custody(conn: sqlite3.Connection, events: list[tuple[bytes, dict[
     marks = ", ".join("?" for _ in columns)
     conn.executemany(f"INSERT INTO temp.custody VALUES ({marks})", ([row.get(c) for c in columns] for row in rows))
     conn.commit()
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

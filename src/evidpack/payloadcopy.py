@@ -240,13 +240,7 @@ def _copy_large(
     # the page cache already holds: evidence read once should not fill the page
     # cache (nor pay to, which on some machines costs more than the copy).
     read = _SourceReader(fd, direct and tee is None)
-    write = None
-    if out is not None:
-        writes_direct = [direct]
-
-        def write(view: memoryview, start: int) -> None:
-            writes_direct[0] = _write_chunk(out, view, writes_direct[0], start)
-
+    write = None if out is None else _ChunkWriter(out, direct)
     if tee is None:
         d = pump(read, tuple(algorithms), _big_buffers() if direct else chunk_buffers(RING), write=write)
     else:
@@ -291,6 +285,18 @@ def hash_file_at(path: str, algorithms: Sequence[str]) -> tuple[int, dict[str, s
     finally:
         os.close(fd)
     return size, hexes
+
+
+class _ChunkWriter:
+    """Writes a copy's chunks in order (in pump's write lane), remembering
+    whether writes are still O_DIRECT."""
+
+    def __init__(self, out: int, direct: bool) -> None:
+        self.out = out
+        self.direct = direct
+
+    def __call__(self, view: memoryview, start: int) -> None:
+        self.direct = _write_chunk(self.out, view, self.direct, start)
 
 
 def _write_chunk(out: int, view: memoryview, direct: bool, start: int) -> bool:
