@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from conftest import write_tree
@@ -108,3 +110,11 @@ def test_names_pdftotext_gets_wrong_have_an_exact_form_and_no_other_does(text: s
     for name in [*EXACT_ALREADY, *(nick for wxid, nick in NICKNAMES.items() if wxid not in NEEDS_EXACT)]:
         assert name in text and not any(name in form for form in forms), name
     assert len(forms) == len(REORDERED) + len(NEEDS_EXACT)
+
+
+def test_names_made_of_the_class_letters_are_classed() -> None:
+    # The classes are the letters r, l and n: a name made of them alone, the first seen by a
+    # fresh process (nothing classed yet), must still read left to right.
+    code = "from evidpack.report import rtl; print(*(rtl.pdftotext_order(n) for n in ('rn', 'nl', 'lrn r')), sep='|')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "rn|nl|lrn r"

@@ -175,8 +175,8 @@ def _reorder(text: str) -> list[tuple[int, bool]]:
 
 
 # How poppler's pdftotext (TextOutputDev.cc, reorderText) classes characters when
-# it puts a line back into logical order: right to left (bidi classes R and AL)
-# (R and AL, and the right-to-left embedding and override) and what ends a
+# it puts a line back into logical order: right to left (bidi classes R and AL,
+# and the right-to-left embedding and override) and what ends a
 # right-to-left stretch (L with its embedding and override, and its "numbers":
 # EN, AN, ES, CS, ET). Checked against pdftotext 22.12.
 _POPPLER_RTL = frozenset({"R", "AL", "RLE", "RLO"})
@@ -206,7 +206,10 @@ def pdftotext_order(visual: str) -> str:
     return "".join(out)
 
 
-_POPPLER_CLASS: dict[int, str] = {}  # code point -> r (right to left), l (ends a right-to-left stretch) or n
+# code point -> r (right to left), l (ends a right-to-left stretch) or n. The three
+# letters used as classes are classed from the start: a text made of them alone
+# would otherwise look classed already.
+_POPPLER_CLASS: dict[int, str] = {ord(ch): "l" for ch in "rln"}
 _CLASSES = frozenset("rln")
 
 
