@@ -355,19 +355,29 @@ def _build_into(
         custody_lines=list(custody.lines),
         tables=writer.tables,
     )
+    sealed: list[str] = []
+
+    def seal() -> str:
+        """The tag manifest and its two signatures, once every other tag file is
+        written (the catalogue last); returns its SHA-256."""
+        catalogue.wait()
+        tm = b"".join(bag.manifest_line(hash_file(root / rel, ("sha256",))["sha256"], rel) for rel in tag_files(root))
+        _write(root, TAGMANIFEST, tm)
+        _write(root, SIG_FILE, key.sign(tm))
+        _write(root, SSHSIG_FILE, key.sshsig(tm))
+        sealed.append(hashlib.sha256(tm).hexdigest())
+        return sealed[0]
+
     try:
         _write_seal_files(root, case, key, built_at, algorithms, writer, leaves, root_hex, signer, sealed_at)
-        catalogue.wait()
+        # The index is laid out while the catalogue is written; it prints the tag
+        # manifest's hash, so it calls seal() when it is saved.
+        index = _seal_index(root, built_at, custody, key, pdf_signer, seal)
     finally:
         catalogue.close()
-    tm = b"".join(
-        bag.manifest_line(hash_file(root / rel, ("sha256",))["sha256"], rel) for rel in tag_files(root)
-    )
-    _write(root, TAGMANIFEST, tm)
-    tm_hash = hashlib.sha256(tm).hexdigest()
-    _write(root, SIG_FILE, key.sign(tm))
-    _write(root, SSHSIG_FILE, key.sshsig(tm))
-    index = _seal_index(root, built_at, custody, key, pdf_signer)
+    if len(sealed) != 1:
+        raise EvidpackError(f"{root}: the index was written without sealing the tag manifest")  # never: write_index calls seal once
+    tm_hash = sealed[0]
     custody.append(
         built_at,
         "sealed",
@@ -423,15 +433,21 @@ def _write_seal_files(
     _write(root, "bag-info.txt", bag.bag_info(info))
 
 
-def _seal_index(root: Path, built_at: datetime, custody: ChainWriter, key: SigningKey, pdf_signer: PdfCertSigner | None) -> dict[str, Any]:
+def _seal_index(
+    root: Path, built_at: datetime, custody: ChainWriter, key: SigningKey, pdf_signer: PdfCertSigner | None, seal: Callable[[], str]
+) -> dict[str, Any]:
     """evidpack/index.pdf, rendered from the sealed records and the custody log so
     far, PAdES-signed when a certificate is given, then signed by the sealing key
-    (evidpack/index.pdf.sig). Returns what the 'sealed' event records about it."""
+    (evidpack/index.pdf.sig). ``seal`` writes the tag manifest, which the index
+    prints the hash of: the index calls it once its pages are laid out. Returns
+    what the 'sealed' event records about the index."""
     from .report import write_index
 
     path = root / INDEX_PDF
     with Bundle.open(root) as bundle, open(path, "xb") as fh:  # written page by page
-        write_index(bundle, fh, rendered_at=built_at, custody_lines=custody.lines, pdf_signer=pdf_signer.subject if pdf_signer else None)
+        write_index(
+            bundle, fh, rendered_at=built_at, custody_lines=custody.lines, pdf_signer=pdf_signer.subject if pdf_signer else None, seal=seal
+        )
     details: dict[str, Any] = {}
     if pdf_signer is not None:
         signed = pdf_signer.sign(path.read_bytes())

@@ -15,7 +15,7 @@ from .. import canonical
 from .document import Entry
 from .flowables import Column, Lines, Para, Row, Table
 from .kinds.common import text
-from .styles import BODY, CELL, CELL_BOLD, CELL_MONO, CELL_NOTE, NOTE
+from .styles import BODY, CELL, CELL_BOLD, CELL_MONO, CELL_NOTE, NOTE, TextStyle
 
 if TYPE_CHECKING:
     from .index import IndexInput
@@ -74,11 +74,18 @@ def _rows(data: "IndexInput") -> Iterator[Row]:
             Lines.of(
                 ("The seal: the tag manifest below is signed with the key above. This event is written after this index "
                  "and records its SHA-256 (index_pdf_sha256).", CELL),
-                (f"tagmanifest_sha256: {data.tagmanifest_sha256}", CELL_MONO),
-                (f"merkle_root: {merkle.get('root')}", CELL_MONO),
+                *_digest("tagmanifest_sha256", data.tagmanifest_sha256),
+                *_digest("merkle_root", str(merkle.get("root"))),
                 (f"items: {text(merkle.get('leaves'))}", CELL_NOTE),
             ),
         ]
+
+
+def _digest(label: str, value: str) -> list[tuple[str, TextStyle]]:
+    """A SHA-256 under its label, in halves (one line each: the column is too
+    narrow for it whole, and a hash printed before it is known must not be
+    broken anywhere else, see document.LateDigest)."""
+    return [(f"{label}:", CELL_MONO), (value[:32], CELL_MONO), (value[32:], CELL_MONO)]
 
 
 def _event_row(e: dict[str, Any], *, after_seal: bool) -> Row:
@@ -87,7 +94,7 @@ def _event_row(e: dict[str, Any], *, after_seal: bool) -> Row:
     if subject.get("source"):
         details.insert(0, (f"source: {subject['source']}", CELL_NOTE))
     if e.get("action") == "sealed" and subject.get("tagmanifest_sha256"):
-        details.insert(0, (f"tagmanifest_sha256: {subject['tagmanifest_sha256']}", CELL_MONO))
+        details[:0] = _digest("tagmanifest_sha256", str(subject["tagmanifest_sha256"]))
     return [
         str(e.get("seq", "?")),
         Lines.of((e.get("at"), CELL_MONO), ("after the seal" if after_seal else None, CELL_NOTE)),

@@ -5,7 +5,10 @@ Every page carries the case id, the first 16 hex digits of the tag manifest's
 SHA-256 and "Page N of M". M and the page numbers in the contents are not known
 until the last page is laid out, so each is a PDF form XObject referenced where
 it is printed and defined when the document is saved: one pass, however long
-the document.
+the document. So is the footer's hash: the sealed index is laid out before the
+tag manifest exists (:class:`LateDigest`; the build writes the catalogue
+meanwhile), and the few other places that print the hash in full hold a
+stand-in, filled in when the document is saved (see :mod:`.pdfstream`).
 
 Each page is written to the output as soon as it is finished
 (:mod:`.pdfstream`), so a document of any length needs the memory of one page.
@@ -18,7 +21,9 @@ host, process or wall clock.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+import re
+import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -49,6 +54,8 @@ from .styles import (
 )
 
 PAGES_FORM = "evidpack-page-count"
+HASH_FORM = "evidpack-tag-hash"  # the footer's 16 hex digits of the tag manifest's SHA-256
+_SHA256 = re.compile("[0-9a-f]{64}")
 _Y_FOOT = MARGIN_BOTTOM - 12  # the footer's baseline
 _Y_HEAD = PAGE_SIZE[1] - MARGIN_TOP + 10  # the header's
 
@@ -64,17 +71,38 @@ class Identity:
     author: str
     created: datetime
 
+
+
+@dataclass(frozen=True)
+class LateDigest:
+    """The tag manifest's SHA-256, printed before it is known: laid out as
+    ``stand_in`` (random hex of the same length, so it is laid out the same
+    and no other text can hold it; print it in a fixed-width font, and on one
+    line, or as its two halves on two), and replaced, when the document is
+    saved, by what ``compute`` returns then."""
+
+    stand_in: str
+    compute: Callable[[], str]
+
+    @classmethod
+    def of(cls, compute: Callable[[], str]) -> "LateDigest":
+        return cls(secrets.token_hex(32), compute)
+
     @property
-    def short_hash(self) -> str:
-        return self.tagmanifest_sha256[:16]
+    def halves(self) -> tuple[str, str]:
+        return self.stand_in[:32], self.stand_in[32:]
 
 
 class ReportDocument(BaseDocTemplate):
     """Lays out a story on A4 pages: the first page is the cover (footer only),
-    the rest carry a header with the current section as well."""
+    the rest carry a header with the current section as well. With ``late``,
+    the identity's ``tagmanifest_sha256`` is its stand-in."""
 
-    def __init__(self, identity: Identity) -> None:
+    def __init__(self, identity: Identity, late: LateDigest | None = None) -> None:
+        if late is not None and identity.tagmanifest_sha256 != late.stand_in:
+            raise ValueError("a late digest is printed as its stand-in")
         self.identity = identity
+        self.late = late
         super().__init__(
             "",
             pagesize=PAGE_SIZE,
@@ -103,6 +131,7 @@ class ReportDocument(BaseDocTemplate):
         self.section = ""
         self._frames: dict[tuple[bool, str], str] = {}  # the header and footer, but the page number
         self._number_x = 0.0  # where the page number starts
+        self._hash_x = 0.0  # where the footer's hash starts
 
     def render(self, story: list[Flowable]) -> bytes:
         """The PDF as bytes (see :meth:`write`)."""
@@ -130,7 +159,9 @@ class ReportDocument(BaseDocTemplate):
             frame = self._frames[key] = self._frame_ops(canv, cover)
         number = f"{canv.getPageNumber()} of "
         at = self._number_x + fonts.width(number, FOOTER.role, FOOTER.size)
-        canv._code.append(f"q {frame}\n{fonts.ops(canv, self._number_x, _Y_FOOT, number, FOOTER.role, FOOTER.size)}\nq 1 0 0 1 {fonts.number(at)} {fonts.number(_Y_FOOT)} cm")
+        canv._code.append(f"q {frame}\nq 1 0 0 1 {fonts.number(self._hash_x)} {fonts.number(_Y_FOOT)} cm")
+        canv.doForm(HASH_FORM)
+        canv._code.append(f"Q\n{fonts.ops(canv, self._number_x, _Y_FOOT, number, FOOTER.role, FOOTER.size)}\nq 1 0 0 1 {fonts.number(at)} {fonts.number(_Y_FOOT)} cm")
         canv.doForm(PAGES_FORM)
         canv._code.append("Q Q")
 
@@ -138,9 +169,13 @@ class ReportDocument(BaseDocTemplate):
         ident = self.identity
         pen = Pen(canv)
         pen.add(f"{' '.join(fonts.number(c) for c in RULE)} RG .5 w {_rule(_Y_FOOT + 10)}")
-        prefix = f"{ident.case_id} · {ident.short_hash} · Page "
+        # "<case id> · <16 hex digits, a form> · Page <N> of <M, a form>"
+        prefix = f"{ident.case_id} · "
         pen.text(MARGIN_LEFT, _Y_FOOT, FRAME_WIDTH, prefix, FOOTER)
-        self._number_x = MARGIN_LEFT + fonts.width(prefix, FOOTER.role, FOOTER.size)
+        self._hash_x = MARGIN_LEFT + fonts.width(prefix, FOOTER.role, FOOTER.size)
+        after = self._hash_x + 16 * _mono_advance(FOOTER.size)
+        pen.text(after, _Y_FOOT, FRAME_WIDTH, " · Page ", FOOTER)
+        self._number_x = after + fonts.width(" · Page ", FOOTER.role, FOOTER.size)
         pen.text(MARGIN_LEFT, _Y_FOOT, FRAME_WIDTH, ident.kind, _right(FOOTER))
         if not cover:
             pen.add(_rule(_Y_HEAD - 3))
@@ -150,7 +185,17 @@ class ReportDocument(BaseDocTemplate):
         return pen.take()
 
     def define_forms(self, canv: Canvas) -> None:
-        """Called as the canvas is saved: the page count and every printed page number."""
+        """Called as the canvas is saved: the tag manifest's hash (computed now,
+        if late), the page count and every printed page number."""
+        digest = self.identity.tagmanifest_sha256
+        if self.late is not None:
+            digest = self.late.compute()
+            if not _SHA256.fullmatch(digest):
+                raise ValueError(f"not a SHA-256 in hex: {digest!r}")
+            for stand_in, value in zip(self.late.halves, (digest[:32], digest[32:])):
+                canv._doc.fill(stand_in, value)
+            canv.setSubject(canv._doc.info.subject.replace(self.late.stand_in, digest))
+        _text_form(canv, HASH_FORM, digest[:16], FOOTER.colour, "mono", FOOTER.size)
         _number_form(canv, PAGES_FORM, str(canv._doc.page_count), "left")
         for key in sorted(self.referenced):
             _number_form(canv, page_form(key), str(self.anchors.get(key, "?")), "right")
@@ -170,12 +215,23 @@ def page_form(key: str) -> str:
 
 
 def _number_form(canv: Canvas, name: str, text: str, align: str) -> None:
-    canv.beginForm(name, lowerx=-100, lowery=-4, upperx=100, uppery=12)
-    canv.setFillColorRGB(*FOOTER.colour if name == PAGES_FORM else BODY.colour)
     size = FOOTER.size if name == PAGES_FORM else BODY.size
     x = 0.0 if align == "left" else -fonts.width(text, "sans", size)
-    fonts.draw(canv, x, 0, text, "sans", size)
+    _text_form(canv, name, text, FOOTER.colour if name == PAGES_FORM else BODY.colour, "sans", size, x)
+
+
+def _text_form(canv: Canvas, name: str, text: str, colour: tuple[float, float, float], role: str, size: float, x: float = 0.0) -> None:
+    """A form XObject that draws ``text`` with its baseline at 0, from ``x``."""
+    canv.beginForm(name, lowerx=-100, lowery=-4, upperx=100, uppery=12)
+    canv.setFillColorRGB(*colour)
+    fonts.draw(canv, x, 0, text, role, size)
     canv.endForm()
+
+
+def _mono_advance(size: float) -> float:
+    advance = fonts.fixed_advance("mono")
+    assert advance is not None, "the mono role's font is fixed-width"
+    return advance * size
 
 
 class _ReportCanvas(Canvas):
@@ -188,7 +244,10 @@ class _ReportCanvas(Canvas):
         self._report = report
         self.anchors = report.anchors  # filled by mark_anchor as headings are drawn
         self._doc._timeStamp = _timestamp(report.identity.created)
-        stream_to(self, self._filename)
+        doc = stream_to(self, self._filename)
+        if report.late is not None:
+            for stand_in in report.late.halves:
+                doc.defer(stand_in)
 
     def showPage(self) -> None:
         super().showPage()

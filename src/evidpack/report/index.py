@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 from typing import IO, Any
@@ -24,7 +25,7 @@ from ..bundle import Bundle
 from ..custody import CUSTODY_FILE, parse_lines
 from ..errors import EvidpackError
 from . import cover, custody_log, schedule, sources, verifying
-from .document import Contents, Entry, Heading, Identity, ReportDocument, body_pages
+from .document import Contents, Entry, Heading, Identity, LateDigest, ReportDocument, body_pages
 from .flowables import keep_with_next
 from .styles import H1
 
@@ -40,12 +41,13 @@ class IndexInput:
     case: dict[str, Any]
     seal: dict[str, Any]
     sources: list[dict[str, Any]]
-    tagmanifest_sha256: str
-    tag_files: list[str]
+    tagmanifest_sha256: str  # while sealing, the stand-in of ``late``
+    record_files: list[str]  # the derived records (evidpack/records/...), sorted
     custody: list[dict[str, Any]]
     at_seal: bool  # rendered while sealing: the 'sealed' event is not in ``custody`` yet
     rendered_at: datetime
     pdf_signer: str | None = None  # subject of the X.509 certificate that signs the PDF, if any
+    late: LateDigest | None = None  # while sealing: the tag manifest is written as the PDF is saved
     _records: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,7 +72,7 @@ class IndexInput:
         prefix (``S02-wechat.json`` -> ``wechat``)."""
         prefix = f"{RECORDS}{source_id}-"
         out = {}
-        for rel in self.tag_files:
+        for rel in self.record_files:
             if rel.startswith(prefix) and rel.endswith(".json"):
                 if rel not in self._records:
                     self._records[rel] = _json(self.bundle, rel)
@@ -88,13 +90,28 @@ def _json(bundle: Bundle, rel: str) -> Any:
         raise EvidpackError(f"{bundle.path}: {rel} is not valid JSON ({exc})") from None
 
 
-def load(bundle: Bundle, *, custody_lines: list[bytes] | None, rendered_at: datetime, pdf_signer: str | None = None) -> IndexInput:
+def load(
+    bundle: Bundle,
+    *,
+    custody_lines: list[bytes] | None,
+    rendered_at: datetime,
+    pdf_signer: str | None = None,
+    seal: Callable[[], str] | None = None,
+) -> IndexInput:
     """Read what the index needs. ``custody_lines`` are the events written so
-    far while sealing; without them, the bundle's whole custody log is read."""
-    tm = bundle.read(TAGMANIFEST)
-    if tm is None:
-        raise EvidpackError(f"{bundle.path}: {TAGMANIFEST} is missing; cannot render the index")
-    entries, _ = bag.parse_manifest(tm, TAGMANIFEST)
+    far while sealing; without them, the bundle's whole custody log is read.
+    With ``seal``, the tag manifest is not written yet (see :func:`write_index`)."""
+    late = None
+    if seal is not None:
+        late = LateDigest.of(seal)
+        tm_sha256 = late.stand_in
+        entries = [rel for rel in bundle.files(payload=False) if rel.startswith(RECORDS)]
+    else:
+        tm = bundle.read(TAGMANIFEST)
+        if tm is None:
+            raise EvidpackError(f"{bundle.path}: {TAGMANIFEST} is missing; cannot render the index")
+        tm_sha256 = hashlib.sha256(tm).hexdigest()
+        entries = [rel for rel in bag.parse_manifest(tm, TAGMANIFEST)[0] if rel.startswith(RECORDS)]
     sources_data = bundle.read("evidpack/sources.jsonl") or b""
     lines = custody_lines
     if lines is None:
@@ -110,12 +127,13 @@ def load(bundle: Bundle, *, custody_lines: list[bytes] | None, rendered_at: date
         case=_json(bundle, "evidpack/case.json"),
         seal=_json(bundle, "evidpack/seal.json"),
         sources=[json.loads(line) for line in sources_data.splitlines() if line.strip()],
-        tagmanifest_sha256=hashlib.sha256(tm).hexdigest(),
-        tag_files=sorted(entries),
+        tagmanifest_sha256=tm_sha256,
+        record_files=sorted(entries),
         custody=custody,
         at_seal=custody_lines is not None,
         rendered_at=rendered_at,
         pdf_signer=pdf_signer,
+        late=late,
     )
 
 
@@ -140,6 +158,7 @@ def write_index(
     rendered_at: datetime,
     custody_lines: list[bytes] | None = None,
     pdf_signer: str | None = None,
+    seal: Callable[[], str] | None = None,
 ) -> None:
     """Write the index as PDF to ``out`` (a binary file opened for writing),
     each page as soon as it is laid out: memory does not grow with the case.
@@ -148,8 +167,15 @@ def write_index(
     sealed index, whose custody log ends with a row describing the seal. Without
     them, the result is a reading copy showing the whole custody log, including
     events recorded after the seal. The output depends on nothing else (not the
-    bundle's folder name, not the clock): the same bundle and time give the same bytes."""
-    data = load(bundle, custody_lines=custody_lines, rendered_at=rendered_at, pdf_signer=pdf_signer)
+    bundle's folder name, not the clock): the same bundle and time give the same bytes.
+
+    ``seal`` lets the index be laid out before the tag manifest exists: it is
+    called once every page is laid out, must write (and sign) the tag manifest
+    and return its SHA-256, which the index prints (see :class:`LateDigest`).
+    The result is the same as if the tag manifest had been there from the start."""
+    if seal is not None and custody_lines is None:
+        raise ValueError("only the sealed index is rendered before the tag manifest exists")
+    data = load(bundle, custody_lines=custody_lines, rendered_at=rendered_at, pdf_signer=pdf_signer, seal=seal)
     identity = Identity(
         case_id=data.case_id,
         tagmanifest_sha256=data.tagmanifest_sha256,
@@ -168,4 +194,4 @@ def write_index(
     story += [Heading("Contents", H1, key="contents", space_before=0), Contents(e for entry, subs, _ in parts for e in (entry, *subs))]
     for entry, _, flowables in parts:
         story += [PageBreak(), Heading(entry.text, H1, key=entry.key, space_before=0), *flowables]
-    ReportDocument(identity).write(keep_with_next(story), out)
+    ReportDocument(identity, data.late).write(keep_with_next(story), out)

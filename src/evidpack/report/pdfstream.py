@@ -17,6 +17,16 @@ document is saved (the page count, the page numbers in the contents). The
 first page that uses one reserves its object number; the form takes that
 number when it is defined. A form used but never defined is an error at save.
 
+Late text: a value printed before it is known (the tag manifest's SHA-256,
+which the sealed index prints and which is only known once the catalogue is
+written) is laid out as a stand-in of the same length, in a fixed-width font,
+and registered with :meth:`StreamingDocument.defer`. A page whose content
+stream holds a stand-in has its dictionary written as usual, but its content
+stream is kept (uncompressed: a few pages) and written when the document is
+saved, with the value given by then (:meth:`StreamingDocument.fill`) in place
+of the stand-in. A stand-in broken across lines is an error, never a page
+printed with a piece of it.
+
 The output is deterministic: objects are numbered and written in the order the
 document makes them, which depends only on its content.
 """
@@ -63,6 +73,18 @@ class _Reserved(PDFObject):
         raise ValueError(f"form {self.name!r} is used on a page but was never defined")
 
 
+class _Late(PDFObject):
+    """A page's content stream that holds late text: written, filled in, when
+    the document is saved."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def format(self, document: Any) -> bytes:
+        data = zlib.compress(document.filled(self.raw), COMPRESSION)
+        return _FLATE % len(data) + data + b"\nendstream\n"
+
+
 class _Written(PDFObject):
     """Stands for an object already written to the output: its offset is known."""
 
@@ -105,6 +127,47 @@ class StreamingDocument(PDFDocument):
     _page_numbers: array  # the pages' object numbers, in order
     _resources: dict[tuple[tuple[str, ...], bool], Any]  # resource dictionaries pages share
     _boxes: dict[tuple[float, float], Any]  # media boxes, formatted
+    _late: dict[bytes, bytes | None]  # stand-in -> the value, once given
+
+    def defer(self, stand_in: str) -> None:
+        """Declare ``stand_in`` (printable ASCII, at least 32 characters, that
+        no other text can contain: a random one) as late text, replaced by the
+        value given to :meth:`fill` before the document is saved."""
+        if len(stand_in) < 32 or not (stand_in.isascii() and stand_in.isprintable()):
+            raise ValueError("a stand-in for late text is printable ASCII, at least 32 characters")
+        self._late[stand_in.encode("ascii")] = None
+
+    def fill(self, stand_in: str, value: str) -> None:
+        """Give the value of late text: as long as its stand-in, printable ASCII
+        that needs no escaping in a PDF string."""
+        key = stand_in.encode("ascii")
+        if key not in self._late:
+            raise ValueError("no such late text")
+        if len(value) != len(stand_in) or not (value.isascii() and value.isprintable()) or any(c in value for c in "\\()"):
+            raise ValueError("late text must be printable ASCII as long as its stand-in, without \\ ( )")
+        self._late[key] = value.encode("ascii")
+
+    def filled(self, raw: bytes) -> bytes:
+        """``raw`` with every stand-in replaced by its value."""
+        for key, value in self._late.items():
+            if value is None:
+                raise ValueError("late text was printed but its value never given")
+            raw = raw.replace(key, value)
+        return raw
+
+    def _holds_late(self, raw: bytes) -> bool:
+        """Whether a page's content stream holds late text; an error if it holds
+        a piece of a stand-in (one broken across lines could not be filled in)."""
+        held = False
+        for key in self._late:
+            half = len(key) // 2
+            first, second = raw.count(key[:half]), raw.count(key[half:])
+            if first or second:  # (most pages hold neither)
+                whole = raw.count(key)
+                if first != whole or second != whole:
+                    raise ValueError("late text was broken across lines or pieces")
+                held = True
+        return held
 
     def flush_page(self) -> None:
         """Write the page just shown (and its content stream, compressed) and
@@ -117,20 +180,23 @@ class StreamingDocument(PDFDocument):
                     self.Reference(_Reserved(ref.name), ref.name)
         self._share(page)
         stream = page.stream or ""
-        data = zlib.compress(stream.encode("utf-8") if isinstance(stream, str) else stream, COMPRESSION)
+        raw = stream.encode("utf-8") if isinstance(stream, str) else stream
         page.stream = None
-        page.Contents = PDFStream(content=data)  # stands for the stream, written below
+        late = bool(self._late) and self._holds_late(raw)
+        data = b"" if late else zlib.compress(raw, COMPRESSION)
+        page.Contents = _Late(raw) if late else PDFStream(content=data)  # stands for the stream, written below (or at save)
         contents = self._number(self.Reference(page.Contents))
         if self._plain(page):
             # The page dictionary reportlab would write, without formatting it field by field.
             self._write(self._number(self.Reference(page)), _PAGE % (contents, page.MediaBox.data, self._number(self.Reference(self.Pages)), self._number(page.Resources)))
         else:
             self._write_object(name, page)
-        self._write(contents, _FLATE % len(data) + data + b"\nendstream\nendobj\n")
         # The page is still referred to by name (outline and link destinations); its contents never are.
         self.idToObject[name] = WRITTEN
-        internal = page.Contents.__InternalName__
-        del self.idToObject[internal], self.idToObjectNumberAndVersion[internal]
+        if not late:  # else written at save, filled in
+            self._write(contents, _FLATE % len(data) + data + b"\nendstream\nendobj\n")
+            internal = page.Contents.__InternalName__
+            del self.idToObject[internal], self.idToObjectNumberAndVersion[internal]
         self._page_numbers.append(self._number(self.Reference(page)))
 
     def _number(self, ref: PDFObjectReference) -> int:
@@ -266,6 +332,6 @@ def stream_to(canvas: Any, out: IO[bytes]) -> StreamingDocument:
     doc.__class__ = StreamingDocument
     doc._out, doc._file = out, None
     doc._offsets, doc._page_numbers = array("q"), array("l")
-    doc._resources, doc._boxes = {}, {}
+    doc._resources, doc._boxes, doc._late = {}, {}, {}
     doc.Pages = doc.Catalog.Pages = _PageTree(doc._page_numbers)
     return doc
