@@ -7,6 +7,7 @@ finished copy gives, whatever the timing."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -22,6 +23,7 @@ from conftest import build_args
 from device_support import built, device_case, items, tar_of, verify_deep, zip_of
 
 from evidpack import build as buildmod
+from evidpack import canonical
 from evidpack.importers import containers
 from evidpack.importers.containers import Member, Problem, RandomReader, StreamedCopy, catalogue, read_zip_directory
 from evidpack.payloadcopy import copy_file
@@ -376,3 +378,28 @@ def test_members_a_failed_helper_had_are_read_in_the_threads(tmp_path: Path, mon
     src = _mixed_zip(tmp_path / "x.zip")
     got, _reader, _copied = _from_memory(src, tmp_path / "copy.zip", "zip", chunk=64 << 10, buffers=6, shared=True)
     assert got == _from_file(src, "zip") and not hashed
+
+
+DIGESTS = {"sha256": "00" * 32, "md5": "00" * 16}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"kind": "file", "path": "data/S01/x", "size": 1, **DIGESTS, "source": "S01"},
+        {"kind": "file", "path": "data/S01/a\x00b", "size": 1, **DIGESTS, "source": "S01"},  # a NUL: the plain way
+        {"kind": "file", "path": "data/S01/\\u0000s", "original_path": ',"salt":"\\u0000s"', "size": 1, **DIGESTS, "source": "S01"},  # the placeholder's text
+        {"kind": "member", "member_path": "p"},  # no key after "salt"
+        {"kind": "member", "facts": {"salt": "\x00s", "z": [1, 2]}, "member_path": "m", "salt": "given", "source": "S01"},  # a salt given is replaced
+    ],
+)
+def test_an_emitted_line_is_the_canonical_record_with_its_salt_the_hmac_of_the_rest(tmp_path: Path, record: dict[str, Any]) -> None:
+    writer = _writer(tmp_path)
+    out = writer.emit({**record, **({"container": "E0001"} if record["kind"] == "member" else {})})
+    writer.close()
+    line = (tmp_path / "evidpack/items.jsonl").read_bytes().rstrip(b"\n")
+    parsed = json.loads(line)
+    assert line == canonical.dumps(parsed) and parsed == out
+    without = {k: v for k, v in parsed.items() if k != "salt"}
+    secret = hashlib.sha256(b"leaf-salt TC-1").digest()
+    assert parsed["salt"] == hmac.new(secret, canonical.dumps(without), hashlib.sha256).hexdigest()[:32]
