@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evidpack.catalogue import CatalogueWriter
+from evidpack.cataloguewriter import CatalogueWriter
 from evidpack.errors import EvidpackError
 
 CASE = {"id": "TC-1", "title": "t"}
@@ -49,3 +49,41 @@ def test_closing_early_stops_the_child(tmp_path: Path, monkeypatch) -> None:
     writer.close()
     assert proc.poll() is not None
     writer.close()  # twice is fine
+
+
+def test_a_writer_started_early_writes_when_given_the_job(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("EVIDPACK_COPY_WORKERS", "2")
+    items = _items(tmp_path / "items.jsonl", [b'{"id":"E0001","kind":"file","path":"data/S01/a.txt","source":"S01"}'])
+    with CatalogueWriter() as writer:
+        assert writer._worker is not None and writer._worker.proc.poll() is None  # started, waiting for its job
+        with pytest.raises(ValueError, match="no catalogue"):
+            writer.wait()
+        writer.write(tmp_path / "c.sqlite", case=CASE, sources=SOURCES, items_path=items, custody_lines=[], tables={})
+        with pytest.raises(ValueError, match="one catalogue"):
+            writer.write(tmp_path / "d.sqlite", case=CASE, sources=SOURCES, items_path=items, custody_lines=[], tables={})
+        writer.wait()
+    assert sqlite3.connect(tmp_path / "c.sqlite").execute("select name from items").fetchall() == [("a.txt",)]
+    assert not (tmp_path / "d.sqlite").exists()
+
+
+def test_a_build_that_fails_stops_the_catalogue_child(cli, case: Path, tmp_path: Path, monkeypatch) -> None:
+    # The child starts with the build; a build that fails before it has a job must not leave it behind.
+    import evidpack.cataloguewriter as cw
+    from conftest import build_args
+
+    from evidpack.importers import files
+
+    monkeypatch.setenv("EVIDPACK_COPY_WORKERS", "2")
+    started = []
+    real_init = cw.CatalogueWriter.__init__
+
+    def spy(self, *a, **k):
+        real_init(self, *a, **k)
+        started.append(self._worker.proc)
+
+    monkeypatch.setattr(cw.CatalogueWriter, "__init__", spy)
+    monkeypatch.setattr(files.FilesImporter, "run", lambda *a, **k: (_ for _ in ()).throw(EvidpackError("evidence: cannot list folder (boom)")))
+    r = cli(*build_args(case, tmp_path / "out"))
+    assert r.exit_code != 0 and "boom" in r.output
+    assert len(started) == 1 and started[0].poll() is not None  # the child was started, and is gone
+    assert not (tmp_path / "out").exists()

@@ -46,6 +46,7 @@ from .names import (  # noqa: F401  (re-exported: the names a bundle's files go 
 from .timeutil import format_utc
 
 if TYPE_CHECKING:
+    from .cataloguewriter import CatalogueWriter
     from .report.pades import PdfCertSigner
 
 @dataclass(frozen=True)
@@ -264,13 +265,17 @@ def build(
         if warn:
             warn(msg)
 
-    # The catalogue writer (sqlite-utils) and the PDF renderer (reportlab, fonts)
-    # take a few tenths of a second to load: load them while the sources are read.
+    # The PDF renderer (reportlab, fonts) takes a few tenths of a second to load:
+    # load it while the sources are read.
     threading.Thread(target=_preload_renderer, name="evidpack-preload", daemon=True).start()
+    from .cataloguewriter import CatalogueWriter
+
     with sigterm_interrupts():
         try:
             tmp.mkdir()
-            result = _build_into(tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer)
+            # The catalogue's child process starts now, and loads its libraries while the sources are read.
+            with CatalogueWriter() as catalogue:
+                result = _build_into(tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer, catalogue)
             if out.exists() or out.is_symlink():
                 raise EvidpackError(f"{out}: appeared while building; the new bundle was discarded")
             os.rename(tmp, out)
@@ -288,11 +293,10 @@ def build(
 
 
 def _preload_renderer() -> None:
-    for module in ("evidpack.catalogue", "evidpack.report"):
-        try:
-            import_module(module)
-        except Exception:  # noqa: BLE001 - the real import, when it is used, reports it
-            pass
+    try:
+        import_module("evidpack.report").fonts.register()
+    except Exception:  # noqa: BLE001 - the real import, when it is used, reports it
+        pass
 
 
 def _build_into(
@@ -304,6 +308,7 @@ def _build_into(
     algorithms: tuple[str, ...],
     warn: Callable[[str], None],
     pdf_signer: PdfCertSigner | None,
+    catalogue: "CatalogueWriter",
 ) -> tuple[int, int, int, str, str, str]:
     _write(root, "bagit.txt", bag.BAGIT_TXT)
     writer = BundleWriter(root, case, key, algorithms, warn)
@@ -358,10 +363,8 @@ def _build_into(
     case_json = {**case.to_json(), "created": sealed_at, "manifest": case.manifest_path.name}
     _write(root, "evidpack/case.json", canonical.dumps(case_json) + b"\n")
     _write(root, "evidpack/sources.jsonl", _jsonl(source_rows))
-    from .catalogue import CatalogueWriter
-
-    # Written by a child process while the rest of the seal is made.
-    catalogue = CatalogueWriter(
+    # Written by the child process while the index is drawn.
+    catalogue.write(
         root / "evidpack/catalogue.sqlite",
         case=case_json,
         sources=source_rows,
@@ -382,13 +385,10 @@ def _build_into(
         sealed.append(hashlib.sha256(tm).hexdigest())
         return sealed[0]
 
-    try:
-        _write_seal_files(root, case, key, built_at, algorithms, writer, leaves, root_hex, signer, sealed_at)
-        # The index is laid out while the catalogue is written; it prints the tag
-        # manifest's hash, so it calls seal() when it is saved.
-        index = _seal_index(root, built_at, custody, key, pdf_signer, seal)
-    finally:
-        catalogue.close()
+    _write_seal_files(root, case, key, built_at, algorithms, writer, leaves, root_hex, signer, sealed_at)
+    # The index is laid out while the catalogue is written; it prints the tag
+    # manifest's hash, so it calls seal() when it is saved.
+    index = _seal_index(root, built_at, custody, key, pdf_signer, seal)
     if len(sealed) != 1:
         raise EvidpackError(f"{root}: the index was written without sealing the tag manifest")  # never: write_index calls seal once
     tm_hash = sealed[0]

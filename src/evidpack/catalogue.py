@@ -132,49 +132,8 @@ def write_catalogue(
         db.close()
 
 
-class CatalogueWriter:
-    """:func:`write_catalogue` in a child process, so a build can draw its PDF
-    index meanwhile (both are CPU-bound; threads would take turns on the GIL).
-    :meth:`wait` returns when the file is complete, raising its error if it
-    failed. Where no child process can be had (one CPU, or
-    ``EVIDPACK_COPY_WORKERS=0``), it is written in this process, by ``wait``."""
-
-    def __init__(self, path: Path, **kwargs: Any) -> None:
-        from .payloadcopy import _Worker, worker_count
-
-        self._job = {"path": str(path), **kwargs}
-        self._worker: Any = None
-        self._answer: Any = None
-        if worker_count() > 0:
-            try:
-                self._worker = _Worker("evidpack.catalogue", path=sys.path)
-            except OSError:
-                self._worker = None
-            else:
-                self._answer = self._worker.submit("catalogue", (), self._job)
-
-    def wait(self) -> None:
-        if self._worker is None:
-            write_catalogue(**{**self._job, "path": Path(self._job["path"])})
-            return
-        try:
-            problems = self._answer.result()
-        finally:
-            self.close()
-        if problems:
-            raise EvidpackError(problems[0])
-
-    def close(self) -> None:
-        """Stop the child (a build that fails elsewhere); safe to call twice."""
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            if not (self._answer and self._answer.done()):
-                worker.proc.kill()
-            worker.close()
-
-
 def worker_main() -> None:
-    """The child process of :class:`CatalogueWriter`."""
+    """The child process of :class:`evidpack.cataloguewriter.CatalogueWriter`."""
     from .payloadcopy import worker_main as serve
 
     serve({"catalogue": _write_in_worker})

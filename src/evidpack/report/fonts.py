@@ -24,6 +24,7 @@ with no per-character work in Python.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,17 +75,20 @@ class Run:
 
 
 _registered: set[str] = set()
+_registering = threading.Lock()
 
 
 def font(name: str) -> ttfonts.TTFont:
     """A shipped font, registered with reportlab on first use (the fallback
     fonts are large; most documents never need them)."""
     if name not in _registered:
-        filename = FONT_FILES[name]
-        path = resources.files("evidpack.report").joinpath("fonts", filename)
-        pdfmetrics.registerFont(ttfonts.TTFont(name, str(path), shapable=False))
-        ttfonts.makeToUnicodeCMap = _to_unicode_cmap
-        _registered.add(name)
+        with _registering:  # a build registers the base fonts in a thread while it copies
+            if name not in _registered:
+                filename = FONT_FILES[name]
+                path = resources.files("evidpack.report").joinpath("fonts", filename)
+                pdfmetrics.registerFont(ttfonts.TTFont(name, str(path), shapable=False))
+                ttfonts.makeToUnicodeCMap = _to_unicode_cmap
+                _registered.add(name)
     return pdfmetrics.getFont(name)
 
 
