@@ -403,3 +403,66 @@ def test_an_emitted_line_is_the_canonical_record_with_its_salt_the_hmac_of_the_r
     without = {k: v for k, v in parsed.items() if k != "salt"}
     secret = hashlib.sha256(b"leaf-salt TC-1").digest()
     assert parsed["salt"] == hmac.new(secret, canonical.dumps(without), hashlib.sha256).hexdigest()[:32]
+
+
+def _zip_bytes(members: int = 3, comment: bytes = b"", prefix: bytes = b"", zip64: bool = False) -> bytes:
+    buf = io.BytesIO()
+    buf.write(prefix)
+    with zipfile.ZipFile(buf, "a" if prefix else "w") as zf:
+        for i in range(members):
+            zf.writestr(zipfile.ZipInfo(f"m{i:05d}", (2024, 7, 28, 7, 27, 26)), b"x" * (i % 7), compress_type=zipfile.ZIP_STORED)
+        zf.comment = comment
+    data = buf.getvalue()
+    assert (b"PK\x06\x06" in data[-(len(comment) + 22 + 20 + 56):]) == zip64
+    return data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _zip_bytes(),
+        _zip_bytes(0),
+        _zip_bytes(comment=b"made by a phone extraction tool"),
+        _zip_bytes(comment=b"x" * 65535),
+        _zip_bytes(comment=b"PK\x05\x06 in the comment"),
+        _zip_bytes(prefix=b"#!/bin/sh\nexit 0\n" * 100),  # data before the zip (a self-extracting stub)
+        _zip_bytes(70_000, zip64=True),  # more members than a 16-bit count holds: ZIP64 end records
+        _zip_bytes(70_000, prefix=b"\x00" * 4096, zip64=True),
+        _zip_bytes() + b"trailing bytes after the end record",
+    ],
+    ids=["plain", "empty", "comment", "longest-comment", "signature-in-comment", "prefix", "zip64", "zip64-prefix", "trailing"],
+)
+def test_the_end_records_are_found_as_zipfile_finds_them(data: bytes) -> None:
+    # zipfile's private _EndRecData is the oracle here (evidpack no longer calls it).
+    from evidpack.importers.containers import _end_records
+
+    mine = _end_records(io.BytesIO(data))
+    theirs = zipfile._EndRecData(io.BytesIO(data))  # type: ignore[attr-defined]
+    if theirs is None:
+        assert mine is None
+        return
+    assert mine is not None
+    assert (mine.size, mine.offset, mine.location) == (theirs[zipfile._ECD_SIZE], theirs[zipfile._ECD_OFFSET], theirs[zipfile._ECD_LOCATION])  # type: ignore[attr-defined]
+    assert mine.zip64 == (theirs[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64)  # type: ignore[attr-defined]
+    directory = read_zip_directory(io.BytesIO(data))
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert directory.start == zf.start_dir
+        assert [info.header_offset for info in zf.infolist()] == [directory.header_offset(i) for i in range(len(directory))]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "no end-of-central-directory record"),
+        (b"PK\x05\x06", "no end-of-central-directory record"),
+        (_zip_bytes()[:-5], "no end-of-central-directory record"),
+        (b"PK\x06\x07" + struct.pack("<LQL", 0, 0, 1) + _zip_bytes(0), "Zip64 end of central directory record not found"),
+        (b"PK\x06\x07" + struct.pack("<LQL", 2, 0, 3) + _zip_bytes(0), "span multiple disks"),
+    ],
+    ids=["empty-file", "bare-signature", "truncated", "locator-without-record", "multi-disk"],
+)
+def test_broken_end_records_are_one_clear_error(data: bytes, message: str) -> None:
+    from evidpack.importers.containers import ZipUnreadable
+
+    with pytest.raises(ZipUnreadable, match=message):
+        read_zip_directory(io.BytesIO(b"\x00" * 100 + data if data.startswith(b"PK\x06\x07") else data))

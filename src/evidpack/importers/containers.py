@@ -797,20 +797,79 @@ def read_zip_directory(fh: BinaryIO, seen: list[tuple[int, bytes]] | None = None
         raise ZipUnreadable(f"the zip's central directory cannot be read ({exc}), so its members cannot be listed") from None
 
 
+# The end records (APPNOTE 4.3.14-16): the end of central directory record, and
+# before it, for ZIP64, a locator pointing to the ZIP64 end record.
+_EOCD = struct.Struct("<4s4H2LH")  # signature, disk, disk of the directory, entries here, entries, size, offset, comment length
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")  # signature, disk of the ZIP64 record, its offset, number of disks
+_EOCD64 = struct.Struct("<4sQ2H2L2Q2Q")  # signature, record size, versions, disks, entries here, entries, size, offset
+_EOCD_SIG, _LOCATOR_SIG, _EOCD64_SIG = b"PK\x05\x06", b"PK\x06\x07", b"PK\x06\x06"
+_MAX_COMMENT = 0xFFFF
+
+
+@dataclass(frozen=True)
+class _EndRecords:
+    size: int  # of the central directory
+    offset: int  # of the central directory, as recorded (from the zip's start)
+    location: int  # of the end of central directory record in the file
+    zip64: bool
+
+
+def _end_records(fh: BinaryIO) -> _EndRecords | None:
+    """The zip's end records, found as zipfile finds them (the last end of
+    central directory record in the file's last 64 KiB + 22 bytes; a ZIP64
+    locator just before it, if any, and the ZIP64 record it points to), or None.
+    Written here rather than taken from zipfile's private _EndRecData, whose
+    behaviour has changed between Python versions."""
+    fh.seek(0, io.SEEK_END)
+    filesize = fh.tell()
+    if filesize < _EOCD.size:
+        return None
+    fh.seek(filesize - _EOCD.size)
+    tail = fh.read(_EOCD.size)
+    if tail[:4] == _EOCD_SIG and tail[-2:] == b"\x00\x00":  # the common case: no comment
+        location, record = filesize - _EOCD.size, tail
+    else:
+        back = min(filesize, _MAX_COMMENT + _EOCD.size)
+        fh.seek(filesize - back)
+        data = fh.read(back)
+        at = data.rfind(_EOCD_SIG)
+        if at < 0 or len(data) - at < _EOCD.size:
+            return None
+        location, record = filesize - back + at, data[at : at + _EOCD.size]
+    _sig, _disk, _cd_disk, _here, _entries, size, offset, _comment = _EOCD.unpack(record)
+    if location < _EOCD64_LOCATOR.size:
+        return _EndRecords(size, offset, location, False)
+    fh.seek(location - _EOCD64_LOCATOR.size)
+    sig, disk, _where, disks = _EOCD64_LOCATOR.unpack(fh.read(_EOCD64_LOCATOR.size))
+    if sig != _LOCATOR_SIG:
+        return _EndRecords(size, offset, location, False)
+    if disk != 0 or disks > 1:
+        raise zipfile.BadZipFile("zipfiles that span multiple disks are not supported")
+    start64 = location - _EOCD64_LOCATOR.size - _EOCD64.size
+    if start64 < 0:
+        raise zipfile.BadZipFile("Corrupt zip64 end of central directory locator")
+    fh.seek(start64)
+    record64 = fh.read(_EOCD64.size)
+    if len(record64) != _EOCD64.size or record64[:4] != _EOCD64_SIG:
+        raise zipfile.BadZipFile("Zip64 end of central directory record not found")
+    *_fields, size64, offset64 = _EOCD64.unpack(record64)
+    return _EndRecords(size64, offset64, location, True)
+
+
 def _read_zip_directory(fh: BinaryIO) -> ZipDirectory:
     # What zipfile.ZipFile._RealGetContents does, without a ZipInfo per member:
     # every entry is checked now (so a bad directory lists no member at all),
     # and only where each lies and its local header offset are kept.
     try:
-        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # (the end records, ZIP64 included)
+        end = _end_records(fh)
     except OSError:
         end = None
-    if not end:
+    if end is None:
         raise zipfile.BadZipFile("File is not a zip file")
-    size_cd, offset_cd = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
-    concat = end[zipfile._ECD_LOCATION] - size_cd - offset_cd  # type: ignore[attr-defined]  # (data before the zip)
-    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
-        concat -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
+    size_cd, offset_cd = end.size, end.offset
+    concat = end.location - size_cd - offset_cd  # (data before the zip)
+    if end.zip64:
+        concat -= _EOCD64.size + _EOCD64_LOCATOR.size
     start = offset_cd + concat
     if start < 0:
         raise zipfile.BadZipFile("Bad offset for central directory")
