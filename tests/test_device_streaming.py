@@ -437,7 +437,10 @@ def test_the_end_records_are_found_as_zipfile_finds_them(data: bytes) -> None:
     from evidpack.importers.containers import _end_records
 
     mine = _end_records(io.BytesIO(data))
-    assert mine is not None
+    if mine is None:  # (a comment holding the signature with too little after it: zipfile cannot read it either)
+        with pytest.raises(zipfile.BadZipFile):
+            zipfile.ZipFile(io.BytesIO(data))
+        return
     oracle = getattr(zipfile, "_EndRecData", None)  # (private: a later Python may not have it; the rest still checks)
     if oracle is not None:
         theirs = oracle(io.BytesIO(data))
