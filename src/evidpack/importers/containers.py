@@ -815,9 +815,9 @@ class _EndRecords:
 
 
 def _end_records(fh: BinaryIO) -> _EndRecords | None:
-    """The zip's end records, found as zipfile finds them (the last end of
-    central directory record in the file's last 64 KiB + 22 bytes; a ZIP64
-    locator just before it, if any, and the ZIP64 record it points to), or None.
+    """The zip's end records, found as zipfile finds them (the end of central
+    directory record in the file's last 64 KiB + 22 bytes, see :func:`_eocd_in`;
+    a ZIP64 locator just before it, if any, and the ZIP64 record), or None.
     Written here rather than taken from zipfile's private _EndRecData, whose
     behaviour has changed between Python versions."""
     fh.seek(0, io.SEEK_END)
@@ -832,8 +832,8 @@ def _end_records(fh: BinaryIO) -> _EndRecords | None:
         back = min(filesize, _MAX_COMMENT + _EOCD.size)
         fh.seek(filesize - back)
         data = fh.read(back)
-        at = data.rfind(_EOCD_SIG)
-        if at < 0 or len(data) - at < _EOCD.size:
+        at = _eocd_in(data)
+        if at is None:
             return None
         location, record = filesize - back + at, data[at : at + _EOCD.size]
     _sig, _disk, _cd_disk, _here, _entries, size, offset, _comment = _EOCD.unpack(record)
@@ -854,6 +854,22 @@ def _end_records(fh: BinaryIO) -> _EndRecords | None:
         raise zipfile.BadZipFile("Zip64 end of central directory record not found")
     *_fields, size64, offset64 = _EOCD64.unpack(record64)
     return _EndRecords(size64, offset64, location, True)
+
+
+def _eocd_in(data: bytes) -> int | None:
+    """Where the end of central directory record is in ``data`` (the file's
+    tail): the last signature whose record, with its comment, ends the file
+    exactly; if none does (bytes after the record), the last one with a whole
+    record after it, as zipfile takes it. (zipfile takes the last signature
+    only, so a comment that holds the signature hides the real record.)"""
+    at, fallback = len(data), None
+    while (at := data.rfind(_EOCD_SIG, 0, at)) >= 0:
+        if len(data) - at >= _EOCD.size:
+            if at + _EOCD.size + _EOCD.unpack_from(data, at)[-1] == len(data):
+                return at
+            if fallback is None:
+                fallback = at
+    return fallback
 
 
 def _read_zip_directory(fh: BinaryIO) -> ZipDirectory:
