@@ -3,6 +3,7 @@
     python bench/device_zip.py                 # 2 GiB zip, 50,000 members (the issue's case)
     python bench/device_zip.py --quick         # 256 MiB, 6,000 members: a minute or so
     python bench/device_zip.py --size-mib 512 --members 10000
+    python bench/device_zip.py --format tar    # the same members in a plain tar
 
 What is compared (each run as its own process through bench/measure.py, so
 wall time and peak RSS are measured the same way; page cache warm for all):
@@ -30,12 +31,14 @@ five deflated text) under bench/work/ and reused. No test depends on timing.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import zipfile
 from pathlib import Path
@@ -71,19 +74,30 @@ def _members(size: int, count: int) -> list[tuple[str, int, int, bool]]:
     return out
 
 
-def make_zip(path: Path, size: int, count: int) -> None:
+def make(path: Path, size: int, count: int, fmt: str) -> None:
+    """The container (``fmt`` zip or tar) with :func:`_members`, unless made
+    already with the same parameters. In a zip, one member in five is
+    deflated; a tar holds the same names and bytes, all stored."""
     marker = path.with_suffix(".json")
     if path.exists() and marker.exists() and json.loads(marker.read_text()) == {"size": size, "members": count}:
         return
     print(f"generating {path} ({size >> 20} MiB, {count} members) ...", file=sys.stderr)
     noise, text = _pools()
     tmp = path.with_suffix(".partial")
-    with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
-        for name, off, n, deflated in _members(size, count):
-            info = zipfile.ZipInfo(name, STAMP)
-            info.compress_type = zipfile.ZIP_DEFLATED if deflated else zipfile.ZIP_STORED
-            data = (text if deflated else noise)[off : off + n]
-            zf.writestr(info, data, compresslevel=1)
+    members = ((name, (text if deflated else noise)[off : off + n], deflated) for name, off, n, deflated in _members(size, count))
+    if fmt == "zip":
+        with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+            for name, data, deflated in members:
+                info = zipfile.ZipInfo(name, STAMP)
+                info.compress_type = zipfile.ZIP_DEFLATED if deflated else zipfile.ZIP_STORED
+                zf.writestr(info, data, compresslevel=1)
+    else:
+        stamp = time.mktime((*STAMP, 0, 0, -1))
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tf:
+            for name, data, _deflated in members:
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), stamp, 0o644
+                tf.addfile(info, io.BytesIO(data))
     os.replace(tmp, path)
     marker.write_text(json.dumps({"size": size, "members": count}))
 
@@ -140,6 +154,7 @@ def main() -> int:
     ap.add_argument("--size-mib", type=int, default=2048)
     ap.add_argument("--members", type=int, default=50_000)
     ap.add_argument("--quick", action="store_true", help="256 MiB, 6,000 members")
+    ap.add_argument("--format", choices=("zip", "tar"), default="zip", help="the container (default zip)")
     ap.add_argument("--work", type=Path, default=HERE / "work")
     ap.add_argument("--floor", metavar="ZIP", help=argparse.SUPPRESS)
     ap.add_argument("--import-only", nargs=2, metavar=("MANIFEST", "OUT"), help=argparse.SUPPRESS)
@@ -155,10 +170,10 @@ def main() -> int:
         return 0
     work = args.work / "device-zip"
     work.mkdir(parents=True, exist_ok=True)
-    zpath = work / f"EXTRACTION_FFS-{args.size_mib}M-{args.members}.zip"
-    make_zip(zpath, size, args.members)
+    zpath = work / f"EXTRACTION_FFS-{args.size_mib}M-{args.members}.{args.format}"
+    make(zpath, size, args.members, args.format)
     zsize = zpath.stat().st_size
-    manifest = work / "case.toml"
+    manifest = work / f"case-{args.format}.toml"
     manifest.write_text(
         '[case]\nid = "BENCH-1"\ntitle = "device zip benchmark"\nagency = "bench"\nauthority = "none"\nexaminer = "bench"\n\n'
         f'[[sources]]\nkind = "device"\npath = "{zpath.name}"\nlabel = "Benchmark extraction"\n'
@@ -195,14 +210,14 @@ def main() -> int:
     floor_s = fl["read_s"] + fl["hash_s"]
     mib = zsize / (1 << 20)
     rows = [
-        ("floor: read the zip once", fl["read_s"], "", "", ""),
+        (f"floor: read the {args.format} once", fl["read_s"], "", "", ""),
         ("floor: hash member bytes once (sha256+md5)", fl["hash_s"], "", "", ""),
         ("floor total", floor_s, "", "1.00x", ""),
         ("evidpack import (copy, container + member hashes)", import_s, f"{imp_cpu:.2f}", f"{import_s / floor_s:.2f}x", f"{imp_rss / 1024:.0f} MiB"),
         ("evidpack build (import, catalogue, PDF, seal)", build_s, f"{build_cpu:.2f}", f"{build_s / floor_s:.2f}x", f"{build_rss / 1024:.0f} MiB"),
         ("evidpack verify --deep", verify_s, f"{verify_cpu:.2f}", f"{verify_s / floor_s:.2f}x", f"{verify_rss / 1024:.0f} MiB"),
     ]
-    print(f"\ndevice zip: {mib:,.0f} MiB on disk, {args.members:,} members, {fl['member_bytes'] / (1 << 20):,.0f} MiB uncompressed; "
+    print(f"\ndevice {args.format}: {mib:,.0f} MiB on disk, {args.members:,} members, {fl['member_bytes'] / (1 << 20):,.0f} MiB uncompressed; "
           f"{items:,} item records; {os.cpu_count()} CPUs, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; page cache warm\n")
     print(f"| {'step':<50} | {'seconds':>8} | {'CPU s':>6} | {'MiB/s':>7} | {'vs floor':>8} | {'peak RSS':>9} |")
     print(f"|{'-' * 52}|{'-' * 10}|{'-' * 8}|{'-' * 9}|{'-' * 10}|{'-' * 11}|")

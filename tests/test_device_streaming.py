@@ -12,6 +12,7 @@ import io
 import json
 import os
 import struct
+import tarfile
 import threading
 import zipfile
 from pathlib import Path
@@ -472,3 +473,42 @@ def test_broken_end_records_are_one_clear_error(data: bytes, message: str) -> No
 
     with pytest.raises(ZipUnreadable, match=message):
         read_zip_directory(io.BytesIO(b"\x00" * 100 + data if data.startswith(b"PK\x06\x07") else data))
+
+
+@pytest.mark.parametrize("hashers", [1, 2, 3])
+def test_tar_members_hashed_in_threads_come_out_in_order_with_their_own_digests(tmp_path: Path, monkeypatch, hashers: int) -> None:
+    # Small members are hashed by other threads while the next headers are read; large ones
+    # (over a chunk: 64 KiB here) as they stream past; folders and links in between. The order
+    # and every digest must be those of the archive, however the threads interleave.
+    monkeypatch.setattr(containers, "TAR_HASHERS", hashers)
+    rng = __import__("random").Random(hashers)
+    entries: list[tarfile.TarInfo | tuple[str, bytes]] = []
+    expected: list[tuple[str, str | None]] = []
+    for i in range(400):
+        if i % 37 == 5:
+            d = tarfile.TarInfo(f"dir{i}/")
+            d.type = tarfile.DIRTYPE
+            entries.append(d)
+            expected.append((f"dir{i}/", None))
+            continue
+        data = rng.randbytes(rng.choice((0, 1, 511, 512, 4000, 65_536, 65_537, 300_000)))
+        entries.append((f"f{i:03d}", data))
+        expected.append((f"f{i:03d}", hashlib.md5(data).hexdigest()))
+    tar_of(tmp_path / "x.tar", entries)
+    got = [(f["member_path"], f.get("md5")) for kind, f, _p in _from_file(tmp_path / "x.tar", "tar") if kind == "member"]
+    assert [(p.rstrip("/"), m) for p, m in got] == [(p.rstrip("/"), m) for p, m in expected]
+
+
+def test_a_tar_truncated_inside_a_small_member_lists_the_members_before_it_then_says_so(tmp_path: Path) -> None:
+    tar_of(tmp_path / "x.tar", [(f"f{i}", bytes([i]) * 3000) for i in range(50)])
+    data = (tmp_path / "x.tar").read_bytes()
+    cut = data.index(bytes([40]) * 3000) + 1000  # inside member 41
+    (tmp_path / "t.tar").write_bytes(data[:cut])
+    got = _from_file(tmp_path / "t.tar", "tar")
+    members = [f for kind, f, _p in got if kind == "member"]
+    assert [f["member_path"] for f in members] == [f"f{i}" for i in range(41)]
+    assert all(f["md5"] == hashlib.md5(bytes([i]) * 3000).hexdigest() for i, f in enumerate(members[:40]))
+    # (tarfile gives nothing of a member it cannot read to its end: the digests cover what it gave)
+    assert members[40]["declared_size"] == 3000 and members[40]["size"] < 3000
+    assert members[40]["md5"] == hashlib.md5((bytes([40]) * 3000)[: members[40]["size"]]).hexdigest()
+    assert got[-1][0] == "problem" and f"ends inside member 41 ('f40'); its digests cover the {members[40]['size']} of 3000 bytes" in got[-1][2]

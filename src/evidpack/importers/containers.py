@@ -479,8 +479,12 @@ class Sequential(io.RawIOBase):
         return True
 
     def readinto(self, buf: Any) -> int:
+        # At most a quarter of what a copy read from memory holds at once: a larger read
+        # would wait for data the copy cannot write until this reader lets go of some.
+        capacity = self._reader.capacity
+        want = len(buf) if capacity is None else min(len(buf), max(capacity // 4, 1))
         self._reader.hold(self, self.pos)
-        data = self._reader.read_at(self.pos, len(buf))
+        data = self._reader.read_at(self.pos, want)
         buf[: len(data)] = data
         self.pos += len(data)
         return len(data)
@@ -1555,8 +1559,33 @@ def _tar_fields(ti: tarfile.TarInfo, index: int) -> tuple[dict[str, Any], list[t
     return fields, problems
 
 
+TAR_HASHERS = 2  # threads hashing a tar's small members while the next headers are read
+_TAR_WINDOW = 64  # members read ahead of the one being finished (each at most CHUNK bytes held)
+_TAR_BUFFER = 1 << 20  # what is read at a time from a plain tar's stream
+
+
+@dataclass
+class _TarJob:
+    """A tar member as read: its bytes, when small enough to be hashed by
+    another thread, or what streaming it gave (a large or unreadable one)."""
+
+    member: Member
+    data: bytes | None = None
+    streamed: _Streamed | None = None
+
+
 def _tar(stream: io.RawIOBase, algorithms: tuple[str, ...], scanner: MemberScanner | None, layer: str) -> Iterator[Event]:
+    """A tar's members, read in order from ``stream``. The headers and the
+    members' bytes are read in this thread; a member of up to one chunk is
+    hashed (and shown to the recognisers) by one of :data:`TAR_HASHERS`
+    threads meanwhile, larger ones here as they stream past. Members come out
+    in the order of the archive, then what ended the listing."""
     try:
+        if layer == "tar":
+            # tarfile reads its stream 10 KiB at a time (a larger bufsize would copy what is left of
+            # its buffer at every header read): a buffer below it makes those reads cheap. Not under
+            # a decompressor: there a read that fails would lose what the buffer had decompressed.
+            stream = io.BufferedReader(stream, _TAR_BUFFER)  # type: ignore[arg-type, assignment]
         tf = tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=_Header)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         yield Problem("container-readable", f"not a readable tar archive ({exc})")
@@ -1564,6 +1593,24 @@ def _tar(stream: io.RawIOBase, algorithms: tuple[str, ...], scanner: MemberScann
     except _Bomb as exc:
         yield Problem("container-bomb", f"the {layer} stream {exc}")
         return
+    ending: list[Event] = []  # what ended the listing, told after the members read before it
+
+    def hashed(job: _TarJob) -> _Streamed | None:
+        if job.data is not None:
+            return _consume((job.data,), job.member.fields["member_path"], len(job.data), algorithms, scanner)
+        return job.streamed
+
+    for job, streamed in bounded_map(hashed, _tar_members(tf, algorithms, scanner, layer, ending), workers=TAR_HASHERS, window=_TAR_WINDOW):
+        member = job.member
+        if streamed is not None:
+            _set_content(member, streamed, algorithms)
+        member.problems += _type_problems(member.fields)
+        yield member
+    yield from ending
+
+
+def _tar_members(tf: tarfile.TarFile, algorithms: tuple[str, ...], scanner: MemberScanner | None, layer: str, ending: list[Event]) -> Iterator[_TarJob]:
+    """Read each member of ``tf`` (see :func:`_tar`); what ends the listing goes in ``ending``."""
     names = _Names()
     count = 0
     try:
@@ -1572,41 +1619,62 @@ def _tar(stream: io.RawIOBase, algorithms: tuple[str, ...], scanner: MemberScann
             count += 1
             fields, problems = _tar_fields(ti, count)
             problems += names.check(fields["member_path"], count)
-            member = Member(fields, problems)
-            if ti.isreg():
-                fh = tf.extractfile(ti)
-                assert fh is not None
-                s = _consume(iter(lambda: fh.read(CHUNK), b""), fields["member_path"], ti.size, algorithms, scanner)
-                _set_content(member, s, algorithms)
-                if s.error or s.size != ti.size:
-                    fields["declared_size"] = ti.size
-                    yield member
-                    yield Problem(
+            job = _TarJob(Member(fields, problems))
+            if not ti.isreg():
+                fields["size"] = 0
+                yield job
+                continue
+            fh = tf.extractfile(ti)
+            assert fh is not None
+            if ti.size <= CHUNK:
+                try:
+                    data, error = fh.read(ti.size), None
+                except _STREAM_ERRORS as exc:
+                    data, error = b"", exc
+                if error is None and len(data) == ti.size:
+                    job.data = data
+                    yield job
+                    continue
+                pieces: Iterable[bytes] = _then_raise(data, error)
+            else:
+                pieces = iter(lambda: fh.read(CHUNK), b"")
+            s = job.streamed = _consume(pieces, fields["member_path"], ti.size, algorithms, scanner)
+            if s.error or s.size != ti.size:
+                fields["declared_size"] = ti.size
+                yield job
+                ending.append(
+                    Problem(
                         "container-readable",
                         f"truncated: the archive ends inside member {count} ({fields['member_path']!r}); "
                         f"its digests cover the {s.size} of {ti.size} bytes that could be read",
                     )
-                    return
-            else:
-                fields["size"] = 0
-            member.problems += _type_problems(fields)
-            yield member
+                )
+                return
+            yield job
         last = getattr(tf, "_evidpack_last", b"")
         trailing = _drain(tf.fileobj) if len(last) == tarfile.BLOCKSIZE and not last.strip(b"\x00") else None
     except _Bomb as exc:
-        yield Problem("container-bomb", f"the {layer} stream {exc}; {count} member(s) catalogued before it")
+        ending.append(Problem("container-bomb", f"the {layer} stream {exc}; {count} member(s) catalogued before it"))
         return
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        yield Problem("container-readable", f"truncated or corrupt after {count} member(s): {exc}")
+        ending.append(Problem("container-readable", f"truncated or corrupt after {count} member(s): {exc}"))
         return
     if not last:
-        yield Problem("container-readable", f"truncated: the tar ends after {count} member(s) without its end-of-archive marker")
+        ending.append(Problem("container-readable", f"truncated: the tar ends after {count} member(s) without its end-of-archive marker"))
     elif len(last) < tarfile.BLOCKSIZE:
-        yield Problem("container-readable", f"truncated: the tar ends inside the header after member {count}")
+        ending.append(Problem("container-readable", f"truncated: the tar ends inside the header after member {count}"))
     elif last.strip(b"\x00"):
-        yield Problem("container-readable", f"corrupt: the header after member {count} is not a valid tar header; nothing after it was catalogued")
+        ending.append(Problem("container-readable", f"corrupt: the header after member {count} is not a valid tar header; nothing after it was catalogued"))
     elif trailing:
-        yield Note("container-trailing-data", "warn", f"{trailing} non-zero byte(s) follow the end-of-archive marker; they are kept in the container but are not a member")
+        ending.append(Note("container-trailing-data", "warn", f"{trailing} non-zero byte(s) follow the end-of-archive marker; they are kept in the container but are not a member"))
+
+
+def _then_raise(data: bytes, error: BaseException | None) -> Iterator[bytes]:
+    """``data``, then ``error`` raised: a read that failed, as streaming it would have seen it."""
+    if data:
+        yield data
+    if error is not None:
+        raise error
 
 
 def _drain(fh: Any) -> int:
