@@ -72,7 +72,6 @@ class Identity:
     created: datetime
 
 
-
 @dataclass(frozen=True)
 class LateDigest:
     """The tag manifest's SHA-256, printed before it is known: laid out as

@@ -85,6 +85,11 @@ class _Late(PDFObject):
         return _FLATE % len(data) + data + b"\nendstream\n"
 
 
+def _verbatim(text: str) -> bool:
+    """Printable ASCII that a PDF string holds as it is (no escaping)."""
+    return text.isascii() and text.isprintable() and not any(c in text for c in "\\()")
+
+
 class _Written(PDFObject):
     """Stands for an object already written to the output: its offset is known."""
 
@@ -133,8 +138,8 @@ class StreamingDocument(PDFDocument):
         """Declare ``stand_in`` (printable ASCII, at least 32 characters, that
         no other text can contain: a random one) as late text, replaced by the
         value given to :meth:`fill` before the document is saved."""
-        if len(stand_in) < 32 or not (stand_in.isascii() and stand_in.isprintable()):
-            raise ValueError("a stand-in for late text is printable ASCII, at least 32 characters")
+        if len(stand_in) < 32 or not _verbatim(stand_in):
+            raise ValueError("a stand-in for late text is printable ASCII without \\ ( ), at least 32 characters")
         self._late[stand_in.encode("ascii")] = None
 
     def fill(self, stand_in: str, value: str) -> None:
@@ -143,8 +148,8 @@ class StreamingDocument(PDFDocument):
         key = stand_in.encode("ascii")
         if key not in self._late:
             raise ValueError("no such late text")
-        if len(value) != len(stand_in) or not (value.isascii() and value.isprintable()) or any(c in value for c in "\\()"):
-            raise ValueError("late text must be printable ASCII as long as its stand-in, without \\ ( )")
+        if len(value) != len(stand_in) or not _verbatim(value):
+            raise ValueError("late text must be printable ASCII without \\ ( ), as long as its stand-in")
         self._late[key] = value.encode("ascii")
 
     def filled(self, raw: bytes) -> bytes:
