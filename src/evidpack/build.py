@@ -372,26 +372,26 @@ def _build_into(
         custody_lines=list(custody.lines),
         tables=writer.tables,
     )
-    sealed: list[str] = []
+    tm_hash = ""
 
     def seal() -> str:
         """The tag manifest and its two signatures, once every other tag file is
         written (the catalogue last); returns its SHA-256."""
+        nonlocal tm_hash
         catalogue.wait()
         tm = b"".join(bag.manifest_line(hash_file(root / rel, ("sha256",))["sha256"], rel) for rel in tag_files(root))
         _write(root, TAGMANIFEST, tm)
         _write(root, SIG_FILE, key.sign(tm))
         _write(root, SSHSIG_FILE, key.sshsig(tm))
-        sealed.append(hashlib.sha256(tm).hexdigest())
-        return sealed[0]
+        tm_hash = hashlib.sha256(tm).hexdigest()
+        return tm_hash
 
     _write_seal_files(root, case, key, built_at, algorithms, writer, leaves, root_hex, signer, sealed_at)
     # The index is laid out while the catalogue is written; it prints the tag
     # manifest's hash, so it calls seal() when it is saved.
     index = _seal_index(root, built_at, custody, key, pdf_signer, seal)
-    if len(sealed) != 1:
-        raise EvidpackError(f"{root}: the index was written without sealing the tag manifest")  # never: write_index calls seal once
-    tm_hash = sealed[0]
+    if not tm_hash:  # (write_index calls seal() when it saves the PDF)
+        raise EvidpackError(f"{root}: the index was written without sealing the tag manifest")
     custody.append(
         built_at,
         "sealed",
