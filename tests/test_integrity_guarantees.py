@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BUILD_TIME, DEMO_KEY, DEMO_PASS, TRUSTED, build_args, run_cli
+from conftest import BUILD_TIME, TRUSTED, build_args, manifest_text, run_cli, write_tree
 
 from evidpack import casefile
 from evidpack.build import build
@@ -158,14 +158,8 @@ def test_sigkill_midway_leaves_nothing_that_verifies(tmp_path: Path) -> None:
 def _start_many_files_build(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
     """A build of many small files, caught while its copy workers are running:
     returns the process, the output path and the worker pids."""
-    src = tmp_path / "many"
-    for d in range(40):
-        (src / f"d{d:02d}").mkdir(parents=True)
-        for i in range(200):
-            (src / f"d{d:02d}" / f"f{i:03d}").write_bytes(b"x" * 300)
+    write_tree(tmp_path / "many", {f"d{d:02d}/f{i:03d}": b"x" * 300 for d in range(40) for i in range(200)})
     m = tmp_path / "case.toml"
-    from conftest import manifest_text
-
     m.write_text(manifest_text('"many"'))
     out = tmp_path / "out/B"
     proc = subprocess.Popen(

@@ -14,7 +14,7 @@ import pytest
 from evidpack import payloadcopy
 from evidpack.payloadcopy import BIG_CHUNK, CopyPool, copy_batch, copy_file
 
-from conftest import build_args
+from conftest import build_args, write_tree
 
 
 def _digests(data: bytes, algorithms: tuple[str, ...] = ("sha256", "md5")) -> dict[str, str]:
@@ -171,11 +171,7 @@ def test_worker_processes_and_one_thread_give_the_same_sealed_bundle(cli, tmp_pa
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_a_full_disk_stops_the_build_even_with_keep_going(cli, tmp_path: Path, monkeypatch, workers) -> None:
     """Writing the bundle failing is never 'a source file could not be read'."""
-    evidence = tmp_path / "evidence"
-    for d in range(4):
-        (evidence / f"d{d}").mkdir(parents=True)
-        for i in range(100):
-            (evidence / f"d{d}" / f"f{i}.txt").write_bytes(b"y" * 100)
+    write_tree(tmp_path / "evidence", {f"d{d}/f{i}.txt": b"y" * 100 for d in range(4) for i in range(100)})
     manifest = tmp_path / "case.toml"
     manifest.write_text(
         '[case]\nid = "TC-FULL"\ntitle = "t"\nagency = "A"\nauthority = "none"\nexaminer = "E"\n'
