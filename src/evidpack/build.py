@@ -28,11 +28,9 @@ from . import FORMAT, TOOL_NAME, __version__, bag, canonical, merkle
 from .bundle import Bundle
 from .casefile import Case
 from .atomic import Interrupted, fsync_dir, sigterm_interrupts
-from .custody import ChainWriter
 from .errors import EvidpackError
 from .hashing import hash_file
 from .importers import ImportContext, importer_for
-from .keys import SigningKey
 from .names import (  # noqa: F401  (re-exported: the names a bundle's files go by)
     CUSTODY_FILE,
     INCOMPLETE_MARKER,
@@ -47,6 +45,9 @@ from .timeutil import format_utc
 
 if TYPE_CHECKING:
     from .cataloguewriter import CatalogueWriter
+    from .custody import ChainWriter
+    from .keys import PublicKey, SigningKey
+    from .payloadcopy import CopyPool
     from .report.pades import PdfCertSigner
 
 @dataclass(frozen=True)
@@ -60,17 +61,36 @@ class BuildResult:
     custody_head: str
     warnings: tuple[str, ...]
     zip_path: Path | None
+    signer: "PublicKey"
 
 
 _WRITE_BUFFER = 1 << 20
 
 
+class _Key:
+    """The sealing key, unlocked when first asked for (in any thread; once)."""
+
+    def __init__(self, key: "SigningKey | Callable[[], SigningKey]") -> None:
+        self._unlock = key if callable(key) else None
+        self._key = None if callable(key) else key
+        self._lock = threading.Lock()
+
+    def __call__(self) -> "SigningKey":
+        if self._key is None:
+            with self._lock:
+                if self._key is None:
+                    assert self._unlock is not None
+                    self._key = self._unlock()
+        return self._key
+
+
 class BundleWriter:
     """Owns everything written into the bundle under construction."""
 
-    def __init__(self, root: Path, case: Case, key: SigningKey, algorithms: tuple[str, ...], warn: Callable[[str], None]) -> None:
+    def __init__(self, root: Path, case: Case, key: "SigningKey | Callable[[], SigningKey]", algorithms: tuple[str, ...], warn: Callable[[str], None]) -> None:
         self.root = root
         self.case = case
+        self.key = _Key(key)
         self.algorithms = algorithms
         self.warn = warn
         self.merkle = merkle.RootBuilder()
@@ -78,7 +98,7 @@ class BundleWriter:
         self.payload_bytes = 0
         self._next_item = 1
         self._next_member: dict[str, int] = {}
-        self._salt = hmac.new(key.derive_secret(f"leaf-salt {case.id}"), digestmod=hashlib.sha256)
+        self._salt_hmac: hmac.HMAC | None = None
         (root / "evidpack").mkdir(parents=True)
         (root / "data").mkdir()
         # Written a line per item: large buffers, few system calls.
@@ -86,6 +106,13 @@ class BundleWriter:
         self._manifests = {a: open(root / f"manifest-{a}.txt", "wb", buffering=_WRITE_BUFFER) for a in algorithms}
         self.records_written: list[str] = []
         self.tables: dict[str, list[dict[str, Any]]] = {}
+
+    @property
+    def _salt(self) -> hmac.HMAC:
+        """The HMAC the leaf salts are made with (its key derived from the sealing key)."""
+        if self._salt_hmac is None:
+            self._salt_hmac = hmac.new(self.key().derive_secret(f"leaf-salt {self.case.id}"), digestmod=hashlib.sha256)
+        return self._salt_hmac
 
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         self.tables.setdefault(table, []).extend(rows)
@@ -235,7 +262,7 @@ def tag_files(root: Path) -> list[str]:
 
 def build(
     case: Case,
-    key: SigningKey,
+    key: "SigningKey | Callable[[], SigningKey]",
     out: Path,
     *,
     built_at: datetime,
@@ -244,9 +271,17 @@ def build(
     make_zip: bool = False,
     warn: Callable[[str], None] | None = None,
     pdf_signer: PdfCertSigner | None = None,
+    pool: "CopyPool | None" = None,
 ) -> BuildResult:
     """Build and seal ``case`` into the new folder ``out``. With ``pdf_signer``,
-    the PDF index also carries a PAdES signature by that X.509 certificate."""
+    the PDF index also carries a PAdES signature by that X.509 certificate.
+
+    ``key`` is the sealing key, or a function that unlocks it: the build calls
+    it once its first files are being copied, so the key derivation (a few
+    hundredths of a second) costs no time; an error it raises stops the build.
+    ``pool`` copies the files (the caller may start it early, see
+    :meth:`CopyPool.start`); by default the build makes its own. Either way
+    it is closed when the build ends."""
     out = Path(out)
     if out.exists() or out.is_symlink():
         raise EvidpackError(f"{out}: already exists; evidpack never writes into an existing folder")
@@ -269,13 +304,16 @@ def build(
     # load it while the sources are read.
     threading.Thread(target=_preload_renderer, name="evidpack-preload", daemon=True).start()
     from .cataloguewriter import CatalogueWriter
+    from .payloadcopy import CopyPool
 
     with sigterm_interrupts():
         try:
             tmp.mkdir()
             # The catalogue's child process starts now, and loads its libraries while the sources are read.
-            with CatalogueWriter() as catalogue:
-                result = _build_into(tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer, catalogue)
+            with CatalogueWriter() as catalogue, pool or CopyPool() as copiers:
+                result = _build_into(
+                    tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer, catalogue, copiers
+                )
             if out.exists() or out.is_symlink():
                 raise EvidpackError(f"{out}: appeared while building; the new bundle was discarded")
             os.rename(tmp, out)
@@ -289,7 +327,8 @@ def build(
             raise
     if zip_path is not None:
         write_zip(out, zip_path, built_at)
-    return BuildResult(out, *result, tuple(warnings), zip_path)
+    *counts, signer = result
+    return BuildResult(out, *counts, tuple(warnings), zip_path, signer)
 
 
 def _preload_renderer() -> None:
@@ -302,27 +341,30 @@ def _preload_renderer() -> None:
 def _build_into(
     root: Path,
     case: Case,
-    key: SigningKey,
+    key: "SigningKey | Callable[[], SigningKey]",
     built_at: datetime,
     keep_going: bool,
     algorithms: tuple[str, ...],
     warn: Callable[[str], None],
     pdf_signer: PdfCertSigner | None,
     catalogue: "CatalogueWriter",
-) -> tuple[int, int, int, str, str, str]:
+    pool: "CopyPool",
+) -> tuple[int, int, int, str, str, str, "PublicKey"]:
     _write(root, "bagit.txt", bag.BAGIT_TXT)
     writer = BundleWriter(root, case, key, algorithms, warn)
     _write(root, INCOMPLETE_MARKER, b"build in progress or interrupted: this bundle is not sealed\n")
-    custody = ChainWriter()
-    case_subject = {"case": case.id}
-    custody.append(built_at, "created", key, case_subject, {"title": case.title, "authority": case.authority, "examiner": case.examiner})
+    # Custody events are signed once the sources are read (the key may still be
+    # locked until then); their order is the order they happened in.
+    events: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+        ("created", {"case": case.id}, {"title": case.title, "authority": case.authority, "examiner": case.examiner})
+    ]
 
     source_rows: list[dict[str, Any]] = []
     try:
         for source in case.sources:
             importer = importer_for(source.kind)
             assert importer is not None
-            ctx = ImportContext(writer, source, keep_going)
+            ctx = ImportContext(writer, source, keep_going, pool)
             first_item = writer._next_item
             importer.run(source, ctx)
             row = {
@@ -342,23 +384,28 @@ def _build_into(
                 row["options"] = source.options
             source_rows.append(row)
             subject = {"case": case.id, "source": source.id}
-            custody.append(built_at, "acquired", key, subject, {"declared": True, "label": source.label, **source.acquisition.to_json()})
-            custody.append(built_at, "imported", key, subject, {"importer": source.kind, **row["counts"]})
-            for action, details in ctx.events:
-                custody.append(built_at, action, key, subject, details)
-            for c in ctx.checks:
-                custody.append(built_at, "source-verified", key, subject, c.to_json())
+            events.append(("acquired", subject, {"declared": True, "label": source.label, **source.acquisition.to_json()}))
+            events.append(("imported", subject, {"importer": source.kind, **row["counts"]}))
+            events.extend((action, subject, details) for action, details in ctx.events)
+            events.extend(("source-verified", subject, c.to_json()) for c in ctx.checks)
     finally:
         writer.close()
+    pool.release()  # the copy workers end while the rest is written
+    from .custody import ChainWriter
+
+    sealer = writer.key()
+    custody = ChainWriter()
+    for action, subject, details in events:
+        custody.append(built_at, action, sealer, subject, details)
 
     leaves = writer.merkle.size
     root_hex = writer.merkle.root().hex()
     sealed_at = format_utc(built_at)
     signer = {
-        "name": key.public.name,
-        "role": key.public.role,
-        "fingerprint": key.public.fingerprint,
-        "principal": key.public.principal,
+        "name": sealer.public.name,
+        "role": sealer.public.role,
+        "fingerprint": sealer.public.fingerprint,
+        "principal": sealer.public.principal,
     }
     case_json = {**case.to_json(), "created": sealed_at, "manifest": case.manifest_path.name}
     _write(root, "evidpack/case.json", canonical.dumps(case_json) + b"\n")
@@ -381,26 +428,26 @@ def _build_into(
         catalogue.wait()
         tm = b"".join(bag.manifest_line(hash_file(root / rel, ("sha256",))["sha256"], rel) for rel in tag_files(root))
         _write(root, TAGMANIFEST, tm)
-        _write(root, SIG_FILE, key.sign(tm))
-        _write(root, SSHSIG_FILE, key.sshsig(tm))
+        _write(root, SIG_FILE, sealer.sign(tm))
+        _write(root, SSHSIG_FILE, sealer.sshsig(tm))
         tm_hash = hashlib.sha256(tm).hexdigest()
         return tm_hash
 
-    _write_seal_files(root, case, key, built_at, algorithms, writer, leaves, root_hex, signer, sealed_at)
+    _write_seal_files(root, case, sealer, built_at, algorithms, writer, leaves, root_hex, signer, sealed_at)
     # The index is laid out while the catalogue is written; it prints the tag
     # manifest's hash, so it calls seal() when it is saved.
-    index = _seal_index(root, built_at, custody, key, pdf_signer, seal)
+    index = _seal_index(root, built_at, custody, sealer, pdf_signer, seal)
     if not tm_hash:  # (write_index calls seal() when it saves the PDF)
         raise EvidpackError(f"{root}: the index was written without sealing the tag manifest")
     custody.append(
         built_at,
         "sealed",
-        key,
+        sealer,
         {"case": case.id, "tagmanifest_sha256": tm_hash},
         {"merkle_root": root_hex, "items": leaves, "payload_files": writer.payload_files, "payload_bytes": writer.payload_bytes, **index},
     )
     _write(root, CUSTODY_FILE, custody.data())
-    return leaves, writer.payload_files, writer.payload_bytes, root_hex, tm_hash, custody.head
+    return leaves, writer.payload_files, writer.payload_bytes, root_hex, tm_hash, custody.head, sealer.public
 
 
 def _write_seal_files(
@@ -502,3 +549,4 @@ def write_zip(folder: Path, zip_path: Path, built_at: datetime) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+

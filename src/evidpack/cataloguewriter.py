@@ -60,13 +60,17 @@ class CatalogueWriter:
             return
         try:
             problems = self._answer.result()
-        finally:
+        except BaseException:
             self.close()
+            raise
         if problems:
+            self.close()
             raise EvidpackError(problems[0])
+        self._worker.release()  # it ends on its own; close() (the with block) reaps it
 
     def close(self) -> None:
-        """Stop the child (a build that fails elsewhere); safe to call twice."""
+        """Reap the child, stopping it first if it has not answered (a build that
+        fails elsewhere); safe to call twice."""
         worker, self._worker = self._worker, None
         if worker is not None:
             if not (self._answer and self._answer.done()):

@@ -240,19 +240,31 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def in_order(items: Iterable[T], start: Callable[[T], "Future[R]"], window: int) -> Iterator[tuple[T, R]]:
+def in_order(
+    items: Iterable[T], start: Callable[[T], "Future[R]"], window: int, idle: Callable[[], object] | None = None
+) -> Iterator[tuple[T, R]]:
     """Start work on each item with ``start`` and yield (item, result) in the
     items' order, with at most ``window`` started and not yet yielded, so
-    memory stays flat however many items there are. Exceptions propagate."""
+    memory stays flat however many items there are. Exceptions propagate.
+    ``idle`` is called once, the first time a result is wanted before it is
+    ready: work to do while waiting."""
     queue: deque[tuple[T, Future[R]]] = deque()
+
+    def result(fut: "Future[R]") -> R:
+        nonlocal idle
+        if idle is not None and not fut.done():
+            wait, idle = idle, None
+            wait()
+        return fut.result()
+
     for item in items:
         queue.append((item, start(item)))
         if len(queue) >= window:
             head, fut = queue.popleft()
-            yield head, fut.result()
+            yield head, result(fut)
     while queue:
         head, fut = queue.popleft()
-        yield head, fut.result()
+        yield head, result(fut)
 
 
 def bounded_map(

@@ -405,7 +405,10 @@ def worker_main(ops: dict[str, Callable[[tuple[str, ...], Any], list[Any]]] | No
         try:
             op, algorithms, jobs = pickle.load(inp)
         except EOFError:
-            return
+            # Every answer is written and flushed, and nothing else is held (files
+            # are closed as each job ends): end now, without the interpreter's
+            # clean-up of everything it loaded, which the parent would wait for.
+            os._exit(0)
         try:
             answer: Any = (ops or _OPS)[op](algorithms, jobs)
         except Exception:  # a bug, not bad input: hand the traceback to the parent
@@ -445,12 +448,18 @@ class _Worker:
             [sys.executable, "-I", "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, pass_fds=tuple(pass_fds)
         )
         self._pending: queue.SimpleQueue[Future[list[Any]] | None] = queue.SimpleQueue()
+        self._sent = self._answered = 0  # each written by one thread only (submitter, reader)
         self._reader = threading.Thread(target=self._read_answers, name="evidpack-copy-reader", daemon=True)
         self._reader.start()
+
+    def waiting(self) -> int:
+        """Batches handed to this worker and not yet answered."""
+        return self._sent - self._answered
 
     def submit(self, op: str, algorithms: tuple[str, ...], jobs: list[Any]) -> "Future[list[Any]]":
         assert self.proc.stdin is not None
         fut: Future[list[Any]] = Future()
+        self._sent += 1
         self._pending.put(fut)
         try:
             pickle.dump((op, algorithms, jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
@@ -473,6 +482,7 @@ class _Worker:
                     _fail(fut, failure)
                     fut = self._pending.get()
                 return
+            self._answered += 1
             if isinstance(answer, _WorkerFailed):
                 _fail(fut, RuntimeError(f"copy worker failed:\n{answer.text}"))
             else:
@@ -481,12 +491,16 @@ class _Worker:
                 except InvalidStateError:
                     pass
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """No more batches: the worker finishes what it has and exits."""
         if self.proc.stdin is not None:
             try:
-                self.proc.stdin.close()  # the worker finishes what it has and exits
+                self.proc.stdin.close()
             except OSError:
                 pass
+
+    def close(self) -> None:
+        self.release()
         self.proc.wait()
         self._pending.put(None)
         self._reader.join()
@@ -502,14 +516,30 @@ def _fail(fut: "Future[Any]", exc: BaseException) -> None:
 
 
 class CopyPool:
-    """Worker processes that copy batches of small files; batches go to the
-    workers in turn. With no workers (one CPU, or ``EVIDPACK_COPY_WORKERS=0``)
-    a batch is copied when it is submitted, in the calling thread."""
+    """Worker processes that copy batches of small files, and large files one
+    at a time; a batch goes to the worker with the fewest batches waiting. With
+    no workers (one CPU, or ``EVIDPACK_COPY_WORKERS=0``) a batch is copied when
+    it is submitted, in the calling thread.
+
+    Workers start on first use, or at :meth:`start`: a build starts them before
+    it reads the case manifest, so they are ready when the first file is."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = worker_count() if workers is None else workers
         self._all: list[_Worker] = []
+        self._released: list[_Worker] = []
         self._turn = 0
+
+    def start(self) -> "CopyPool":
+        """Start the worker processes now (they take a few hundredths of a second)."""
+        if self.workers and not self._all:
+            try:
+                for _ in range(self.workers):
+                    self._all.append(_Worker())
+            except OSError:  # no interpreter to start (embedded, frozen): copy here instead
+                self.close()
+                self.workers = 0
+        return self
 
     def submit(self, algorithms: tuple[str, ...], jobs: list[Job]) -> "Future[list[Any]]":
         """Copy ``jobs``; the future's answer has one entry per job, in order:
@@ -525,25 +555,37 @@ class CopyPool:
             fut: Future[list[Any]] = Future()
             fut.set_result(_OPS[op](algorithms, jobs))
             return fut
-        if not self._all:  # all started at once, on first use
-            try:
-                for _ in range(self.workers):
-                    self._all.append(_Worker())
-            except OSError:  # no interpreter to start (embedded, frozen): copy here instead
-                self.close()
-                self.workers = 0
-                return self._submit(op, algorithms, jobs)
-        worker = self._all[self._turn % len(self._all)]
-        self._turn += 1
+        if not self.start()._all:
+            return self._submit(op, algorithms, jobs)
+        # The least busy worker, the next in turn among equals: a worker copying
+        # a large file is passed over while the others have less to do.
+        n = len(self._all)
+        order = [self._all[(self._turn + i) % n] for i in range(n)]
+        worker = min(order, key=lambda w: w.waiting())
+        self._turn = (self._all.index(worker) + 1) % n
         return worker.submit(op, algorithms, jobs)
 
-    def close(self) -> None:
-        workers, self._all = self._all, []
+    def release(self) -> None:
+        """No more work for now: the workers end once they have answered (so
+        :meth:`close` need not wait for them later); more work starts new ones."""
+        for w in self._all:
+            w.release()
+        self._released += self._all
+        self._all = []
+
+    def close(self, *, stop: bool = False) -> None:
+        """Let the workers finish what they were given and end; with ``stop``
+        (the build failed), end them now (what they were writing is discarded
+        with the unfinished bundle)."""
+        workers = self._released + self._all
+        self._all, self._released = [], []
         for w in workers:
+            if stop:
+                w.proc.kill()
             w.close()
 
     def __enter__(self) -> "CopyPool":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(stop=exc_type is not None)

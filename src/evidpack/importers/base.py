@@ -21,6 +21,7 @@ from ..timeutil import format_epoch_ns
 
 if TYPE_CHECKING:
     from ..build import BundleWriter
+    from ..payloadcopy import CopyPool
     from ..casefile import Source
 
 VERDICTS = ("pass", "fail", "not-checkable", "warn")
@@ -53,10 +54,11 @@ class Importer(Protocol):
 
 
 class ImportContext:
-    def __init__(self, writer: "BundleWriter", source: "Source", keep_going: bool) -> None:
+    def __init__(self, writer: "BundleWriter", source: "Source", keep_going: bool, pool: "CopyPool | None" = None) -> None:
         self.writer = writer
         self.source = source
         self.keep_going = keep_going
+        self.pool = pool  # the build's copy workers (shared by its sources), if it has them
         self.checks: list[SourceCheck] = []
         self.facts: dict[str, Any] = {}
         self.file_count = 0
@@ -91,6 +93,11 @@ class ImportContext:
         self.check(check, "fail", message, subject)
 
     # --- payload -------------------------------------------------------------
+
+    def waiting_for_copies(self) -> None:
+        """Called by an importer that has copies under way and would wait for
+        them: the build does now what needs no data (it unlocks the sealing key)."""
+        self.writer.key()
 
     def payload_path(self, rel: str) -> str:
         """Bag-relative path of a payload file of this source."""

@@ -129,9 +129,11 @@ class FilesImporter:
             return pool.submit(algorithms, [(f.abs_path, f"{root}/{ctx.payload_path(d)}", (f.lst.st_ino, f.lst.st_dev), d) for f, d, _ in entries])  # type: ignore[arg-type]
 
         unread = 0
-        with CopyPool(None if pooled else 0) as pool, ThreadPoolExecutor(4, thread_name_prefix="evidpack-io") as threads:
+        own = CopyPool(None if pooled and ctx.pool is None else 0)
+        with own, ThreadPoolExecutor(4, thread_name_prefix="evidpack-io") as threads:
+            pool = ctx.pool if pooled and ctx.pool is not None else own
             units = _units(readable, pooled and pool.workers > 0, self._poolable)
-            for (entries, to_pool), results in in_order(units, start, window=8 if pooled else 32):
+            for (entries, to_pool), results in in_order(units, start, window=8 if pooled else 32, idle=ctx.waiting_for_copies):
                 for (f, dest, _why), result in zip(entries, results):
                     if isinstance(result, WriteError):
                         raise EvidpackError(f"cannot write {ctx.payload_path(dest or f.rel)} into the bundle ({result.strerror or result}); nothing was sealed")
@@ -256,6 +258,7 @@ class FilesImporter:
 
 
 SMALL_MAX = 256 * 1024  # files below this are copied by the worker processes, in batches
+LARGE_MIN = 64 << 20  # files from this size are copied by a worker process each (its own CPU, its own GIL)
 BATCH = 64
 INLINE_BATCHES = 2  # the first batches are copied in threads: a small source starts no processes
 
@@ -270,7 +273,9 @@ def _units(
     inline = INLINE_BATCHES
     for entry in entries:
         f, dest, _ = entry
-        if pooled and dest is not None and f.lst.st_size < SMALL_MAX and poolable(f):
+        size = f.lst.st_size
+        to_pool = pooled and dest is not None and (size < SMALL_MAX or size >= LARGE_MIN) and poolable(f)
+        if to_pool and size < SMALL_MAX:
             batch.append(entry)
             if len(batch) >= BATCH:
                 yield batch, inline <= 0
@@ -280,7 +285,7 @@ def _units(
         if batch:
             yield batch, False
             batch = []
-        yield [entry], False
+        yield [entry], to_pool
     if batch:
         yield batch, inline <= 0 and len(batch) > 1
 
