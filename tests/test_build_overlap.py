@@ -11,8 +11,6 @@ import sys
 from concurrent.futures import Future
 from pathlib import Path
 
-import pytest
-
 from conftest import BUILD_TIME, DEMO_KEY, DEMO_PASS, build_args, demo_signing_key, manifest_text, write_tree
 from evidpack import build as buildmod, payloadcopy
 from evidpack.casefile import load as load_case
@@ -186,3 +184,24 @@ def test_a_bad_manifest_stops_the_workers_started_before_it_was_read(cli, tmp_pa
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "bad.toml" in r.stderr
     assert len(started) == 2 and all(w.proc.poll() is not None for w in started)
     assert not (tmp_path / "out").exists()
+
+
+def test_work_done_ahead_runs_at_a_lower_priority_than_the_copy(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from evidpack.cataloguewriter import CatalogueWriter
+
+    monkeypatch.setenv("EVIDPACK_COPY_WORKERS", "2")
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    with CatalogueWriter() as writer:  # the catalogue's child, waiting for its job
+        assert os.getpriority(os.PRIO_PROCESS, writer._worker.proc.pid) > mine
+    seen: list[int] = []
+
+    def ahead() -> None:
+        payloadcopy.in_background()
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    t = threading.Thread(target=ahead)
+    t.start()
+    t.join()
+    assert seen[0] > mine and os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # that thread only

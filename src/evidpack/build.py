@@ -332,6 +332,9 @@ def build(
 
 
 def _preload_renderer() -> None:
+    from .payloadcopy import in_background
+
+    in_background()
     try:
         import_module("evidpack.report").fonts.register()
     except Exception:  # noqa: BLE001 - the real import, when it is used, reports it

@@ -23,7 +23,7 @@ class CatalogueWriter:
     and writes at once."""
 
     def __init__(self, path: Path | None = None, **kwargs: Any) -> None:
-        from .payloadcopy import _Worker, worker_count
+        from .payloadcopy import _Worker, in_background, worker_count
 
         self._job: dict[str, Any] | None = None
         self._worker: Any = None
@@ -31,6 +31,9 @@ class CatalogueWriter:
         if worker_count() > 0:
             try:
                 self._worker = _Worker("evidpack.catalogue", path=sys.path)
+                # It waits for its job while the sources are read; its start-up
+                # (loading SQLite's libraries) must not slow the copy.
+                in_background(self._worker.proc.pid)
             except OSError:
                 self._worker = None
         if path is not None:

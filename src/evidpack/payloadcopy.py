@@ -422,6 +422,16 @@ class _WorkerFailed:
         self.text = text
 
 
+def in_background(ident: int = 0) -> None:
+    """Give the calling thread (or the process ``ident``) a lower CPU priority
+    (nice 10): work done ahead of time, such as loading the PDF renderer while
+    a build copies, must not take a core from the digests the build waits for."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, ident or threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not on this system, or not allowed: no matter
+        pass
+
+
 def worker_count() -> int:
     override = os.environ.get("EVIDPACK_COPY_WORKERS", "")
     if override.isdigit():
