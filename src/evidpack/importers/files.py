@@ -104,8 +104,9 @@ class FilesImporter:
 
     def run(self, source: "Source", ctx: ImportContext) -> None:
         # Entries are streamed: found (lstat only), named, copied (small files in
-        # batches by worker processes, others by a few threads), and emitted in
-        # order — memory does not grow with the number of files.
+        # batches, and files of LARGE_MIN or more one each, by worker processes;
+        # others by a few threads), and emitted in order — memory does not grow
+        # with the number of files.
         readable = self._destinations(self._found(source, ctx), ctx)
         # Subclasses that hook _copy copy in threads, but for the files they let the pool copy (_poolable).
         pooled = type(self)._copy is FilesImporter._copy or type(self)._poolable is not FilesImporter._poolable
@@ -173,7 +174,7 @@ class FilesImporter:
         ctx.emit(copied)
 
     def _poolable(self, f: Found) -> bool:
-        """Whether the worker processes may copy ``f`` (a small file) as they copy
+        """Whether the worker processes may copy ``f`` (a small or a large file) as they copy
         any file, instead of ``_copy``: ``_emit`` then gets its plain record."""
         return True
 
@@ -260,15 +261,16 @@ class FilesImporter:
 SMALL_MAX = 256 * 1024  # files below this are copied by the worker processes, in batches
 LARGE_MIN = 64 << 20  # files from this size are copied by a worker process each (its own CPU, its own GIL)
 BATCH = 64
-INLINE_BATCHES = 2  # the first batches are copied in threads: a small source starts no processes
+INLINE_BATCHES = 2  # the first batches are copied in threads: a small source starts no processes (unless started: the CLI does)
 
 
 def _units(
     entries: Iterator[tuple[Found, str | None, str]], pooled: bool, poolable: Callable[[Found], bool] = lambda f: True
 ) -> Iterator[tuple[list[tuple[Found, str | None, str]], bool]]:
     """Group entries into units of work, in order: (entries, for the pool?).
-    Runs of small files become batches for the worker processes; anything else
-    is a unit of its own, copied in a thread."""
+    Runs of small files become batches for the worker processes, and a file
+    of LARGE_MIN or more a batch of its own; anything else is a unit of its
+    own, copied in a thread."""
     batch: list[tuple[Found, str | None, str]] = []
     inline = INLINE_BATCHES
     for entry in entries:
