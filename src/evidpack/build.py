@@ -277,8 +277,9 @@ def build(
     the PDF index also carries a PAdES signature by that X.509 certificate.
 
     ``key`` is the sealing key, or a function that unlocks it: the build calls
-    it once its first files are being copied, so the key derivation (a few
-    hundredths of a second) costs no time; an error it raises stops the build.
+    it once, while its first files are being copied (or when the key is first
+    needed), so the key derivation (a few hundredths of a second) costs no
+    time; an error it raises stops the build.
     ``pool`` copies the files (the caller may start it early, see
     :meth:`CopyPool.start`); by default the build makes its own. Either way
     it is closed when the build ends."""
@@ -394,7 +395,7 @@ def _build_into(
     finally:
         writer.close()
     pool.release()  # the copy workers end while the rest is written
-    from .custody import ChainWriter
+    from .custody import ChainWriter  # (here: it loads the key library, which the copy need not wait for)
 
     sealer = writer.key()
     custody = ChainWriter()
@@ -552,4 +553,3 @@ def write_zip(folder: Path, zip_path: Path, built_at: datetime) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
