@@ -198,6 +198,7 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
                 return read_secret(pdf_key_passphrase_file, "EVIDPACK_PDF_KEY_PASSPHRASE", "pdf key passphrase")
 
             pdf_signer = pades.load(pdf_cert, pdf_key, ask() if pdf_key_passphrase_file else ask)
+
         def unlock() -> "SigningKey":
             from .keys import load_signing_key
 

@@ -93,13 +93,13 @@ def copy_and_hash(
     read = _reader(src)
     if limit is not None:
         left = [limit]
+        read_all = read
 
-        def read_at_most(buf: bytearray) -> int:
-            n = read(memoryview(buf)[: min(len(buf), left[0])]) if left[0] else 0
+        def read(buf: bytearray) -> int:  # at most ``limit`` bytes in all
+            n = read_all(memoryview(buf)[: min(len(buf), left[0])]) if left[0] else 0
             left[0] -= n
             return n
 
-        return pump(read_at_most, tuple(algorithms), chunk_buffers(RING), write=None if dst is None else _write_to(dst))
     return pump(read, tuple(algorithms), chunk_buffers(RING), write=None if dst is None else _write_to(dst))
 
 
