@@ -6,6 +6,7 @@ process without loading SQLite's libraries itself (the child loads them)."""
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +24,14 @@ class CatalogueWriter:
     and writes at once."""
 
     def __init__(self, path: Path | None = None, **kwargs: Any) -> None:
-        from .payloadcopy import _Worker, in_background, worker_count
+        from .payloadcopy import _Worker, worker_count
 
         self._job: dict[str, Any] | None = None
         self._worker: Any = None
         self._answer: Any = None
         if worker_count() > 0:
             try:
-                self._worker = _Worker("evidpack.catalogue", path=sys.path)
-                # It waits for its job while the sources are read; its start-up
-                # (loading SQLite's libraries) must not slow the copy.
-                in_background(self._worker.proc.pid)
+                self._worker = _Worker("evidpack.cataloguewriter", path=sys.path)  # (its worker_main, below)
             except OSError:
                 self._worker = None
         if path is not None:
@@ -79,3 +77,33 @@ class CatalogueWriter:
             if not (self._answer and self._answer.done()):
                 worker.proc.kill()
             worker.close()
+
+
+def worker_main() -> None:
+    """The catalogue's child process. It waits for its job while the sources are
+    read, and its start-up (loading SQLite's libraries) must not slow the copy:
+    that loading runs in a thread of lower priority. The job itself runs at the
+    normal priority: a priority lowered for the whole process could not be
+    raised again without privileges, and on a machine busy with other work the
+    build would wait for a catalogue written at a tenth of a core."""
+    _load_in_background()
+    from .catalogue import worker_main as serve
+
+    serve()
+
+
+def _load_in_background() -> None:
+    import threading
+
+    from .payloadcopy import in_background
+
+    def load() -> None:
+        in_background()
+        try:
+            import_module("evidpack.catalogue")
+        except Exception:  # noqa: BLE001 - imported again by the caller, which reports it
+            pass
+
+    loader = threading.Thread(target=load, name="evidpack-catalogue-load")
+    loader.start()
+    loader.join()

@@ -422,13 +422,17 @@ class _WorkerFailed:
         self.text = text
 
 
-def in_background(ident: int = 0) -> None:
-    """Give the calling thread (or the process ``ident``) a lower CPU priority
-    (nice 10): work done ahead of time, such as loading the PDF renderer while
-    a build copies, must not take a core from the digests the build waits for."""
+def in_background() -> None:
+    """Give the calling thread a lower CPU priority (nice 10): work done ahead of
+    time, such as loading the PDF renderer while a build copies, must not take
+    a core from the digests the build waits for. Linux only, where each thread
+    has a nice value of its own (elsewhere it is the whole process's). It cannot
+    be raised again without privileges: only for threads that end with the work."""
+    if not sys.platform.startswith("linux"):
+        return
     try:
-        os.setpriority(os.PRIO_PROCESS, ident or threading.get_native_id(), 10)
-    except (AttributeError, OSError):  # not on this system, or not allowed: no matter
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except OSError:  # not allowed: no matter
         pass
 
 
