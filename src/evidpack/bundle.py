@@ -24,6 +24,9 @@ from .payloadcopy import CopyPool, hash_file_at
 T = TypeVar("T")
 
 
+_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})  # what zipfile reads
+
+
 class Bundle:
     """A bundle opened for reading. Paths are bag-relative with ``/``."""
 
@@ -34,6 +37,7 @@ class Bundle:
         self._prefix = ""
         self._zip_names: dict[str, zipfile.ZipInfo] = {}
         self.special: list[str] = []  # entries that are not regular files (symlinks, ...)
+        self._zip_special: list[str] = []  # (in a zip: found when it is opened)
 
     @classmethod
     def open(cls, path: Path) -> "Bundle":
@@ -45,6 +49,8 @@ class Bundle:
             return b
         if not path.exists():
             raise EvidpackError(f"{path}: no such bundle")
+        if not path.is_file():  # (a device or a FIFO would be read forever)
+            raise EvidpackError(f"{path}: not a bundle folder or a zip file")
         try:
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
@@ -55,9 +61,19 @@ class Bundle:
             raise EvidpackError(f"{path}: a bundle zip must hold exactly one top folder")
         b._prefix = tops.pop() + "/"
         for info in zf.infolist():
-            if info.is_dir():
-                continue
             rel = info.filename[len(b._prefix) :]
+            kind = statmod.S_IFMT(info.external_attr >> 16)
+            if info.is_dir():
+                if info.file_size or info.compress_size:  # a folder entry carrying bytes: hidden from every listing
+                    b._zip_special.append(rel.rstrip("/"))
+                continue
+            if kind and kind != statmod.S_IFREG:  # a symlink (or device...): unzip would make one
+                b._zip_special.append(rel)
+                continue
+            if info.flag_bits & 0x1:
+                raise EvidpackError(f"{path}: member {info.filename} is encrypted; evidpack writes no encrypted bundle zips")
+            if info.compress_type not in _ZIP_METHODS:
+                raise EvidpackError(f"{path}: member {info.filename} uses compression method {info.compress_type}, which evidpack cannot read")
             if rel in b._zip_names:
                 raise EvidpackError(f"{path}: member {info.filename} appears twice")
             b._zip_names[rel] = info
@@ -147,14 +163,15 @@ class Bundle:
         ``payload`` is false). Symlinks and other special entries are not files:
         they are listed in ``self.special``."""
         if self._zip is not None:
+            self.special = list(self._zip_special)  # (those under data/ too: a zip is listed at once)
             return sorted(r for r in self._zip_names if payload or not r.startswith("data/"))
         out: list[str] = []
         self.special = []
         for dirpath, dirnames, filenames in os.walk(self.path):
             rel_dir = os.path.relpath(dirpath, self.path)
-            if not payload and rel_dir == ".":
-                dirnames[:] = [d for d in dirnames if d != "data"]
             out.extend(rel for rel, _size in self._regular(dirpath, rel_dir, dirnames, filenames))
+            if not payload and rel_dir == ".":  # (after _regular: a symlink named data is special)
+                dirnames[:] = [d for d in dirnames if d != "data"]
         return sorted(out)
 
     def walk_payload(self) -> Iterator[tuple[str, int]]:
@@ -162,6 +179,8 @@ class Bundle:
         particular order; special entries found are added to ``self.special``."""
         if self._zip is not None:
             yield from ((r, i.file_size) for r, i in self._zip_names.items() if r.startswith("data/"))
+            return
+        if os.path.islink(self.path / "data"):  # never followed (files() reports it)
             return
         for dirpath, dirnames, filenames in os.walk(self.path / "data"):
             yield from self._regular(dirpath, os.path.relpath(dirpath, self.path), dirnames, filenames)

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from . import canonical
 from .errors import EvidpackError, IntegrityError
 from .keys import PublicKey, SigningKey, parse_public_key
@@ -105,6 +107,9 @@ class ChainReport:
     head: str = GENESIS
     signers: dict[str, PublicKey] = field(default_factory=dict)  # fingerprint -> key (named as in events)
     line_hashes: list[str] = field(default_factory=list)
+    # every line whose signature was not checked and found valid (unreadable line, no actor,
+    # unusable key, no or wrong signature), named: custody-signers never passes over these
+    unverified: list[str] = field(default_factory=list)
 
 
 def parse_lines(data: bytes, where: str = CUSTODY_FILE) -> Iterator[tuple[int, bytes, dict[str, Any] | None, str | None]]:
@@ -115,7 +120,10 @@ def parse_lines(data: bytes, where: str = CUSTODY_FILE) -> Iterator[tuple[int, b
         try:
             event = json.loads(line)
             if not isinstance(event, dict):
-                raise ValueError("not an object")
+                raise ValueError(f"a JSON {type(event).__name__}, not an object")
+        except RecursionError:  # hostile nesting ("[[[[…"): the decoder's depth limit
+            yield n, line, None, f"{where} line {n}: not a JSON event (nested too deeply)"
+            continue
         except (ValueError, UnicodeDecodeError) as exc:
             yield n, line, None, f"{where} line {n}: not a JSON event ({exc})"
             continue
@@ -128,15 +136,19 @@ def parse_lines(data: bytes, where: str = CUSTODY_FILE) -> Iterator[tuple[int, b
 def _event_key(event: dict[str, Any], label: str, problems: list[str]) -> PublicKey | None:
     actor = event.get("actor")
     if not isinstance(actor, dict):
-        problems.append(f"{label}: no actor")
+        what = "no actor" if actor is None else f"actor is {_kind(actor)}, not a JSON object"
+        problems.append(f"{label}: {what}; signature cannot be checked")
         return None
     try:
         key = parse_public_key(str(actor.get("public_key", "")).encode(), label)
-    except EvidpackError:
-        problems.append(f"{label}: actor has no valid public_key")
+    except (EvidpackError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # an unusable key (not a key, or not Ed25519: an algorithm the library does not
+        # even know) means this event's signature cannot be checked: a failed signature
+        why = str(exc) if isinstance(exc, EvidpackError) else f"{type(exc).__name__}: {exc}"
+        problems.append(f"{label}: signature cannot be checked: actor has no valid Ed25519 public_key ({why})")
         return None
     if key.fingerprint != actor.get("key"):
-        problems.append(f"{label}: actor key {actor.get('key')} is not the fingerprint of its public_key")
+        problems.append(f"{label}: actor key {_brief(actor.get('key'))} is not the fingerprint of its public_key")
         return None
     return PublicKey(key.key, key.raw, str(actor.get("name", "")), str(actor.get("role", "")))
 
@@ -154,42 +166,77 @@ def check_chain(data: bytes) -> ChainReport:
         rep.line_hashes.append(line_hash(line))
         if problem or event is None:
             rep.problems.append(problem or f"line {n}: unreadable")
+            rep.unverified.append(f"{CUSTODY_FILE} line {n}: unreadable, signature not checked")
             prev = line_hash(line)
             expected_seq += 1
             continue
         seq = event.get("seq")
-        label = f"event seq {seq} (line {n})"
+        label = f"{CUSTODY_FILE}: event seq {_brief(seq)} (line {n})"
         if seq != expected_seq:
             rep.problems.append(f"{label}: expected seq {expected_seq} (an event was removed, inserted or reordered)")
         if event.get("prev") != prev:
             rep.problems.append(f"{label}: prev does not match the hash of the line before (chain broken)")
-        if not canonical.is_canonical(line):
+        try:
+            canonical_form = canonical.is_canonical(line)
+        except RecursionError:
+            canonical_form = False
+        if not canonical_form:
             rep.problems.append(f"{label}: not in canonical form (edited by hand?)")
         try:
             at = parse_rfc3339(str(event.get("at", "")))
             if last_at is not None and at < last_at:
                 rep.problems.append(f"{label}: time {event['at']} is earlier than the event before")
             last_at = at
-        except ValueError:
-            rep.problems.append(f"{label}: bad time {event.get('at')!r}")
+        except (ValueError, RecursionError):
+            rep.problems.append(f"{label}: bad time {_brief(event.get('at'), True)}")
         if event.get("action") not in ACTIONS:
-            rep.problems.append(f"{label}: unknown action {event.get('action')!r}")
+            rep.problems.append(f"{label}: unknown action {_brief(event.get('action'), True)}")
+        for name in ("subject", "details"):  # every event has both, as JSON objects
+            if not isinstance(event.get(name), dict):
+                rep.problems.append(f"{label}: {name} is {_kind(event.get(name))}, not a JSON object")
         key = _event_key(event, label, rep.problems)
-        if key is not None:
+        if key is None:
+            rep.unverified.append(f"{label}: no usable actor key, signature not checked")
+        else:
             body = {k: v for k, v in event.items() if k != "sig"}
             try:
                 sig = base64.b64decode(str(event.get("sig", "")), validate=True)
             except ValueError:
                 sig = b""
-            if key.verify(sig, canonical.dumps(body)):
+            try:
+                signed = canonical.dumps(body)
+            except (ValueError, RecursionError):  # NaN/Infinity, or nesting the encoder refuses
+                signed = None
+                rep.problems.append(f"{label}: holds values that are not canonical JSON (NaN, Infinity or deep nesting); signature cannot be checked")
+            if signed is not None and key.verify(sig, signed):
                 rep.signers.setdefault(key.fingerprint, key)
             else:
-                rep.problems.append(f"{label}: signature does not match the event (altered after signing)")
+                if signed is not None:
+                    rep.problems.append(f"{label}: signature does not match the event (altered after signing)")
+                rep.unverified.append(f"{label}: signature {'does not verify' if signed is not None else 'cannot be checked'}")
         rep.events.append(event)
         prev = line_hash(line)
         expected_seq += 1
     rep.head = prev
     return rep
+
+
+def _brief(value: Any, quoted: bool = False) -> str:
+    """A value from a hostile line, shown short: a sequence number is an int; anything
+    else is cut to a few dozen characters (it may be megabytes, or nested too deep to print)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**18:
+        return str(value)
+    try:
+        text = repr(value) if quoted else str(value)
+    except (RecursionError, ValueError):
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "missing"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), f"a {type(value).__name__}")
 
 
 @contextmanager

@@ -272,42 +272,106 @@ def _read_key_file(path: Path) -> bytes:
     return read_input(path, "key file", limit=64 * 1024)
 
 
-def parse_sshsig(armored: bytes) -> tuple[bytes, str, str, bytes]:
-    """Return (public key blob, namespace, hash algorithm, raw signature) of an SSHSIG."""
-    text = armored.decode("ascii", "replace").strip().splitlines()
-    if not text or text[0] != "-----BEGIN SSH SIGNATURE-----" or text[-1] != "-----END SSH SIGNATURE-----":
-        raise ValueError("not an armored SSH signature")
-    blob = base64.b64decode("".join(text[1:-1]), validate=True)
-    if blob[:6] != b"SSHSIG":
-        raise ValueError("bad SSHSIG magic")
-    pos = 6
-    (version,) = struct.unpack(">I", blob[pos : pos + 4])
-    pos += 4
-    if version != 1:
-        raise ValueError(f"unsupported SSHSIG version {version}")
+_SSHSIG_BEGIN = "-----BEGIN SSH SIGNATURE-----"
+_SSHSIG_END = "-----END SSH SIGNATURE-----"
+_SSHSIG_LINE = 70  # ssh-keygen and SigningKey.sshsig wrap the base64 body at 70 columns
+_BASE64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
-    def take() -> bytes:
-        nonlocal pos
-        (n,) = struct.unpack(">I", blob[pos : pos + 4])
-        pos += 4
-        out = blob[pos : pos + n]
+
+def _sshsig_armour_body(armored: bytes) -> bytes:
+    """The blob inside the armour, which must be exactly what ``ssh-keygen -Y sign``
+    (and :meth:`SigningKey.sshsig`) writes: BEGIN line, the base64 of the blob
+    wrapped at 70 columns, END line, each line ending in a single LF."""
+    if b"\r" in armored:
+        raise ValueError("CR in the armour; SSHSIG lines must end in LF only")
+    try:
+        text = armored.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError("non-ASCII bytes in the armour") from None
+    if not text.startswith(_SSHSIG_BEGIN + "\n"):
+        raise ValueError(f"does not start with a {_SSHSIG_BEGIN!r} line")
+    if not text.endswith("\n" + _SSHSIG_END + "\n"):
+        raise ValueError(f"does not end with a {_SSHSIG_END!r} line and a single newline")
+    lines = text[len(_SSHSIG_BEGIN) + 1 : -(len(_SSHSIG_END) + 1)].split("\n")[:-1]
+    if not lines:
+        raise ValueError("empty armour body")
+    for i, line in enumerate(lines, start=2):
+        if not line:
+            raise ValueError(f"blank line {i} in the armour")
+        if not _BASE64_LINE.fullmatch(line):
+            raise ValueError(f"line {i} of the armour is not base64 (whitespace or other characters)")
+    body = "".join(lines)
+    try:
+        blob = base64.b64decode(body, validate=True)
+    except ValueError:
+        raise ValueError("the armour body is not valid base64") from None
+    canonical = textwrap.wrap(base64.b64encode(blob).decode(), _SSHSIG_LINE)
+    if lines != canonical:
+        raise ValueError(f"the armour body is not canonical base64 wrapped at {_SSHSIG_LINE} columns")
+    return blob
+
+
+class _SshReader:
+    """Bounds-checked reader of SSH wire-format fields; every failure is a ValueError."""
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self.data, self.pos, self.what = data, 0, what
+
+    def fixed(self, n: int) -> bytes:
+        out = self.data[self.pos : self.pos + n]
         if len(out) != n:
-            raise ValueError("truncated SSHSIG")
-        pos += n
+            raise ValueError(f"truncated {self.what}")
+        self.pos += n
         return out
 
-    pub = take()
-    namespace = take().decode()
-    take()  # reserved
-    hash_alg = take().decode()
-    sigblob = take()
-    inner_pos = 0
-    (n,) = struct.unpack(">I", sigblob[:4])
-    inner_pos = 4 + n
-    if sigblob[4:inner_pos] != b"ssh-ed25519":
+    def uint32(self) -> int:
+        (value,) = struct.unpack(">I", self.fixed(4))
+        return value
+
+    def string(self) -> bytes:
+        return self.fixed(self.uint32())
+
+    def text(self, field_name: str) -> str:
+        try:
+            return self.string().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{self.what} {field_name} is not UTF-8") from None
+
+    def end(self) -> None:
+        left = len(self.data) - self.pos
+        if left:
+            raise ValueError(f"{left} unexpected byte(s) after the end of the {self.what}")
+
+
+def parse_sshsig(armored: bytes) -> tuple[bytes, str, str, bytes]:
+    """Return (public key blob, namespace, hash algorithm, raw signature) of an SSHSIG.
+
+    Strict, per OpenSSH PROTOCOL.sshsig: the exact armour :meth:`SigningKey.sshsig`
+    writes, magic ``SSHSIG``, version 1, an empty reserved field, no bytes after
+    the last field, and an Ed25519 signature (``string "ssh-ed25519"``, ``string``
+    of exactly 64 bytes) with nothing after it. Anything else raises ValueError
+    with the reason, so a modified signature file cannot pass as the original."""
+    blob = _sshsig_armour_body(armored)
+    r = _SshReader(blob, "SSHSIG blob")
+    if r.fixed(6) != b"SSHSIG":
+        raise ValueError("bad SSHSIG magic")
+    version = r.uint32()
+    if version != 1:
+        raise ValueError(f"unsupported SSHSIG version {version}")
+    pub = r.string()
+    namespace = r.text("namespace")
+    if r.string() != b"":
+        raise ValueError("the SSHSIG reserved field is not empty")
+    hash_alg = r.text("hash algorithm")
+    sigblob = r.string()
+    r.end()
+    s = _SshReader(sigblob, "SSHSIG signature field")
+    if s.string() != b"ssh-ed25519":
         raise ValueError("SSHSIG is not an Ed25519 signature")
-    (m,) = struct.unpack(">I", sigblob[inner_pos : inner_pos + 4])
-    raw = sigblob[inner_pos + 4 : inner_pos + 4 + m]
+    raw = s.string()
+    if len(raw) != 64:
+        raise ValueError(f"the Ed25519 signature is {len(raw)} bytes, not 64")
+    s.end()
     return pub, namespace, hash_alg, raw
 
 

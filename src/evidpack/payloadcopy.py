@@ -51,7 +51,9 @@ _ALIGN = 4096  # O_DIRECT wants offsets and lengths in whole logical blocks; 4 K
 _NOATIME = getattr(os, "O_NOATIME", 0)
 _DIRECT = getattr(os, "O_DIRECT", 0)
 _NOWAIT = getattr(os, "RWF_NOWAIT", 0)
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: a FIFO put where a file was expected is refused (fstat) instead of blocking the open
+# (regular files ignore it).
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 PAYLOAD_MODE = 0o444
 

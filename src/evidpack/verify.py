@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from . import FORMAT, bag, canonical, merkle
+from .errors import EvidpackError
 from .hashing import short as _short
 from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
 from .bundle import Bundle
-from .custody import CUSTODY_FILE, check_chain, parse_lines
+from .custody import CUSTODY_FILE, _brief, check_chain, parse_lines
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .verify_payload import Walked, check_payload
 
@@ -165,8 +168,10 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
     if pem is not None:
         try:
             signer = parse_public_key(pem, "evidpack/signer.pem")
-        except Exception as exc:  # EvidpackError with a clear line
+        except EvidpackError as exc:  # a clear line naming the file
             sig_problems.append(str(exc))
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. a key type the library does not know
+            sig_problems.append(f"evidpack/signer.pem: not a usable Ed25519 public key ({type(exc).__name__}: {exc})")
     else:
         sig_problems.append("evidpack/signer.pem: missing, cannot check the signature")
     rep.signer = signer
@@ -218,7 +223,9 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
         elif got != want:
             problems.append(f"{rel}: changed (sha256 {_short(got)}, sealed {_short(want)})")
     for rel in files:
-        if rel.startswith("data/") or rel in tm_entries or rel.startswith("tagmanifest-") or rel in UNSEALED_TAG_FILES:
+        # (only the tag manifest itself and the files listed as unsealed are outside it: another
+        # "tagmanifest-*" file is not part of the format, and nothing vouches for its bytes)
+        if rel.startswith("data/") or rel in tm_entries or rel == TAGMANIFEST or rel in UNSEALED_TAG_FILES:
             continue
         if rel == INCOMPLETE_MARKER:
             continue
@@ -229,34 +236,33 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
     leaves = check_payload(b, rep, files, walked, all_digests=all_digests, streamed=tag_manifest_ok)
     info = bag.parse_bag_info(b.read("bag-info.txt") or b"")
 
-    seal_raw = b.read("evidpack/seal.json") or b"{}"
-    try:
-        seal = json.loads(seal_raw)
-    except ValueError:
-        seal = {}
+    seal_probs: list[str] = []  # reported by the seal check
+    seal = _json_object(b, "evidpack/seal.json", seal_probs)
     root_hex = leaves.root().hex()
-    sealed_root = (seal.get("merkle") or {}).get("root")
     probs = []
+    merkle_rec = seal.get("merkle")
+    if "merkle" in seal and not isinstance(merkle_rec, dict):
+        probs.append(f"evidpack/seal.json: merkle is {_kind(merkle_rec)}, not a JSON object")
+    merkle_rec = _obj(merkle_rec)
+    sealed_root = merkle_rec.get("root")
     if sealed_root != root_hex:
         probs.append(f"items.jsonl gives Merkle root {_short(root_hex)}, seal.json says {_short(str(sealed_root))}")
-    if (seal.get("merkle") or {}).get("leaves") != leaves.size:
-        probs.append(f"seal.json counts {(seal.get('merkle') or {}).get('leaves')} leaves, items.jsonl has {leaves.size}")
+    if merkle_rec.get("leaves") != leaves.size:
+        probs.append(f"seal.json counts {merkle_rec.get('leaves')} leaves, items.jsonl has {leaves.size}")
     if (info.get("Evidpack-Seal-Root") or [""])[0] != root_hex:
         probs.append("bag-info.txt Evidpack-Seal-Root differs from the Merkle root of items.jsonl")
     rep.fail("merkle-root", probs, f"Merkle root {root_hex} over {leaves.size} items matches seal.json")
 
     # -- seal.json agrees with the rest
-    probs = []
-    try:
-        case = json.loads(b.read("evidpack/case.json") or b"{}")
-    except ValueError:
-        case = {}
-        probs.append("evidpack/case.json: not JSON")
+    probs = seal_probs
+    case = _json_object(b, "evidpack/case.json", probs)
+    if "signer" in seal and not isinstance(seal.get("signer"), dict):
+        probs.append(f"evidpack/seal.json: signer is {_kind(seal.get('signer'))}, not a JSON object")
     if seal.get("format") != FORMAT:
         probs.append(f"seal.json format is {seal.get('format')!r}, expected {FORMAT!r}")
     if seal.get("case") != case.get("id") or (info.get("External-Identifier") or [""])[0] != case.get("id"):
         probs.append("case id differs between seal.json, case.json and bag-info.txt")
-    if signer is not None and (seal.get("signer") or {}).get("fingerprint") != signer.fingerprint:
+    if signer is not None and _obj(seal.get("signer")).get("fingerprint") != signer.fingerprint:
         probs.append("seal.json names a different signer fingerprint than signer.pem")
     rep.fail("seal", probs, f"seal.json ({FORMAT}) agrees with case.json, bag-info.txt and signer.pem")
 
@@ -292,9 +298,12 @@ def _check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
         elif not signer.verify(sig, pdf):
             probs.append(f"{INDEX_PDF}: changed, or not signed by the sealing key ({INDEX_SIG} does not match it and signer.pem)")
     sealed = next((e for _, _, e, _ in parse_lines(b.read(CUSTODY_FILE) or b"") if e and e.get("action") == "sealed"), None)
-    recorded = ((sealed or {}).get("details") or {}).get("index_pdf_sha256")
-    if recorded is None:
-        probs.append(f"{INDEX_PDF}: the custody log's 'sealed' event records no index_pdf_sha256 for it")
+    details = (sealed or {}).get("details")
+    recorded = _obj(details).get("index_pdf_sha256")
+    if sealed is not None and not isinstance(details, dict):
+        probs.append(f"{INDEX_PDF}: the 'sealed' event in {CUSTODY_FILE} (seq {_brief(sealed.get('seq'))}) has details that are {_kind(details)}, not a JSON object")
+    elif recorded is None:
+        probs.append(f"{INDEX_PDF}: the 'sealed' event in {CUSTODY_FILE} records no index_pdf_sha256 for it")
     elif recorded != digest:
         probs.append(f"{INDEX_PDF}: changed (sha256 {_short(digest)}, sealed {_short(str(recorded))})")
     rep.fail("index-pdf", probs, f"{INDEX_PDF} (sha256 {_short(digest)}) is signed by the sealing key and is the one the 'sealed' event records")
@@ -305,27 +314,65 @@ def _check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: li
     data = b.read(CUSTODY_FILE)
     if data is None:
         rep.add("custody", "fail", f"{CUSTODY_FILE}: missing")
+        rep.add("custody-signers", "fail", f"{CUSTODY_FILE}: missing, so no custody signature was checked")
         return
     chain = check_chain(data)
     rep.custody_head = chain.head
     probs = list(chain.problems)
+    if not chain.line_hashes:
+        probs.append(f"{CUSTODY_FILE}: empty, the bundle's custody history is missing")
     sealed_at = [i for i, e in enumerate(chain.events) if e.get("action") == "sealed"]
     if len(sealed_at) != 1:
-        probs.append(f"custody log has {len(sealed_at)} 'sealed' events, expected exactly one")
+        probs.append(f"{CUSTODY_FILE}: has {len(sealed_at)} 'sealed' events, expected exactly one")
     else:
         sealed = chain.events[sealed_at[0]]
-        if (sealed.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
-            probs.append(f"event seq {sealed.get('seq')}: 'sealed' names another tag manifest than this bundle's ({_short(tm_hash)})")
+        # (check_chain has named any subject, details or actor that is not a JSON object)
+        if _obj(sealed.get("subject")).get("tagmanifest_sha256") != tm_hash:
+            probs.append(f"{CUSTODY_FILE}: event seq {_brief(sealed.get('seq'))}: 'sealed' names another tag manifest than this bundle's ({_short(tm_hash)})")
         for e in chain.events[: sealed_at[0] + 1]:
-            if signer is not None and (e.get("actor") or {}).get("key") != signer.fingerprint:
-                probs.append(f"event seq {e.get('seq')}: written at build time but not signed by the sealer's key")
+            if signer is not None and _obj(e.get("actor")).get("key") != signer.fingerprint:
+                probs.append(f"{CUSTODY_FILE}: event seq {_brief(e.get('seq'))}: written at build time but not signed by the sealer's key")
         for e in chain.events[sealed_at[0] + 1 :]:
-            if (e.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
-                probs.append(f"event seq {e.get('seq')}: is about another sealed bundle (tag manifest differs)")
+            if _obj(e.get("subject")).get("tagmanifest_sha256") != tm_hash:
+                probs.append(f"{CUSTODY_FILE}: event seq {_brief(e.get('seq'))}: is about another sealed bundle (tag manifest differs)")
     probs += receipt_and_identity_problems(chain.line_hashes, chain.signers, trusted, expect_head)
     receipt = f"; receipt {expect_head.lower()} found" if expect_head and not probs else ""
     rep.fail("custody", probs, f"{len(chain.events)} custody events: links, order and signatures intact{receipt}; head {chain.head}")
-    add_custody_signers_check(rep, chain.signers, trusted, "every custody event is signed by a trusted key")
+    add_custody_signers_check(
+        rep, chain.signers, trusted, "every custody event is signed by a trusted key",
+        unverified=chain.unverified, events=len(chain.line_hashes),
+    )
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """A parsed JSON value that must be an object: itself, or {} (the caller names the problem)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _json_object(b: Bundle, rel: str, probs: list[str]) -> dict[str, Any]:
+    """A tag file that must hold one JSON object; {} (and a named problem) when it does not.
+    A missing file is the structure check's to name."""
+    data = b.read(rel)
+    if data is None:
+        return {}
+    try:
+        value = json.loads(data)
+    except RecursionError:  # hostile nesting: the decoder's depth limit
+        probs.append(f"{rel}: not JSON (nested too deeply)")
+        return {}
+    except ValueError as exc:  # includes UnicodeDecodeError
+        probs.append(f"{rel}: not JSON ({exc})")
+        return {}
+    if not isinstance(value, dict):
+        probs.append(f"{rel}: {_kind(value)}, not a JSON object")
+        return {}
+    return value
 
 
 def receipt_and_identity_problems(
@@ -343,8 +390,30 @@ def receipt_and_identity_problems(
     return probs
 
 
-def add_custody_signers_check(rep: Report, signers: dict[str, PublicKey], trusted: list[PublicKey], all_trusted: str) -> None:
-    """The custody-signers verdict: which event signers are not among the --trust keys."""
+def add_custody_signers_check(
+    rep: Report,
+    signers: dict[str, PublicKey],
+    trusted: list[PublicKey],
+    all_trusted: str,
+    *,
+    unverified: list[str] | tuple[str, ...] = (),
+    events: int | None = None,
+) -> None:
+    """The custody-signers verdict: which event signers are not among the --trust keys.
+
+    It speaks only of signatures that were checked: with no event whose signature
+    verified, or any event (``unverified``, named) whose signature was not checked or
+    did not verify, it fails and never passes."""
+    if unverified:
+        n = len(unverified)
+        of = f" of {events}" if events is not None else ""
+        rep.add("custody-signers", "fail",
+                f"{n}{of} custody event(s) carry no signature that verifies, so their signers are unknown (first: {unverified[0]})",
+                list(unverified))
+        return
+    if not signers or events == 0:
+        rep.add("custody-signers", "fail", f"{CUSTODY_FILE} holds no event whose signature verified: no custody signer is established")
+        return
     trusted_fps = {k.fingerprint for k in trusted}
     others = sorted(fp for fp in signers if fp not in trusted_fps)
     if not others:

@@ -120,15 +120,19 @@ class _Records:
                 rec = json.loads(line)
                 if not isinstance(rec, dict):
                     raise ValueError("not an object")
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
                 self.problems.append(f"items.jsonl line {n}: not a JSON object")
                 continue
             try:
                 canonical_form = canonical.dumps(rec) == line  # parsed once, re-encoded to compare
-            except ValueError:
+            except (ValueError, RecursionError):
                 canonical_form = False
             if not canonical_form:
                 self.problems.append(f"items.jsonl line {n}: not canonical JSON")
+            wrong = [k for k in ("id", "kind", "path") if k in rec and not isinstance(rec[k], str)]
+            if wrong:  # the checks below compare and index these as strings
+                self.problems.append(f"items.jsonl line {n}: {', '.join(wrong)} not a string")
+                continue
             yield n, rec
 
 
@@ -244,7 +248,9 @@ def _repeated_ids(b: "Bundle") -> list[str]:
     for n, line in enumerate(b.lines(ITEMS), 1):
         try:
             rid = json.loads(line).get("id")
-        except (ValueError, AttributeError, UnicodeDecodeError):
+        except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
+            continue
+        if not isinstance(rid, str):
             continue
         if rid in seen:
             out.append(f"items.jsonl line {n}: exhibit id {rid} appears twice")
