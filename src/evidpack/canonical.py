@@ -19,7 +19,10 @@ def dumps(obj: Any) -> bytes:
 
 
 def is_canonical(line: bytes) -> bool:
+    """Whether ``line`` is exactly the canonical form of the JSON it holds. False for
+    anything that is not JSON, holds NaN/Infinity, or is nested too deeply to decode
+    or encode (hostile input: the decoder's and encoder's recursion limit)."""
     try:
         return dumps(json.loads(line)) == line
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return False

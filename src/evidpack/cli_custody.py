@@ -79,7 +79,7 @@ def custody_show(bundle: Path, as_json: bool) -> None:
     by `evidpack verify --trust`.
     """
     from .bundle import Bundle
-    from .custody import CUSTODY_FILE, check_chain
+    from .custody import CUSTODY_FILE, as_object as _obj, check_chain
 
     with Bundle.open(bundle) as b:
         data = b.read(CUSTODY_FILE)
@@ -87,11 +87,17 @@ def custody_show(bundle: Path, as_json: bool) -> None:
         raise EvidpackError(f"{bundle}: no {CUSTODY_FILE}")
     chain = check_chain(data)
     if as_json:
-        click.echo(json.dumps(chain.events, indent=2, ensure_ascii=False))
+        try:
+            click.echo(json.dumps(chain.events, indent=2, ensure_ascii=False))
+        except (RecursionError, ValueError):  # an event nested deeper than the encoder goes
+            click.echo(f"{bundle}: {CUSTODY_FILE}: an event is nested too deeply to print as JSON", err=True)
+            raise SystemExit(1) from None
     else:
+        # (check_chain names every event whose actor, subject or details is not a JSON
+        # object, or whose values are hostile: here each is shown, shortened, as it is)
         rows = [
-            (str(e.get("seq")), str(e.get("at")), str(e.get("action")),
-             f"{(e.get('actor') or {}).get('name', '?')} ({(e.get('actor') or {}).get('role', '?')})",
+            (_brief(e.get("seq")), _brief(e.get("at")), _brief(e.get("action")),
+             f"{_brief(_obj(e.get('actor')).get('name', '?'))} ({_brief(_obj(e.get('actor')).get('role', '?'))})",
              _summary(e))
             for e in chain.events
         ]
@@ -104,14 +110,29 @@ def custody_show(bundle: Path, as_json: bool) -> None:
 
 
 def _summary(event: dict[str, Any]) -> str:
-    d = dict(event.get("details") or {})
-    subject = event.get("subject") or {}
+    from .custody import as_object as _obj
+
+    details = event.get("details")
+    d = dict(_obj(details))
+    subject = _obj(event.get("subject"))
     if "source" in subject:
         d = {"source": subject["source"], **d}
     if event.get("action") == "sealed":
-        d = {"tagmanifest": str(subject.get("tagmanifest_sha256", ""))[:16] + "…", **d}
-    text = ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in d.items() if not isinstance(v, (dict, list)))
+        d = {"tagmanifest": _brief(subject.get("tagmanifest_sha256", ""))[:16] + "…", **d}
+    if details is not None and not isinstance(details, dict):
+        d = {"details": _brief(details), **d}  # shown as it is: the chain check names it
+    text = ", ".join(f"{k}={_brief(v)}" for k, v in d.items() if not isinstance(v, (dict, list)))
     return text if len(text) <= 90 else text[:89] + "…"
+
+
+def _brief(value: Any) -> str:
+    """A value from a possibly hostile event as text: never an exception (deep nesting, NaN)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        return f"<{type(value).__name__}>"
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

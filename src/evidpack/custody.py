@@ -141,7 +141,7 @@ def _event_key(event: dict[str, Any], label: str, problems: list[str]) -> Public
         return None
     try:
         key = parse_public_key(str(actor.get("public_key", "")).encode(), label)
-    except (EvidpackError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except (EvidpackError, ValueError, TypeError, UnsupportedAlgorithm, RecursionError) as exc:
         # an unusable key (not a key, or not Ed25519: an algorithm the library does not
         # even know) means this event's signature cannot be checked: a failed signature
         why = str(exc) if isinstance(exc, EvidpackError) else f"{type(exc).__name__}: {exc}"
@@ -231,6 +231,11 @@ def _brief(value: Any, quoted: bool = False) -> str:
     except (RecursionError, ValueError):
         return f"<{type(value).__name__}>"
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """A parsed JSON value that should be an object: itself, or {} (the caller names the problem)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _kind(value: Any) -> str:

@@ -230,6 +230,11 @@ def load_public_key(path: Path) -> PublicKey:
 
 
 def parse_public_key(data: bytes, where: str) -> PublicKey:
+    """A public key (SubjectPublicKeyInfo PEM or ``ssh-ed25519`` line) that must be Ed25519.
+    Anything else (not a key, a private key, another or an unknown algorithm) is an
+    :class:`EvidpackError` naming ``where``, never a library exception."""
+    from cryptography.exceptions import UnsupportedAlgorithm  # (here: only this function may change)
+
     text = data.decode("utf-8", "replace")
     stripped = text.strip()
     if stripped.startswith("ssh-ed25519 "):
@@ -237,7 +242,7 @@ def parse_public_key(data: bytes, where: str) -> PublicKey:
         try:
             base64.b64decode(parts[1], validate=True)  # a clear error for a damaged body
             key = serialization.load_ssh_public_key(b"ssh-ed25519 " + parts[1].encode())
-        except (ValueError, IndexError, base64.binascii.Error):
+        except (ValueError, IndexError, TypeError, UnsupportedAlgorithm, base64.binascii.Error):
             raise EvidpackError(f"{where}: malformed OpenSSH public key") from None
         if not isinstance(key, Ed25519PublicKey):
             raise EvidpackError(f"{where}: not an Ed25519 key")
@@ -246,7 +251,9 @@ def parse_public_key(data: bytes, where: str) -> PublicKey:
         raise EvidpackError(f"{where}: this is a private key; give the public key (.pub)")
     try:
         key = serialization.load_pem_public_key(data)
-    except ValueError:
+    except UnsupportedAlgorithm:  # e.g. a SubjectPublicKeyInfo whose OID the library does not know
+        raise EvidpackError(f"{where}: not an Ed25519 key (a public key of an algorithm evidpack does not use)") from None
+    except (ValueError, TypeError):
         raise EvidpackError(f"{where}: not a public key (PEM or ssh-ed25519)") from None
     if not isinstance(key, Ed25519PublicKey):
         raise EvidpackError(f"{where}: not an Ed25519 key")

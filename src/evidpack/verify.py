@@ -25,7 +25,7 @@ from .errors import EvidpackError
 from .hashing import short as _short
 from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
 from .bundle import Bundle
-from .custody import CUSTODY_FILE, _brief, check_chain, parse_lines
+from .custody import CUSTODY_FILE, _brief, as_object as _obj, check_chain, parse_lines
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .verify_payload import Walked, check_payload
 
@@ -342,11 +342,6 @@ def _check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: li
         rep, chain.signers, trusted, "every custody event is signed by a trusted key",
         unverified=chain.unverified, events=len(chain.line_hashes),
     )
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    """A parsed JSON value that must be an object: itself, or {} (the caller names the problem)."""
-    return value if isinstance(value, dict) else {}
 
 
 def _kind(value: Any) -> str:

@@ -28,11 +28,12 @@ import json
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyzipper
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from . import canonical, custody
 from .disclose import (
@@ -63,7 +64,8 @@ from .proof import (
     check_trust,
 )
 from .timeutil import parse_rfc3339
-from .verify import Report, add_custody_signers_check, receipt_and_identity_problems
+from .custody import _brief, _event_key
+from .verify import Report, _kind, _obj, add_custody_signers_check, receipt_and_identity_problems
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _UNSIGNED = (CUSTODY_MEMBER, README, SCHEDULE)  # covered by disclosure.json's "contents" hashes
@@ -206,11 +208,11 @@ def _verify(pkg: Package, trusted: list[PublicKey], expect_head: str | None) -> 
         statement = json.loads(raw)
         if not isinstance(statement, dict) or statement.get("format") != DISCLOSURE_FORMAT:
             raise ValueError
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # (RecursionError: hostile nesting)
         rep.add("package", "fail", f"{DISCLOSURE_FILE}: not an {DISCLOSURE_FORMAT} statement", problems)
         return rep
-    items = [i for i in statement.get("items") or [] if isinstance(i, dict)]
-    redactions = [r for r in statement.get("redactions") or [] if isinstance(r, dict)]
+    items = [i for i in _list(statement.get("items")) if isinstance(i, dict)]
+    redactions = [r for r in _list(statement.get("redactions")) if isinstance(r, dict)]
     _check_package(rep, pkg, items, redactions)
     discloser = _check_discloser(rep, pkg, raw, statement, trusted)
     sealed, sc = _check_seal(rep, pkg, trusted)
@@ -252,7 +254,13 @@ def _check_seal(rep: DisclosureReport, pkg: Package, trusted: list[PublicKey]) -
         except _Unreadable:
             pass  # named by the package and seal checks
     sealed = SealedMaster(files)
-    sc = check_master(rep, sealed, trusted, extra=(CASE_FILE, *((ALLOWED_SIGNERS,) if ALLOWED_SIGNERS in files else ())))
+    extra = (CASE_FILE, *((ALLOWED_SIGNERS,) if ALLOWED_SIGNERS in files else ()))
+    try:
+        sc = check_master(rep, sealed, trusted, extra=extra)
+    except RecursionError:  # a master file nested too deeply to decode
+        files.pop("evidpack/seal.json", None)
+        rep.add("seal", "fail", "master/evidpack/seal.json: not JSON (nested too deeply)")
+        sc = check_master(rep, SealedMaster(files), trusted, extra=extra)
     rep.trusted_as = next((k for k in trusted if sc.signer is not None and k.raw == sc.signer.raw), None)
     return sealed, sc
 
@@ -260,20 +268,21 @@ def _check_seal(rep: DisclosureReport, pkg: Package, trusted: list[PublicKey]) -
 def _check_statement(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], sealed: SealedMaster, sc: SealCheck) -> None:
     """The statement names this seal; the members no seal covers match its hashes."""
     problems: list[str] = []
-    m = statement.get("master") or {}
+    problems += _not_objects(statement, ("master", "contents", "custody", "discloser"))
+    m = _obj(statement.get("master"))
     if m.get("tagmanifest_sha256") != sealed.tagmanifest_sha256:
-        problems.append(f"{DISCLOSURE_FILE} names tag manifest {_short(str(m.get('tagmanifest_sha256')))}, the package holds {_short(sealed.tagmanifest_sha256)}")
+        problems.append(f"{DISCLOSURE_FILE} names tag manifest {_short(_brief(m.get('tagmanifest_sha256')))}, the package holds {_short(sealed.tagmanifest_sha256)}")
     if sc.root is not None and (m.get("merkle_root"), m.get("leaves")) != (sc.root, sc.leaves):
-        problems.append(f"{DISCLOSURE_FILE} names Merkle root {_short(str(m.get('merkle_root')))}, seal.json has {_short(sc.root)}")
+        problems.append(f"{DISCLOSURE_FILE} names Merkle root {_short(_brief(m.get('merkle_root')))}, seal.json has {_short(sc.root)}")
     if sc.signer is not None and m.get("signer") != sc.signer.fingerprint:
-        problems.append(f"{DISCLOSURE_FILE} names sealer {m.get('signer')}, signer.pem is {sc.signer.fingerprint}")
+        problems.append(f"{DISCLOSURE_FILE} names sealer {_brief(m.get('signer'))}, signer.pem is {sc.signer.fingerprint}")
     if sc.seal and statement.get("case") != sc.seal.get("case"):
-        problems.append(f"{DISCLOSURE_FILE} is for case {statement.get('case')!r}, the seal for {sc.seal.get('case')!r}")
-    contents = statement.get("contents") or {}
+        problems.append(f"{DISCLOSURE_FILE} is for case {_brief(statement.get('case'), True)}, the seal for {_brief(sc.seal.get('case'), True)}")
+    contents = _obj(statement.get("contents"))
     for name in _UNSIGNED:
         data = pkg.get(name, problems)
         if data is not None and hashlib.sha256(data).hexdigest() != contents.get(name):
-            problems.append(f"{name}: changed (sha256 {_short(hashlib.sha256(data).hexdigest())}, {DISCLOSURE_FILE} says {_short(str(contents.get(name)))})")
+            problems.append(f"{name}: changed (sha256 {_short(hashlib.sha256(data).hexdigest())}, {DISCLOSURE_FILE} says {_short(_brief(contents.get(name)))})")
     rep.fail("disclosure", problems, f"{DISCLOSURE_FILE} names this seal (root {sc.root}); custody log, README and schedule match it")
 
 
@@ -288,13 +297,13 @@ def _check_proofs(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any
             continue
         try:
             proof = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            problems.append(f"{proof_member(rid)}: not JSON")
+            record, probs = check_item_proof(proof, sc.root, sc.leaves, where=proof_member(rid))
+        except (ValueError, UnicodeDecodeError, RecursionError):  # (RecursionError: hostile nesting)
+            problems.append(f"{proof_member(rid)}: not JSON, or its record is not (nested too deeply?)")
             continue
-        record, probs = check_item_proof(proof, sc.root, sc.leaves, where=proof_member(rid))
         problems += probs
         if record is not None and record.get("id") != rid:
-            problems.append(f"{proof_member(rid)}: proves exhibit {record.get('id')}, {DISCLOSURE_FILE} lists {rid}")
+            problems.append(f"{proof_member(rid)}: proves exhibit {_brief(record.get('id'))}, {DISCLOSURE_FILE} lists {rid}")
         elif record is not None:
             records[rid] = record
     rep.fail("inclusion-proofs", problems, f"{len(records)} record(s) proven to be leaves of the sealed Merkle tree (root {sc.root})")
@@ -365,6 +374,8 @@ def _check_discloser(rep: DisclosureReport, pkg: Package, raw: bytes, statement:
             key = parse_public_key(pem, DISCLOSER_KEY)
         except EvidpackError as exc:
             problems.append(str(exc))
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # a key type the library does not know
+            problems.append(f"{DISCLOSER_KEY}: not a usable Ed25519 public key ({type(exc).__name__}: {exc})")
     if key is not None:
         sig = pkg.get(DISCLOSURE_SIG, problems)
         if sig is not None and not key.verify(sig, raw):
@@ -373,8 +384,9 @@ def _check_discloser(rep: DisclosureReport, pkg: Package, raw: bytes, statement:
         why = armored is not None and verify_sshsig(armored, raw, key)
         if why:
             problems.append(f"{DISCLOSURE_SSHSIG}: {why}")
-        if (statement.get("discloser") or {}).get("key") != key.fingerprint:
-            problems.append(f"{DISCLOSURE_FILE} names discloser key {(statement.get('discloser') or {}).get('key')}, {DISCLOSER_KEY} is {key.fingerprint}")
+        named = _obj(statement.get("discloser")).get("key")
+        if named != key.fingerprint:
+            problems.append(f"{DISCLOSURE_FILE} names discloser key {_brief(named)}, {DISCLOSER_KEY} is {key.fingerprint}")
     rep.discloser = key
     rep.fail("disclosure-signature", problems, f"{DISCLOSURE_FILE} is signed (raw and SSHSIG) by {key.describe() if key else '?'}")
     rep.discloser_trusted = check_trust(rep, "discloser-trusted", key, trusted, "discloser") is not None
@@ -390,44 +402,66 @@ def _check_log(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], s
     data = pkg.get(CUSTODY_MEMBER, problems)
     if data is None:
         rep.add("custody", "fail", problems[0])
+        rep.add("custody-signers", "fail", f"{CUSTODY_MEMBER}: missing, so no custody signature was checked")
         return
     chain = _walk(data)
     problems += chain.problems
     events = chain.events
-    sealed = [e for e in events if e.get("action") == "sealed"]
+    # (_walk has named every subject, details or actor that is not a JSON object; events are
+    # in line order, so "before the seal" is by position, whatever a hostile seq holds)
+    sealed = [i for i, e in enumerate(events) if e.get("action") == "sealed"]
     if len(sealed) != 1:
-        problems.append(f"custody log shows {len(sealed)} 'sealed' events, expected exactly one")
+        problems.append(f"{CUSTODY_MEMBER}: shows {len(sealed)} 'sealed' events, expected exactly one")
     else:
-        s = sealed[0]
-        if (s.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
-            problems.append(f"event seq {s.get('seq')}: 'sealed' names another tag manifest than the one in this package")
-        for e in events:
-            before = e.get("seq", 0) <= s.get("seq", 0)
-            if before and sealer is not None and (e.get("actor") or {}).get("key") != sealer.fingerprint:
-                problems.append(f"event seq {e.get('seq')}: written at build time but not signed by the sealer's key")
-            if not before and (e.get("subject") or {}).get("tagmanifest_sha256") != tm_hash:
-                problems.append(f"event seq {e.get('seq')}: is about another sealed bundle (tag manifest differs)")
+        s = events[sealed[0]]
+        if _obj(s.get("subject")).get("tagmanifest_sha256") != tm_hash:
+            problems.append(f"{CUSTODY_MEMBER}: event seq {_brief(s.get('seq'))}: 'sealed' names another tag manifest than the one in this package")
+        for i, e in enumerate(events):
+            before = i <= sealed[0]
+            if before and sealer is not None and _obj(e.get("actor")).get("key") != sealer.fingerprint:
+                problems.append(f"{CUSTODY_MEMBER}: event seq {_brief(e.get('seq'))}: written at build time but not signed by the sealer's key")
+            if not before and _obj(e.get("subject")).get("tagmanifest_sha256") != tm_hash:
+                problems.append(f"{CUSTODY_MEMBER}: event seq {_brief(e.get('seq'))}: is about another sealed bundle (tag manifest differs)")
     last = events[-1] if events and chain.last_visible else None
-    c = statement.get("custody") or {}
+    c = _obj(statement.get("custody"))
     if last is None or last.get("action") != "disclosed":
-        problems.append("the custody log does not end with the 'disclosed' event")
+        problems.append(f"{CUSTODY_MEMBER}: the custody log does not end with the 'disclosed' event")
     else:
-        details = last.get("details") or {}
+        details = _obj(last.get("details"))
         b = {k: v for k, v in statement.items() if k not in ("custody", "contents")}
-        if details.get("disclosure_sha256") != body_sha256(b):
-            problems.append(f"event seq {last.get('seq')}: the 'disclosed' event is for another statement than {DISCLOSURE_FILE}")
-        if discloser is not None and (last.get("actor") or {}).get("key") != discloser.fingerprint:
-            problems.append(f"event seq {last.get('seq')}: the 'disclosed' event is signed by another key than the discloser's")
+        try:
+            statement_hash: str | None = body_sha256(b)
+        except (ValueError, RecursionError):  # NaN/Infinity, or nesting the encoder refuses
+            statement_hash = None
+            problems.append(f"{DISCLOSURE_FILE}: holds values that are not canonical JSON (NaN, Infinity or deep nesting)")
+        if statement_hash is None or details.get("disclosure_sha256") != statement_hash:
+            problems.append(f"{CUSTODY_MEMBER}: event seq {_brief(last.get('seq'))}: the 'disclosed' event is for another statement than {DISCLOSURE_FILE}")
+        if discloser is not None and _obj(last.get("actor")).get("key") != discloser.fingerprint:
+            problems.append(f"{CUSTODY_MEMBER}: event seq {_brief(last.get('seq'))}: the 'disclosed' event is signed by another key than the discloser's")
         if c.get("head") != chain.head or c.get("disclosed_seq") != last.get("seq"):
-            problems.append(f"{DISCLOSURE_FILE} gives custody head {_short(str(c.get('head')))}, the log ends at {_short(chain.head)}")
-    if sorted(w.get("seq", 0) for w in c.get("withheld") or [] if isinstance(w, dict)) != chain.withheld:
+            problems.append(f"{DISCLOSURE_FILE} gives custody head {_short(_brief(c.get('head')))}, the log ends at {_short(chain.head)}")
+    said = [w.get("seq") for w in _list(c.get("withheld")) if isinstance(w, dict)]
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in said) or sorted(said) != chain.withheld:
         problems.append(f"{DISCLOSURE_FILE} and the custody log disagree on which events are withheld")
     problems += receipt_and_identity_problems(chain.line_hashes, chain.signers, trusted, expect_head)
     rep.custody_head = chain.head
     shown = len(events)
     withheld = f"; {len(chain.withheld)} withheld by the discloser as line hashes only (seq {_ranges(chain.withheld)})" if chain.withheld else ""
     rep.fail("custody", problems, f"{shown + len(chain.withheld)} custody events up to the disclosure: links, order and signatures intact{withheld}; head {chain.head}")
-    add_custody_signers_check(rep, chain.signers, trusted, "every visible custody event is signed by a trusted key")
+    add_custody_signers_check(
+        rep, chain.signers, trusted, "every visible custody event is signed by a trusted key",
+        unverified=chain.unverified, events=len(chain.line_hashes) - len(chain.withheld),
+    )
+
+
+def _list(value: Any) -> list[Any]:
+    """A parsed JSON value that must be a list: itself, or [] (the caller names the problem)."""
+    return value if isinstance(value, list) else []
+
+
+def _not_objects(statement: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
+    return [f"{DISCLOSURE_FILE}: {f} is {_kind(statement[f])}, not a JSON object"
+            for f in fields if f in statement and not isinstance(statement[f], dict)]
 
 
 def _ranges(seqs: list[int]) -> str:
@@ -449,6 +483,9 @@ class _Walk:
     line_hashes: list[str]
     head: str
     last_visible: bool
+    # every visible line whose signature was not checked and found valid, named:
+    # custody-signers never passes over these (withheld events are line hashes by design)
+    unverified: list[str] = field(default_factory=list)
 
 
 def _walk(data: bytes) -> _Walk:
@@ -463,25 +500,29 @@ def _walk(data: bytes) -> _Walk:
             event = json.loads(line)
             if not isinstance(event, dict):
                 raise ValueError
-        except (ValueError, UnicodeDecodeError):
-            w.problems.append(f"{CUSTODY_MEMBER} line {n}: not a JSON event")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # (RecursionError: hostile nesting)
+            deep = " (nested too deeply)" if isinstance(exc, RecursionError) else ""
+            w.problems.append(f"{CUSTODY_MEMBER} line {n}: not a JSON event{deep}")
+            w.unverified.append(f"{CUSTODY_MEMBER} line {n}: unreadable, signature not checked")
             prev, w.last_visible = hashlib.sha256(line).hexdigest(), False
+            w.line_hashes.append(prev)
             continue
-        label = f"event seq {event.get('seq')} (line {n})"
+        label = f"{CUSTODY_MEMBER}: event seq {_brief(event.get('seq'))} (line {n})"
         if event.get("seq") != n:
             w.problems.append(f"{label}: expected seq {n} (an event was removed, inserted or reordered)")
         if set(event) <= {"seq", "withheld", "why"} and "withheld" in event:
-            h = str(event.get("withheld"))
-            if not _HEX64.match(h):
+            h = event.get("withheld")
+            if not isinstance(h, str) or not _HEX64.match(h):
                 w.problems.append(f"{label}: withheld event without a valid line hash")
+                h = _brief(h)
             w.withheld.append(n)
             w.line_hashes.append(h)
             prev, w.last_visible = h, False
             continue
-        w.problems += _check_event(event, line, label, prev, last_at, w.signers)
+        w.problems += _check_event(event, line, label, prev, last_at, w.signers, w.unverified)
         try:
             last_at = parse_rfc3339(str(event.get("at")))
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         w.events.append(event)
         prev, w.last_visible = custody.line_hash(line), True
@@ -490,8 +531,10 @@ def _walk(data: bytes) -> _Walk:
     return w
 
 
-def _check_event(event: dict[str, Any], line: bytes, label: str, prev: str, last_at: Any, signers: dict[str, PublicKey]) -> list[str]:
-    """One visible event: link, form, time order, action and signature."""
+def _check_event(event: dict[str, Any], line: bytes, label: str, prev: str, last_at: Any, signers: dict[str, PublicKey],
+                 unverified: list[str]) -> list[str]:
+    """One visible event: link, form, time order, action and signature. An event whose
+    signature is not checked and found valid is added to ``unverified``."""
     out = []
     if event.get("prev") != prev:
         out.append(f"{label}: prev does not match the hash of the line before (chain broken, or a withheld event's hash altered)")
@@ -499,24 +542,32 @@ def _check_event(event: dict[str, Any], line: bytes, label: str, prev: str, last
         out.append(f"{label}: not in canonical form (edited?)")
     try:
         if last_at is not None and parse_rfc3339(str(event.get("at"))) < last_at:
-            out.append(f"{label}: time {event.get('at')} is earlier than the event before")
-    except ValueError:
-        out.append(f"{label}: bad time {event.get('at')!r}")
+            out.append(f"{label}: time {_brief(event.get('at'))} is earlier than the event before")
+    except (ValueError, RecursionError):
+        out.append(f"{label}: bad time {_brief(event.get('at'), True)}")
     if event.get("action") not in custody.ACTIONS:
-        out.append(f"{label}: unknown action {event.get('action')!r}")
-    actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
-    try:
-        key = parse_public_key(str(actor.get("public_key", "")).encode(), label)
-    except EvidpackError:
-        return out + [f"{label}: actor has no valid public_key"]
-    if key.fingerprint != actor.get("key"):
-        return out + [f"{label}: actor key {actor.get('key')} is not the fingerprint of its public_key"]
+        out.append(f"{label}: unknown action {_brief(event.get('action'), True)}")
+    for name in ("subject", "details"):  # every event has both, as JSON objects
+        if not isinstance(event.get(name), dict):
+            out.append(f"{label}: {name} is {_kind(event.get(name))}, not a JSON object")
+    key = _event_key(event, label, out)
+    if key is None:
+        unverified.append(f"{label}: no usable actor key, signature not checked")
+        return out
     try:
         sig = base64.b64decode(str(event.get("sig", "")), validate=True)
-    except ValueError:
+    except (ValueError, RecursionError):
         sig = b""
     body = {k: v for k, v in event.items() if k != "sig"}
-    if not key.verify(sig, canonical.dumps(body)):
+    try:
+        signed = canonical.dumps(body)
+    except (ValueError, RecursionError):  # NaN/Infinity, or nesting the encoder refuses
+        unverified.append(f"{label}: signature cannot be checked")
+        return out + [f"{label}: holds values that are not canonical JSON (NaN, Infinity or deep nesting); signature cannot be checked"]
+    if not key.verify(sig, signed):
+        unverified.append(f"{label}: signature does not verify")
         return out + [f"{label}: signature does not match the event (altered after signing)"]
-    signers.setdefault(key.fingerprint, PublicKey(key.key, key.raw, str(actor.get("name", "")), str(actor.get("role", ""))))
+    signers.setdefault(key.fingerprint, key)
     return out
+
+
