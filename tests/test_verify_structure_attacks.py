@@ -119,3 +119,15 @@ def test_a_zip_member_evidpack_cannot_read_is_one_line_not_an_internal_error(cli
     r = cli("verify", bad, "--trust", TRUSTED)
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
     assert "ledger.csv" in r.stderr and "internal error" not in r.stderr
+
+
+def test_a_zip_needing_a_later_zip_version_is_one_line(cli, bundle_zip: Path, tmp_path: Path) -> None:
+    import struct
+
+    data = bytearray(bundle_zip.read_bytes())
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<H", data, central + 6, 95)  # "version needed to extract": 9.5, which zipfile refuses
+    bad = tmp_path / "version.zip"
+    bad.write_bytes(bytes(data))
+    r = cli("verify", bad, "--trust", TRUSTED)
+    assert r.exit_code == 2 and r.stderr.strip() == f"evidpack: error: {bad}: not a bundle folder or a readable zip (zip file version 9.5)"

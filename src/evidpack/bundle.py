@@ -53,7 +53,7 @@ class Bundle:
             raise EvidpackError(f"{path}: not a bundle folder or a zip file")
         try:
             zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise EvidpackError(f"{path}: not a bundle folder or a readable zip ({exc})") from None
         b.is_zip, b._zip = True, zf
         tops = {n.split("/", 1)[0] for n in zf.namelist()}
@@ -276,7 +276,7 @@ def is_disclosure_package(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):  # (e.g. a "version needed" zipfile refuses)
         return False
     tops = {n.split("/", 1)[0] for n in names}
     return len(tops) == 1 and f"{next(iter(tops))}/{DISCLOSURE_FILE}" in names
