@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,3 +131,29 @@ def other_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, byt
 
 def demo_signing_key() -> keymod.SigningKey:
     return keymod.load_signing_key(DEMO_KEY, DEMO_PASS.read_text().splitlines()[0].encode())
+
+
+def assert_clean(r: Result) -> None:
+    """Hostile input must never give a traceback or an internal error."""
+    for bad in ("Traceback", "internal error"):
+        assert bad not in r.output, r.output
+
+
+def extract_package(package: Path, dest: Path) -> Path:
+    """A disclosure package zip extracted into ``dest`` (its regular files, without the top folder)."""
+    with zipfile.ZipFile(package) as zf:
+        for info in zf.infolist():
+            if not info.is_dir():
+                target = dest / info.filename.split("/", 1)[1]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(zf.read(info))
+    return dest
+
+
+@pytest.fixture
+def proof(bundle: Path, tmp_path: Path) -> Path:
+    """The Merkle proof of the sample bundle's ledger (E0002)."""
+    out = tmp_path / "ledger.proof.json"
+    r = run_cli("proof", bundle, "E0002", "--out", out)
+    assert r.exit_code == 0, r.output
+    return out

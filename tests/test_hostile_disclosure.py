@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO_KEY, DEMO_PASS, TRUSTED
+from conftest import DEMO_KEY, DEMO_PASS, TRUSTED, assert_clean, extract_package
 
 from evidpack import canonical
 
@@ -33,11 +32,6 @@ def _unknown_algorithm_pem() -> str:
     return "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der).decode() + "\n-----END PUBLIC KEY-----\n"
 
 
-def _clean(r: Any) -> None:
-    for bad in ("Traceback", "internal error"):
-        assert bad not in r.output, r.output
-
-
 @pytest.fixture
 def unpacked(cli, bundle: Path, tmp_path: Path) -> Path:
     """A plain disclosure package of S01 (event 2 withheld), extracted to a folder."""
@@ -46,14 +40,7 @@ def unpacked(cli, bundle: Path, tmp_path: Path) -> Path:
     r = cli("disclose", bundle, "--include", "S01", "--withhold-event", "2", "--key", DEMO_KEY,
             "--passphrase-file", DEMO_PASS, "--plain", "--to", "Defence", "--out", pkg)
     assert r.exit_code == 0, r.output
-    dest = tmp_path / "unpacked"
-    with zipfile.ZipFile(pkg) as zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            target = dest / info.filename.split("/", 1)[1]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(zf.read(info))
+    dest = extract_package(pkg, tmp_path / "unpacked")
     r = cli("verify", dest, "--trust", TRUSTED)
     assert r.exit_code == 0, r.output
     return dest
@@ -116,7 +103,7 @@ HOSTILE = {
 
 def _verify_json(cli, d: Path) -> tuple[Any, dict[str, dict[str, Any]]]:
     r = cli("verify", d, "--trust", TRUSTED, "--json")
-    _clean(r)
+    assert_clean(r)
     report = json.loads(r.stdout)
     return r, {c["check"]: c for c in report["checks"]}
 
@@ -135,7 +122,7 @@ def test_hostile_disclosure_custody_is_a_named_failure(cli, unpacked: Path, name
     # a signature not checked is never counted as a trusted signer
     assert checks["custody-signers"]["verdict"] == "fail", checks["custody-signers"]
     r = cli("verify", unpacked, "--trust", TRUSTED)
-    _clean(r)
+    assert_clean(r)
     assert r.exit_code == 1 and "FAIL      custody" in r.output and "NOT INTACT" in r.output, r.output
 
 
@@ -165,7 +152,7 @@ def test_hostile_statement_fields_are_a_named_failure(cli, unpacked: Path, field
 def test_deep_statement_is_a_named_failure(cli, unpacked: Path) -> None:
     (unpacked / "disclosure.json").write_text(DEEP)
     r = cli("verify", unpacked, "--trust", TRUSTED)
-    _clean(r)
+    assert_clean(r)
     assert r.exit_code == 1 and "disclosure.json" in r.output, r.output
 
 
@@ -183,7 +170,7 @@ def test_custody_show_of_hostile_event_is_a_named_failure(cli, bundle: Path, fie
     _edit_bundle_last(bundle, field, value)
     for args in ((), ("--json",)):
         r = cli("custody", "show", bundle, *args)
-        _clean(r)
+        assert_clean(r)
         assert r.exit_code == 1, r.output
         assert "BROKEN" in r.output and BUNDLE_LOG in r.output, r.output
 
@@ -195,7 +182,7 @@ def test_trust_key_of_unknown_algorithm_is_one_line_naming_the_file(cli, bundle:
     key = tmp_path / "odd.pem"
     key.write_text(_unknown_algorithm_pem())
     r = cli("verify", bundle, "--trust", key)
-    _clean(r)
+    assert_clean(r)
     assert r.exit_code == 2, r.output
     assert str(key) in r.output and len(r.output.strip().splitlines()) == 1, r.output
 

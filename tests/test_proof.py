@@ -14,14 +14,6 @@ from test_disclose import PHONE_ZIP, by_name, mbundle, records  # noqa: F401  (m
 LEDGER = "data/S01-loose-files/ledger.csv"
 
 
-@pytest.fixture
-def proof(cli, bundle: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "ledger.proof.json"
-    r = cli("proof", bundle, "E0002", "--out", out)
-    assert r.exit_code == 0, r.output
-    return out
-
-
 def _ledger(bundle: Path) -> Path:
     return bundle / LEDGER
 

@@ -271,10 +271,7 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, all_digests: bool,
             raise EvidpackError("--password-file is for disclosure packages; a bundle has no password")
         key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase")) if key_file else None
         report = verify_bundle(bundle, trusted, deep=deep, expect_head=expect_head, all_digests=all_digests)
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-    else:
-        _print_report(report)
+    _print_report(report, as_json=as_json)
     if key is not None:
         from . import custody
 
@@ -286,20 +283,54 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, all_digests: bool,
 _MARK = {"pass": "PASS", "fail": "FAIL", "untrusted": "UNTRUSTED", "warn": "WARN", "skipped": "SKIP"}
 
 
-def _print_report(report: Any) -> None:
+def _print_report(report: Any, as_json: bool = False) -> None:
+    """Print ``report`` as text (or, ``as_json``, as JSON). Text from hostile input that
+    stdout cannot encode (a lone surrogate such as ``\\ud800``) is printed escaped,
+    never raising; the JSON stays valid JSON (such characters become ``\\uXXXX`` escapes)."""
     from .verify import SHOW
 
-    click.echo(f"evidpack verify {report.target}")
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+
+    def fits(ch: str) -> bool:
+        try:
+            ch.encode(encoding)
+            return True
+        except (UnicodeError, LookupError):
+            return False
+
+    def echo(text: str, json_escape: bool = False) -> None:
+        try:
+            text.encode(encoding)
+        except (UnicodeError, LookupError):
+            out = []
+            for ch in text:
+                if fits(ch):
+                    out.append(ch)
+                elif not json_escape:
+                    out.append(ch.encode("unicode_escape").decode("ascii") if ord(ch) > 0x7F else repr(ch)[1:-1])
+                elif ord(ch) < 0x10000:
+                    out.append(f"\\u{ord(ch):04x}")
+                else:  # outside the BMP: a JSON surrogate pair
+                    v = ord(ch) - 0x10000
+                    out.append(f"\\u{0xD800 + (v >> 10):04x}\\u{0xDC00 + (v & 0x3FF):04x}")
+            text = "".join(out)
+        click.echo(text)
+
+    if as_json:
+        # characters that cannot be encoded only ever occur inside JSON strings, so escaping them keeps it JSON
+        echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False), json_escape=True)
+        return
+    echo(f"evidpack verify {report.target}")
     for c in report.checks:
-        click.echo(f"  {_MARK.get(c.verdict, c.verdict.upper()):<9} {c.name:<24} {c.reason}")
+        echo(f"  {_MARK.get(c.verdict, c.verdict.upper()):<9} {c.name:<24} {c.reason}")
         if c.verdict in ("fail", "untrusted") and len(c.problems) > 1:
             for p in c.problems[:SHOW]:
-                click.echo(f"  {'':<9} {'':<24} - {p}")
+                echo(f"  {'':<9} {'':<24} - {p}")
             if len(c.problems) > SHOW:
-                click.echo(f"  {'':<9} {'':<24} … and {len(c.problems) - SHOW} more (see --json)")
+                echo(f"  {'':<9} {'':<24} … and {len(c.problems) - SHOW} more (see --json)")
     if report.custody_head:
-        click.echo(f"custody head: {report.custody_head}")
-    click.echo(report.summary)
+        echo(f"custody head: {report.custody_head}")
+    echo(report.summary)
 
 
 def _register() -> None:

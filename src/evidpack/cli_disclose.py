@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -169,8 +168,5 @@ def verify_item(file: Path, proof_file: Path, trust: tuple[Path, ...], as_json: 
     from .proof import verify_item as check
 
     report = check(file, proof_file, load_trusted(list(trust)))
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-    else:
-        _print_report(report)
+    _print_report(report, as_json=as_json)
     sys.exit(report.exit_code)

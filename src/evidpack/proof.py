@@ -23,7 +23,9 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ import pyzipper
 from . import FORMAT, bag, canonical, merkle
 from .names import SIG_FILE, SSHSIG_FILE, TAGMANIFEST
 from .bundle import Bundle
-from .errors import EvidpackError, IntegrityError, read_input
+from .errors import EvidpackError, IntegrityError
 from .hashing import DEFAULT_ALGORITHMS, Digests, copy_and_hash, short as _short
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .verify import Report
@@ -151,17 +153,20 @@ def _check_seal_json(rep: Report, master: SealedMaster, out: SealCheck, extra: t
         seal = json.loads(master.get(SEAL_FILE) or b"")
         if not isinstance(seal, dict):
             raise ValueError("not an object")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         seal = {}
-        problems.append(f"{SEAL_FILE}: not a JSON object")
+        problems.append(f"{SEAL_FILE}: not a JSON object (or nested too deeply)")
     m = seal.get("merkle") if isinstance(seal.get("merkle"), dict) else {}
     if seal and seal.get("format") != FORMAT:
-        problems.append(f"{SEAL_FILE}: format is {seal.get('format')!r}, expected {FORMAT!r}")
+        problems.append(f"{SEAL_FILE}: format is {show(seal.get('format'), True)}, expected {FORMAT!r}")
     if seal and m.get("alg") != MERKLE_ALG:
-        problems.append(f"{SEAL_FILE}: Merkle algorithm {m.get('alg')!r}, expected {MERKLE_ALG!r}")
+        problems.append(f"{SEAL_FILE}: Merkle algorithm {show(m.get('alg'), True)}, expected {MERKLE_ALG!r}")
     if seal and not (isinstance(m.get("root"), str) and _HEX64.match(m["root"]) and isinstance(m.get("leaves"), int)):
         problems.append(f"{SEAL_FILE}: no valid merkle root and leaf count")
-    if seal and out.signer is not None and (seal.get("signer") or {}).get("fingerprint") != out.signer.fingerprint:
+    named = seal.get("signer")
+    if seal and not isinstance(named, dict):
+        problems.append(f"{SEAL_FILE}: \"signer\" is not an object naming the signer's fingerprint")
+    elif seal and out.signer is not None and named.get("fingerprint") != out.signer.fingerprint:
         problems.append(f"{SEAL_FILE}: names a different signer than signer.pem")
     out.seal = seal
     if not problems:
@@ -169,7 +174,7 @@ def _check_seal_json(rep: Report, master: SealedMaster, out: SealCheck, extra: t
     rep.fail(
         "seal",
         problems,
-        f"seal.json of case {seal.get('case')} matches the signed tag manifest; Merkle root {m.get('root')} over {m.get('leaves')} items",
+        f"seal.json of case {show(seal.get('case'))} matches the signed tag manifest; Merkle root {show(m.get('root'))} over {show(m.get('leaves'))} items",
     )
 
 
@@ -300,18 +305,21 @@ def check_item_proof(proof: Any, root: str | None, leaves: int | None, *, where:
     inc = proof.get("inclusion")
     if not isinstance(text, str) or not isinstance(inc, dict):
         return None, [f"{where}: has no record or no inclusion proof"]
-    line = text.encode("utf-8")
+    try:
+        line = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, [f"{where}: the record is not valid Unicode text (it holds a lone surrogate)"]
     problems: list[str] = []
     try:
         record = json.loads(line)
         if not isinstance(record, dict):
             raise ValueError
-    except ValueError:
-        return None, [f"{where}: the record is not a JSON object"]
+    except (ValueError, RecursionError):
+        return None, [f"{where}: the record is not a JSON object (or is nested too deeply)"]
     if not canonical.is_canonical(line):
         problems.append(f"{where}: the record is not in canonical form (edited?)")
     if record.get("id") != rid:
-        problems.append(f"{where}: the record is exhibit {record.get('id')!r}, the proof says {rid!r}")
+        problems.append(f"{where}: the record is exhibit {show(record.get('id'), True)}, the proof says {show(rid, True)}")
     index, size, path = inc.get("leaf_index"), inc.get("tree_size"), inc.get("audit_path")
     if inc.get("alg") != MERKLE_ALG or not isinstance(index, int) or not isinstance(size, int) or not isinstance(path, list):
         return None, problems + [f"{where}: inclusion proof is not {MERKLE_ALG} with leaf_index, tree_size and audit_path"]
@@ -338,7 +346,7 @@ def check_stream(fh: BinaryIO, record: dict[str, Any], where: str) -> list[str]:
     """Hash ``fh`` once and compare size, SHA-256 and MD5 with ``record``."""
     algs = tuple(a for a in ("sha256", "md5") if isinstance(record.get(a), str))
     if "sha256" not in algs:
-        return [f"{where}: record {record.get('id')} has no sha256: nothing to check the file against"]
+        return [f"{where}: record {show(record.get('id'))} has no sha256: nothing to check the file against"]
     try:
         got = copy_and_hash(fh, None, algs)
     except READ_ERRORS as exc:
@@ -362,10 +370,10 @@ def hash_input(path: Path, what: str, algorithms: tuple[str, ...] = DEFAULT_ALGO
 def digest_problems(size: int, hexes: dict[str, str], record: dict[str, Any], where: str) -> list[str]:
     problems = []
     if size != record.get("size"):
-        problems.append(f"{where}: size {size} bytes, sealed record {record.get('id')} says {record.get('size')}")
+        problems.append(f"{where}: size {size} bytes, sealed record {show(record.get('id'))} says {show(record.get('size'))}")
     for alg, value in hexes.items():
         if value != record.get(alg):
-            problems.append(f"{where}: {alg} {_short(value)} differs from sealed record {record.get('id')} ({_short(str(record.get(alg)))})")
+            problems.append(f"{where}: {alg} {_short(value)} differs from sealed record {show(record.get('id'))} ({_short(show(record.get(alg)))})")
     return problems
 
 
@@ -393,21 +401,77 @@ def proof_bytes(proof: dict[str, Any]) -> bytes:
     return json.dumps(proof, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
+def show(value: Any, quoted: bool = False) -> str:
+    """``value`` (from a hostile file) for a message: short, and never raising on deep nesting."""
+    if isinstance(value, str) and not quoted:
+        text = value
+    else:
+        try:
+            text = repr(value)
+        except RecursionError:
+            return "(a value nested too deeply)"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _read_regular(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of ``path``, refusing at once (never blocking) anything that is not
+    a regular file: a FIFO, a device or a socket named as the proof file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise EvidpackError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise EvidpackError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise EvidpackError(f"{path}: is a folder, not a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise EvidpackError(f"{path}: not a regular file (a FIFO, device or socket?); a {what} must be a file")
+    try:
+        # O_NONBLOCK: if the path was swapped for a FIFO since the stat, open still returns at once
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise EvidpackError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise EvidpackError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise EvidpackError(f"{path}: not a regular file (a FIFO, device or socket?); a {what} must be a file")
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise EvidpackError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > limit:
+        raise EvidpackError(f"{path}: too large to be a {what}")
+    return data
+
+
 def load_proof(path: Path) -> dict[str, Any]:
-    data = read_input(path, "proof file", limit=PROOF_LIMIT)
+    data = _read_regular(path, "proof file", PROOF_LIMIT)
     try:
         proof = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise EvidpackError(f"{path}: not a JSON proof file") from None
+    except RecursionError:
+        raise EvidpackError(f"{path}: not a usable proof file (JSON nested too deeply)") from None
     if not isinstance(proof, dict) or proof.get("format") != PROOF_FORMAT or not isinstance(proof.get("master"), dict):
         raise EvidpackError(f"{path}: not an {PROOF_FORMAT} proof file (made by `evidpack proof`)")
     return proof
 
 
-def _master_from_proof(proof: dict[str, Any]) -> SealedMaster:
+def _master_from_proof(proof: dict[str, Any], where: str) -> tuple[SealedMaster, list[str]]:
+    """The master's signed material embedded in a proof, and what in it is unusable
+    (each problem names the proof file and the field)."""
     files: dict[str, bytes] = {}
+    problems: list[str] = []
     for rel, value in proof["master"].items():
-        if not isinstance(value, str) or rel not in MASTER_FILES:
+        if rel not in MASTER_FILES:
+            continue
+        if not isinstance(value, str):
+            problems.append(f"{where}: master[{rel!r}] is not a string")
             continue
         if rel == SIG_FILE:
             try:
@@ -415,8 +479,11 @@ def _master_from_proof(proof: dict[str, Any]) -> SealedMaster:
             except (ValueError, binascii.Error):
                 files[rel] = b""
         else:
-            files[rel] = value.encode("utf-8")
-    return SealedMaster(files)
+            try:
+                files[rel] = value.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append(f"{where}: master[{rel!r}] is not valid Unicode text (it holds a lone surrogate)")
+    return SealedMaster(files), problems
 
 
 @dataclass
@@ -437,19 +504,23 @@ class ItemReport(Report):
 def verify_item(file: Path, proof_path: Path, trusted: list[PublicKey]) -> ItemReport:
     """Check ``file`` against a proof file: bytes -> record -> root -> seal -> signature -> trust."""
     proof = load_proof(proof_path)
+    pid = show(proof.get("id"))
     rep = ItemReport(f"{file} against {proof_path}", trusted_fingerprints=tuple(k.fingerprint for k in trusted),
-                     exhibit=str(proof.get("id")), file=file.name)
-    sc = check_master(rep, _master_from_proof(proof), trusted)
-    rep.case = str(sc.seal.get("case"))
+                     exhibit=pid, file=file.name)
+    sealed, unusable = _master_from_proof(proof, str(proof_path))
+    if unusable:
+        rep.fail("proof-file", unusable, "")
+    sc = check_master(rep, sealed, trusted)
+    rep.case = show(sc.seal.get("case"))
     rep.trusted_as = next((k for k in trusted if sc.signer is not None and k.raw == sc.signer.raw), None)
-    where = f"exhibit {proof.get('id')}"
+    where = f"exhibit {pid}"
     record, problems = check_item_proof(proof, sc.root, sc.leaves, where=where)
-    rep.fail("inclusion-proof", problems, f"record of {proof.get('id')} is leaf {proof['inclusion'].get('leaf_index') if isinstance(proof.get('inclusion'), dict) else '?'} of the sealed Merkle tree (root {sc.root})")
+    rep.fail("inclusion-proof", problems, f"record of {pid} is leaf {proof['inclusion'].get('leaf_index') if isinstance(proof.get('inclusion'), dict) else '?'} of the sealed Merkle tree (root {sc.root})")
     if record is None:
         # an unproven record is still what the proof claims; compare with it, but it proves nothing
         try:
-            record = json.loads(str(proof.get("record")))
-        except ValueError:
+            record = json.loads(proof["record"]) if isinstance(proof.get("record"), str) else {}
+        except (ValueError, RecursionError):
             record = {}
     record = record if isinstance(record, dict) else {}
     got = hash_input(file, str(file), tuple(a for a in ("sha256", "md5") if isinstance(record.get(a), str)) or ("sha256",))
@@ -457,7 +528,7 @@ def verify_item(file: Path, proof_path: Path, trusted: list[PublicKey]) -> ItemR
     rep.fail(
         "file",
         problems,
-        f"{file.name}: {record.get('size')} bytes, sha256{' and md5' if 'md5' in record else ''} match sealed record {record.get('id')}",
-        f"{file.name} is not the sealed exhibit {proof.get('id')}: {problems[0] if problems else ''}",
+        f"{file.name}: {show(record.get('size'))} bytes, sha256{' and md5' if 'md5' in record else ''} match sealed record {show(record.get('id'))}",
+        f"{file.name} is not the sealed exhibit {pid}: {problems[0] if problems else ''}",
     )
     return rep

@@ -23,9 +23,12 @@ input (not a package, wrong password, truncated zip), 3 intact but untrusted.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
+import os
 import re
+import stat as statmod
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +38,7 @@ from typing import Any, BinaryIO
 import pyzipper
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from . import canonical, custody
+from . import bag, canonical, custody
 from .disclose import (
     CUSTODY_MEMBER,
     DISCLOSER_KEY,
@@ -50,18 +53,21 @@ from .disclose import (
     proof_member,
 )
 from .errors import EvidpackError
+from .names import TAGMANIFEST
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .hashing import copy_and_hash, short as _short
 from .proof import (
     ALLOWED_SIGNERS,
     CASE_FILE,
     READ_ERRORS,
+    MERKLE_ALG,
+    PROOF_FORMAT,
+    SEAL_FILE,
     SealCheck,
     SealedMaster,
     check_item_proof,
     check_master,
     check_stream,
-    check_trust,
 )
 from .timeutil import parse_rfc3339
 from .custody import _brief, _event_key
@@ -70,6 +76,10 @@ from .verify import Report, _kind, _obj, add_custody_signers_check, receipt_and_
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _UNSIGNED = (CUSTODY_MEMBER, README, SCHEDULE)  # covered by disclosure.json's "contents" hashes
 _FIXED = (DISCLOSURE_FILE, DISCLOSURE_SIG, DISCLOSURE_SSHSIG, DISCLOSER_KEY, *_UNSIGNED)
+# An item proof member holds exactly what ``Master.item_proof`` writes, nothing else.
+_PROOF_KEYS = {"format", "case", "id", "record", "inclusion"}
+_INCLUSION_KEYS = {"alg", "leaf_index", "tree_size", "leaf_hash", "audit_path"}
+_AES_256 = 3  # WinZip AE strength value for AES-256
 
 
 
@@ -89,37 +99,79 @@ class Package:
         self._zip: Any = None
         self._infos: dict[str, Any] = {}
         self.names: list[str] = []
+        # entries that are not regular files (symlinks, FIFOs, devices; in a zip also a
+        # folder entry carrying bytes): never opened, each a failure of the package check
+        self.special: dict[str, str] = {}
+        self.unencrypted: list[str] = []  # (a zip) members not AES-256 encrypted
         if self.path.is_dir():
-            self.names = sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file() or p.is_symlink())
+            self._list_folder()
             return
+        if not self.path.is_file():  # (a FIFO or a device would be read forever)
+            raise EvidpackError(f"{self.path}: not a disclosure package folder or a zip file")
         try:
             self._zip = pyzipper.AESZipFile(self.path)
         except READ_ERRORS as exc:
             raise EvidpackError(f"{self.path}: not a readable zip ({exc}); truncated or damaged?") from None
-        infos = [i for i in self._zip.infolist() if not i.is_dir()]
-        tops = {i.filename.split("/", 1)[0] for i in infos}
+        all_infos = self._zip.infolist()
+        tops = {i.filename.split("/", 1)[0] for i in all_infos}
         if len(tops) != 1:
             raise EvidpackError(f"{self.path}: a disclosure package holds exactly one top folder")
         prefix = tops.pop() + "/"
-        for info in infos:
+        infos = []
+        for info in all_infos:
             rel = info.filename[len(prefix) :]
+            kind = statmod.S_IFMT(info.external_attr >> 16)
+            if info.is_dir():
+                if info.file_size or info.compress_size:  # a folder entry carrying bytes: hidden from every listing
+                    self.special[rel.rstrip("/")] = f"a folder entry carrying {info.file_size} byte(s)"
+                continue
+            if kind and kind != statmod.S_IFREG:  # a symlink, FIFO or device: unzip would make one
+                self.special[rel] = f"not a regular file (zip entry of type {_zip_kind(kind)})"
+                continue
             if rel in self._infos:
                 raise EvidpackError(f"{self.path}: member {info.filename} appears twice: a doctored package")
             self._infos[rel] = info
+            infos.append(info)
         self.names = sorted(self._infos)
-        self.encrypted = any(i.flag_bits & 0x1 for i in infos)
+        self.unencrypted = sorted(rel for rel, i in self._infos.items() if not _aes256(i))
+        self.encrypted = bool(infos) and not self.unencrypted
         if DISCLOSURE_FILE not in self._infos:
             raise EvidpackError(f"{self.path}: not a disclosure package (no {DISCLOSURE_FILE})")
-        if self.encrypted:
+        locked = [i for i in infos if i.flag_bits & 0x1]
+        if locked:  # (all of them, or the package check names those that are not)
             if password is None:
                 raise EvidpackError(f"{self.path}: the package is encrypted; give --password-file")
             self._zip.setpassword(password())
+            first = self._infos[DISCLOSURE_FILE] if self._infos[DISCLOSURE_FILE].flag_bits & 0x1 else locked[0]
             try:
-                self._zip.read(self._infos[DISCLOSURE_FILE])
+                self._zip.read(first)
             except RuntimeError:
                 raise EvidpackError(f"{self.path}: wrong password") from None
             except READ_ERRORS as exc:
-                raise EvidpackError(f"{self.path}: cannot decrypt {DISCLOSURE_FILE} ({exc}): wrong password or damaged package") from None
+                raise EvidpackError(f"{self.path}: cannot decrypt {first.filename} ({exc}): wrong password or damaged package") from None
+
+    def _list_folder(self) -> None:
+        """Regular files by relative name; anything else (symlink, FIFO, socket, device)
+        goes to ``special`` without being opened, and no symlinked folder is followed."""
+        names: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(self.path):
+            rel_dir = Path(dirpath).relative_to(self.path)
+            for d in list(dirnames):
+                if os.path.islink(os.path.join(dirpath, d)):
+                    self.special[(rel_dir / d).as_posix()] = "a symbolic link, not a folder"
+                    dirnames.remove(d)
+            for f in filenames:
+                rel = (rel_dir / f).as_posix()
+                try:
+                    mode = os.lstat(os.path.join(dirpath, f)).st_mode
+                except OSError as exc:
+                    self.special[rel] = f"cannot be examined ({exc.strerror})"
+                    continue
+                if statmod.S_ISREG(mode):
+                    names.append(rel)
+                else:
+                    self.special[rel] = f"not a regular file ({_file_kind(mode)})"
+        self.names = sorted(names)
 
     def close(self) -> None:
         if self._zip is not None:
@@ -130,6 +182,10 @@ class Package:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def is_zip(self) -> bool:
+        return self._zip is not None
 
     def has(self, rel: str) -> bool:
         return rel in self._infos if self._zip is not None else rel in self.names
@@ -142,13 +198,22 @@ class Package:
                 raise _Unreadable(f"{rel}: cannot be read ({exc}): altered inside the zip?") from None
 
     def open(self, rel: str) -> BinaryIO:
+        if rel in self.special:
+            raise _Unreadable(f"{rel}: {self.special[rel]}; not read")
         if not self.has(rel):
             raise _Unreadable(f"{rel}: missing from the package")
         if self._zip is None:
             p = self.path / rel
-            if p.is_symlink():
-                raise _Unreadable(f"{rel}: is a symbolic link")
-            return open(p, "rb")
+            try:
+                if not statmod.S_ISREG(os.lstat(p).st_mode):  # (changed since it was listed)
+                    raise _Unreadable(f"{rel}: not a regular file; not read")
+                fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+                if not statmod.S_ISREG(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    raise _Unreadable(f"{rel}: not a regular file; not read")
+                return os.fdopen(fd, "rb")
+            except OSError as exc:
+                raise _Unreadable(f"{rel}: cannot be read ({exc.strerror})") from None
         try:
             return self._zip.open(self._infos[rel])
         except READ_ERRORS as exc:
@@ -160,6 +225,23 @@ class Package:
         except _Unreadable as exc:
             problems.append(str(exc))
             return None
+
+
+def _aes256(info: Any) -> bool:
+    """Is this zip member WinZip AES-256 encrypted (not legacy ZipCrypto, not plain)?"""
+    return bool(info.flag_bits & 0x1) and getattr(info, "wz_aes_strength", None) == _AES_256
+
+
+_KINDS = {statmod.S_IFLNK: "symbolic link", statmod.S_IFIFO: "FIFO", statmod.S_IFSOCK: "socket",
+          statmod.S_IFCHR: "character device", statmod.S_IFBLK: "block device", statmod.S_IFDIR: "folder"}
+
+
+def _zip_kind(kind: int) -> str:
+    return _KINDS.get(kind, f"mode {kind:o}")
+
+
+def _file_kind(mode: int) -> str:
+    return _KINDS.get(statmod.S_IFMT(mode), f"mode {statmod.S_IFMT(mode):o}")
 
 
 # --- the report ------------------------------------------------------------------------
@@ -213,25 +295,32 @@ def _verify(pkg: Package, trusted: list[PublicKey], expect_head: str | None) -> 
         return rep
     items = [i for i in _list(statement.get("items")) if isinstance(i, dict)]
     redactions = [r for r in _list(statement.get("redactions")) if isinstance(r, dict)]
-    _check_package(rep, pkg, items, redactions)
+    _check_package(rep, pkg, statement, items, redactions)
     discloser = _check_discloser(rep, pkg, raw, statement, trusted)
     sealed, sc = _check_seal(rep, pkg, trusted)
     _check_statement(rep, pkg, statement, sealed, sc)
-    records = _check_proofs(rep, pkg, items, sc)
+    records = _check_proofs(rep, pkg, items, sc, _case_id(sealed, sc))
     _check_files(rep, pkg, items, records)
     _check_redactions(rep, pkg, redactions, records, discloser)
     _check_log(rep, pkg, statement, sc.signer, sealed.tagmanifest_sha256, discloser, trusted, expect_head)
     return rep
 
 
-def _check_package(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any]], redactions: list[dict[str, Any]]) -> None:
-    """Exactly the members the statement accounts for, each where it belongs."""
+def _check_package(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], items: list[dict[str, Any]],
+                   redactions: list[dict[str, Any]]) -> None:
+    """Exactly the members the statement accounts for, each a regular file where it belongs,
+    and (a zip) encrypted as the statement says: every member AES-256, or none."""
+    problems = [f"{DISCLOSURE_FILE}: item {n} has an id that is {_what(i.get('id'))}, not a string"
+                for n, i in enumerate(items, 1) if not isinstance(i.get("id"), str)]
+    problems += [f"{DISCLOSURE_FILE}: redaction {n} has {f} that is {_what(r.get(f))}, not a string"
+                 for n, r in enumerate(redactions, 1) for f in ("of", "file") if not isinstance(r.get(f), str)]
     expected = set(_FIXED) | {f"master/{rel}" for rel in MASTER_IN_PACKAGE}
     expected |= {proof_member(str(i.get("id"))) for i in items}
     files = [str(i["file"]) for i in items if i.get("file")]
     derivatives = [str(r.get("file")) for r in redactions]
     expected |= set(files) | set(derivatives)
-    problems = [f"{n}: missing" for n in sorted(expected - {f"master/{ALLOWED_SIGNERS}"}) if not pkg.has(n)]
+    problems += [f"{n}: {why}, inside the package" for n, why in sorted(pkg.special.items())]
+    problems += [f"{n}: missing" for n in sorted(expected - {f"master/{ALLOWED_SIGNERS}"}) if not pkg.has(n) and n not in pkg.special]
     problems += [f"{n}: not listed in {DISCLOSURE_FILE}, so covered by no signature" for n in pkg.names if n not in expected]
     problems += [f"{n}: unsafe member name" for n in pkg.names if n.startswith("/") or ".." in n.split("/") or "\\" in n]
     problems += [f"{n}: a disclosed file must be under files/" for n in files if not n.startswith("files/")]
@@ -240,9 +329,18 @@ def _check_package(rep: DisclosureReport, pkg: Package, items: list[dict[str, An
     if len(set(ids)) != len(ids):
         problems.append(f"{DISCLOSURE_FILE}: an exhibit is listed twice")
     redacted = {str(r.get("of")) for r in redactions}
-    problems += [f"{DISCLOSURE_FILE}: {i.get('id')} is both disclosed as sealed and redacted" for i in items if i.get("file") and i.get("id") in redacted]
+    problems += [f"{DISCLOSURE_FILE}: {i.get('id')} is both disclosed as sealed and redacted" for i in items if i.get("file") and str(i.get("id")) in redacted]
     problems += [f"{DISCLOSURE_FILE}: redaction of {of}, which is not a disclosed item" for of in sorted(redacted - set(ids))]
-    encrypted = " (AES-256 encrypted)" if pkg.encrypted else " (not encrypted)"
+    if pkg.is_zip:
+        said = statement.get("encrypted")
+        if pkg.encrypted and said is not True:
+            problems.append(f"{DISCLOSURE_FILE} says encrypted is {_said(said)}, but every member of the zip is AES-256 encrypted")
+        elif not pkg.encrypted:
+            if said is not False:
+                problems.append(f"{DISCLOSURE_FILE} says encrypted is {_said(said)}, but {len(pkg.unencrypted)} of {len(pkg.names)} members are not AES-256 encrypted")
+            if len(pkg.unencrypted) < len(pkg.names):  # a mixture: name every member left without AES-256
+                problems += [f"{n}: not AES-256 encrypted, in a package whose other members are" for n in pkg.unencrypted]
+    encrypted = " (AES-256 encrypted)" if pkg.encrypted else " (not encrypted)" if pkg.is_zip else " (an extracted folder)"
     rep.fail("package", problems, f"{len(pkg.names)} members, exactly those {DISCLOSURE_FILE} lists{encrypted}")
 
 
@@ -255,14 +353,47 @@ def _check_seal(rep: DisclosureReport, pkg: Package, trusted: list[PublicKey]) -
             pass  # named by the package and seal checks
     sealed = SealedMaster(files)
     extra = (CASE_FILE, *((ALLOWED_SIGNERS,) if ALLOWED_SIGNERS in files else ()))
+    before = len(rep.checks)
     try:
         sc = check_master(rep, sealed, trusted, extra=extra)
-    except RecursionError:  # a master file nested too deeply to decode
-        files.pop("evidpack/seal.json", None)
-        rep.add("seal", "fail", "master/evidpack/seal.json: not JSON (nested too deeply)")
-        sc = check_master(rep, SealedMaster(files), trusted, extra=extra)
+    except RecursionError:  # seal.json nested too deeply to decode: each check still once
+        del rep.checks[before:]
+        sc = _check_master_without_seal_json(rep, sealed, trusted, extra)
     rep.trusted_as = next((k for k in trusted if sc.signer is not None and k.raw == sc.signer.raw), None)
     return sealed, sc
+
+
+def _check_master_without_seal_json(rep: DisclosureReport, sealed: SealedMaster, trusted: list[PublicKey],
+                                    extra: tuple[str, ...]) -> SealCheck:
+    """``check_master`` for a seal.json that cannot be decoded: the signature and trust
+    checks as usual, and a failed ``seal`` check that names why (no usable root)."""
+    scratch = DisclosureReport(rep.target)
+    rest = {k: v for k, v in sealed.files.items() if k != SEAL_FILE}
+    sc = check_master(scratch, SealedMaster(rest), trusted, extra=extra)
+    rep.checks += [c for c in scratch.checks if c.name != "seal"]
+    rep.signer = scratch.signer
+    data = sealed.get(SEAL_FILE) or b""
+    want = bag.parse_manifest(sealed.tagmanifest, TAGMANIFEST)[0].get(SEAL_FILE)
+    problems = [f"master/{SEAL_FILE}: not JSON (nested too deeply)"]
+    if want is None:
+        problems.append(f"{SEAL_FILE}: not listed in {TAGMANIFEST}, so not covered by the seal")
+    elif hashlib.sha256(data).hexdigest() != want:
+        problems.append(f"{SEAL_FILE}: changed (sha256 {_short(hashlib.sha256(data).hexdigest())}, the signed tag manifest says {_short(want)})")
+    seal_check = next((c for c in scratch.checks if c.name == "seal"), None)
+    problems += [q for q in (seal_check.problems if seal_check else ()) if not q.startswith(f"{SEAL_FILE}:")]
+    rep.add("seal", "fail", problems[0], problems)
+    sc.seal, sc.root, sc.leaves = {}, None, None
+    return sc
+
+
+def _case_id(sealed: SealedMaster, sc: SealCheck) -> Any:
+    """The master's case id, as every item proof must name it: case.json's id (the tag
+    manifest covers case.json; the seal check names it if it does not match)."""
+    try:
+        case = json.loads(sealed.get(CASE_FILE) or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        case = None
+    return case.get("id") if isinstance(case, dict) and "id" in case else sc.seal.get("case")
 
 
 def _check_statement(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], sealed: SealedMaster, sc: SealCheck) -> None:
@@ -283,12 +414,18 @@ def _check_statement(rep: DisclosureReport, pkg: Package, statement: dict[str, A
         data = pkg.get(name, problems)
         if data is not None and hashlib.sha256(data).hexdigest() != contents.get(name):
             problems.append(f"{name}: changed (sha256 {_short(hashlib.sha256(data).hexdigest())}, {DISCLOSURE_FILE} says {_short(_brief(contents.get(name)))})")
+    if sc.root is None:
+        problems.append(f"{DISCLOSURE_FILE}: cannot be compared with the seal: the master has no usable sealed Merkle root")
     rep.fail("disclosure", problems, f"{DISCLOSURE_FILE} names this seal (root {sc.root}); custody log, README and schedule match it")
 
 
-def _check_proofs(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any]], sc: SealCheck) -> dict[str, dict[str, Any]]:
-    """Every record proven against the sealed root; returns the proven records by id."""
+def _check_proofs(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any]], sc: SealCheck, case_id: Any) -> dict[str, dict[str, Any]]:
+    """Every record proven against the sealed root; returns the proven records by id.
+    Each proof member holds exactly what evidpack writes for this master: its case id,
+    the listed exhibit, and an inclusion proof with every field of the right type."""
     problems: list[str] = []
+    if sc.root is None and not items:  # (otherwise each proof names it)
+        problems.append("no record can be proven: the master has no usable sealed Merkle root")
     records: dict[str, dict[str, Any]] = {}
     for i in items:
         rid = str(i.get("id"))
@@ -301,13 +438,47 @@ def _check_proofs(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any
         except (ValueError, UnicodeDecodeError, RecursionError):  # (RecursionError: hostile nesting)
             problems.append(f"{proof_member(rid)}: not JSON, or its record is not (nested too deeply?)")
             continue
-        problems += probs
+        form = _proof_form(proof, case_id, proof_member(rid))
+        problems += probs + form
+        if form:
+            continue
         if record is not None and record.get("id") != rid:
             problems.append(f"{proof_member(rid)}: proves exhibit {_brief(record.get('id'))}, {DISCLOSURE_FILE} lists {rid}")
         elif record is not None:
             records[rid] = record
     rep.fail("inclusion-proofs", problems, f"{len(records)} record(s) proven to be leaves of the sealed Merkle tree (root {sc.root})")
     return records
+
+
+def _proof_form(proof: Any, case_id: Any, where: str) -> list[str]:
+    """What ``check_item_proof`` leaves open: the case, stray or missing fields, and
+    the exact JSON types (a bool is not a leaf index)."""
+    if not isinstance(proof, dict):
+        return []  # (named by check_item_proof)
+    out: list[str] = []
+    if proof.get("case") != case_id:
+        out.append(f"{where}: is for case {_brief(proof.get('case'), True)}, the master is case {_brief(case_id, True)}")
+    if set(proof) != _PROOF_KEYS:
+        out += _fields(where, set(proof), _PROOF_KEYS)
+    inc = proof.get("inclusion")
+    if isinstance(inc, dict):
+        if set(inc) != _INCLUSION_KEYS:
+            out += _fields(f"{where}: inclusion", set(inc), _INCLUSION_KEYS)
+        for f in ("leaf_index", "tree_size"):
+            if f in inc and (not isinstance(inc[f], int) or isinstance(inc[f], bool)):
+                out.append(f"{where}: inclusion {f} is {_kind(inc[f])}, not an integer")
+        if "leaf_hash" in inc and not (isinstance(inc["leaf_hash"], str) and _HEX64.match(inc["leaf_hash"])):
+            out.append(f"{where}: inclusion leaf_hash is not a SHA-256 hex digest")
+    if proof.get("format") != PROOF_FORMAT or not isinstance(proof.get("id"), str):
+        out.append(f"{where}: format or id is not that of an {PROOF_FORMAT} item proof")
+    elif isinstance(inc, dict) and inc.get("alg") != MERKLE_ALG:
+        out.append(f"{where}: inclusion alg is {_brief(inc.get('alg'), True)}, not {MERKLE_ALG}")
+    return out
+
+
+def _fields(where: str, got: set[str], want: set[str]) -> list[str]:
+    out = [f"{where}: has field {_brief(k, True)}, which no evidpack proof holds" for k in sorted(got - want)]
+    return out + [f"{where}: field {k} is missing" for k in sorted(want - got)]
 
 
 def _check_files(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any]], records: dict[str, dict[str, Any]]) -> None:
@@ -337,8 +508,14 @@ def _check_files(rep: DisclosureReport, pkg: Package, items: list[dict[str, Any]
 def _check_redactions(rep: DisclosureReport, pkg: Package, redactions: list[dict[str, Any]], records: dict[str, dict[str, Any]],
                       discloser: PublicKey | None) -> None:
     """Each redacted derivative: its bytes are those the discloser attests, and the item
-    it derives from is proven sealed. Reported as WARN: attested, never a verified original."""
-    by = discloser.describe() if discloser else "an unidentified discloser"
+    it derives from is proven sealed. Reported as WARN: attested, never a verified original.
+    The discloser is named only as the verifier's trusted key names them."""
+    if discloser is None:
+        by = "an unidentified discloser"
+    elif rep.discloser_trusted:
+        by = f"trusted key {discloser.describe()}"
+    else:
+        by = f"the discloser's key {discloser.fingerprint}, which is not among the trusted keys"
     for r in redactions:
         of, member = str(r.get("of")), str(r.get("file"))
         problems = []
@@ -366,8 +543,12 @@ def _check_redactions(rep: DisclosureReport, pkg: Package, redactions: list[dict
 
 
 def _check_discloser(rep: DisclosureReport, pkg: Package, raw: bytes, statement: dict[str, Any], trusted: list[PublicKey]) -> PublicKey | None:
+    """The discloser's signature, and whether the verifier trusts the key. The
+    ``Evidpack-Name``/``-Role`` lines of discloser.pem are covered by no signature, and
+    a key's own statement of who holds it proves nothing: the discloser is named only
+    from the matching ``--trust`` key, and a package that names them otherwise fails."""
     problems: list[str] = []
-    key = None
+    key = claimed = None
     pem = pkg.get(DISCLOSER_KEY, problems)
     if pem is not None:
         try:
@@ -377,6 +558,8 @@ def _check_discloser(rep: DisclosureReport, pkg: Package, raw: bytes, statement:
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # a key type the library does not know
             problems.append(f"{DISCLOSER_KEY}: not a usable Ed25519 public key ({type(exc).__name__}: {exc})")
     if key is not None:
+        claimed = key
+        key = dataclasses.replace(key, name="", role="")  # (the header lines are no one's word)
         sig = pkg.get(DISCLOSURE_SIG, problems)
         if sig is not None and not key.verify(sig, raw):
             problems.append(f"{DISCLOSURE_SIG}: Ed25519 signature does not match {DISCLOSURE_FILE} and {DISCLOSER_KEY} (statement or signature altered)")
@@ -384,13 +567,46 @@ def _check_discloser(rep: DisclosureReport, pkg: Package, raw: bytes, statement:
         why = armored is not None and verify_sshsig(armored, raw, key)
         if why:
             problems.append(f"{DISCLOSURE_SSHSIG}: {why}")
-        named = _obj(statement.get("discloser")).get("key")
-        if named != key.fingerprint:
-            problems.append(f"{DISCLOSURE_FILE} names discloser key {_brief(named)}, {DISCLOSER_KEY} is {key.fingerprint}")
-    rep.discloser = key
-    rep.fail("disclosure-signature", problems, f"{DISCLOSURE_FILE} is signed (raw and SSHSIG) by {key.describe() if key else '?'}")
-    rep.discloser_trusted = check_trust(rep, "discloser-trusted", key, trusted, "discloser") is not None
-    return key
+        named = _obj(statement.get("discloser"))
+        if named.get("key") != key.fingerprint:
+            problems.append(f"{DISCLOSURE_FILE} names discloser key {_brief(named.get('key'))}, {DISCLOSER_KEY} is {key.fingerprint}")
+        if "public_key" in named and named.get("public_key") != key.openssh():
+            problems.append(f"{DISCLOSURE_FILE} gives a discloser public key other than {DISCLOSER_KEY}")
+    rep.fail("disclosure-signature", problems, f"{DISCLOSURE_FILE} is signed (raw and SSHSIG) by key {key.fingerprint if key else '?'}")
+    match = _check_discloser_trust(rep, key, claimed, _obj(statement.get("discloser")), trusted)
+    rep.discloser_trusted = match is not None
+    rep.discloser = match or key
+    return rep.discloser
+
+
+def _check_discloser_trust(rep: DisclosureReport, key: PublicKey | None, claimed: PublicKey | None, named: dict[str, Any],
+                           trusted: list[PublicKey]) -> PublicKey | None:
+    """``discloser-trusted``: the key is one of the ``--trust`` keys (named as that key
+    names its holder), and neither discloser.pem nor disclosure.json names anyone else."""
+    if key is None:
+        rep.add("discloser-trusted", "untrusted", "no readable discloser key")
+        return None
+    claim = ""
+    if claimed is not None and (claimed.name or claimed.role):
+        claim = f" (discloser.pem calls its holder {_brief(claimed.name, True)}, role {_brief(claimed.role, True)}: unverified)"
+    if not trusted:
+        rep.add("discloser-trusted", "untrusted", f"no --trust given: the discloser's key ({key.fingerprint}) proves nothing by itself{claim}")
+        return None
+    match = next((k for k in trusted if k.raw == key.raw), None)
+    if match is None:
+        rep.add("discloser-trusted", "untrusted", f"discloser key {key.fingerprint} is not among the {len(trusted)} trusted key(s){claim}")
+        return None
+    problems = []
+    if match.name:
+        want = (match.name, match.role)
+        for what, name, role in ((DISCLOSER_KEY, claimed.name if claimed else "", claimed.role if claimed else ""),
+                                 (DISCLOSURE_FILE, named.get("name"), named.get("role"))):
+            if (name, role) != want and (what == DISCLOSURE_FILE or name or role):
+                problems.append(f"{what} names the discloser {_brief(name, True)} ({_brief(role, True)}), "
+                                f"but key {key.fingerprint} is trusted as {match.name} ({match.role or 'no role'})")
+    rep.fail("discloser-trusted", problems, f"discloser is trusted key {match.describe()}",
+             f"the package names the discloser otherwise than the trusted key does: {problems[0]}" if problems else None)
+    return match
 
 
 def _check_log(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], sealer: PublicKey | None, tm_hash: str,
@@ -452,6 +668,15 @@ def _check_log(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], s
         rep, chain.signers, trusted, "every visible custody event is signed by a trusted key",
         unverified=chain.unverified, events=len(chain.line_hashes) - len(chain.withheld),
     )
+
+
+def _what(value: Any) -> str:
+    return "a JSON object" if isinstance(value, dict) else _kind(value)
+
+
+def _said(value: Any) -> str:
+    """A JSON scalar as the statement holds it: true, false, absent or the value, short."""
+    return {True: "true", False: "false", None: "absent"}.get(value, _brief(value, True)) if isinstance(value, (bool, type(None))) else _brief(value, True)
 
 
 def _list(value: Any) -> list[Any]:
