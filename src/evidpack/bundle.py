@@ -24,6 +24,27 @@ from .payloadcopy import CopyPool, hash_file_at
 T = TypeVar("T")
 
 
+_KINDS = {statmod.S_IFLNK: "symbolic link", statmod.S_IFIFO: "FIFO", statmod.S_IFSOCK: "socket",
+          statmod.S_IFCHR: "character device", statmod.S_IFBLK: "block device", statmod.S_IFDIR: "folder"}
+
+
+def file_kind(mode: int) -> str:
+    """A file mode's type in words ("symbolic link", "FIFO", ...)."""
+    return _KINDS.get(statmod.S_IFMT(mode), f"mode {statmod.S_IFMT(mode):o}")
+
+
+def zip_entry_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip entry is not a plain file or folder as evidpack writes them, or None:
+    an entry marked as a symlink, FIFO or device (unzip would make one, whatever a
+    reader of its bytes saw), or a folder entry carrying bytes (which no listing shows)."""
+    if info.is_dir():
+        return f"a folder entry carrying {info.file_size} byte(s)" if info.file_size or info.compress_size else None
+    kind = statmod.S_IFMT(info.external_attr >> 16)
+    if kind and kind != statmod.S_IFREG:
+        return f"not a regular file (zip entry of type {file_kind(kind)})"
+    return None
+
+
 _ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})  # what zipfile reads
 
 
@@ -62,13 +83,10 @@ class Bundle:
         b._prefix = tops.pop() + "/"
         for info in zf.infolist():
             rel = info.filename[len(b._prefix) :]
-            kind = statmod.S_IFMT(info.external_attr >> 16)
-            if info.is_dir():
-                if info.file_size or info.compress_size:  # a folder entry carrying bytes: hidden from every listing
-                    b._zip_special.append(rel.rstrip("/"))
+            if zip_entry_problem(info) is not None:
+                b._zip_special.append(rel.rstrip("/"))
                 continue
-            if kind and kind != statmod.S_IFREG:  # a symlink (or device...): unzip would make one
-                b._zip_special.append(rel)
+            if info.is_dir():
                 continue
             if info.flag_bits & 0x1:
                 raise EvidpackError(f"{path}: member {info.filename} is encrypted; evidpack writes no encrypted bundle zips")

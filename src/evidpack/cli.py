@@ -291,34 +291,20 @@ def _print_report(report: Any, as_json: bool = False) -> None:
 
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
 
-    def fits(ch: str) -> bool:
-        try:
-            ch.encode(encoding)
-            return True
-        except (UnicodeError, LookupError):
-            return False
-
-    def echo(text: str, json_escape: bool = False) -> None:
+    def echo(text: str) -> None:
         try:
             text.encode(encoding)
         except (UnicodeError, LookupError):
-            out = []
-            for ch in text:
-                if fits(ch):
-                    out.append(ch)
-                elif not json_escape:
-                    out.append(ch.encode("unicode_escape").decode("ascii") if ord(ch) > 0x7F else repr(ch)[1:-1])
-                elif ord(ch) < 0x10000:
-                    out.append(f"\\u{ord(ch):04x}")
-                else:  # outside the BMP: a JSON surrogate pair
-                    v = ord(ch) - 0x10000
-                    out.append(f"\\u{0xD800 + (v >> 10):04x}\\u{0xDC00 + (v & 0x3FF):04x}")
-            text = "".join(out)
+            text = text.encode(encoding, "backslashreplace").decode(encoding)  # \ud800, as written
         click.echo(text)
 
     if as_json:
-        # characters that cannot be encoded only ever occur inside JSON strings, so escaping them keeps it JSON
-        echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False), json_escape=True)
+        text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
+        try:
+            text.encode(encoding)
+        except (UnicodeError, LookupError):  # all but ASCII as \uXXXX escapes: still the same JSON
+            text = json.dumps(report.to_json(), indent=2)
+        click.echo(text)
         return
     echo(f"evidpack verify {report.target}")
     for c in report.checks:

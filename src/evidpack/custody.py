@@ -136,7 +136,7 @@ def parse_lines(data: bytes, where: str = CUSTODY_FILE) -> Iterator[tuple[int, b
 def _event_key(event: dict[str, Any], label: str, problems: list[str]) -> PublicKey | None:
     actor = event.get("actor")
     if not isinstance(actor, dict):
-        what = "no actor" if actor is None else f"actor is {_kind(actor)}, not a JSON object"
+        what = "no actor" if actor is None else f"actor is {json_kind(actor)}, not a JSON object"
         problems.append(f"{label}: {what}; signature cannot be checked")
         return None
     try:
@@ -176,11 +176,7 @@ def check_chain(data: bytes) -> ChainReport:
             rep.problems.append(f"{label}: expected seq {expected_seq} (an event was removed, inserted or reordered)")
         if event.get("prev") != prev:
             rep.problems.append(f"{label}: prev does not match the hash of the line before (chain broken)")
-        try:
-            canonical_form = canonical.is_canonical(line)
-        except RecursionError:
-            canonical_form = False
-        if not canonical_form:
+        if not canonical.is_canonical(line):
             rep.problems.append(f"{label}: not in canonical form (edited by hand?)")
         try:
             at = parse_rfc3339(str(event.get("at", "")))
@@ -193,7 +189,7 @@ def check_chain(data: bytes) -> ChainReport:
             rep.problems.append(f"{label}: unknown action {_brief(event.get('action'), True)}")
         for name in ("subject", "details"):  # every event has both, as JSON objects
             if not isinstance(event.get(name), dict):
-                rep.problems.append(f"{label}: {name} is {_kind(event.get(name))}, not a JSON object")
+                rep.problems.append(f"{label}: {name} is {json_kind(event.get(name))}, not a JSON object")
         key = _event_key(event, label, rep.problems)
         if key is None:
             rep.unverified.append(f"{label}: no usable actor key, signature not checked")
@@ -238,10 +234,12 @@ def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in words, for messages about values of the wrong type."""
     if value is None:
-        return "missing"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), f"a {type(value).__name__}")
+        return "missing (or null)"
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from .errors import EvidpackError
 from .hashing import short as _short
 from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
 from .bundle import Bundle
-from .custody import CUSTODY_FILE, _brief, as_object as _obj, check_chain, parse_lines
+from .custody import CUSTODY_FILE, _brief, as_object as _obj, check_chain, json_kind as _kind, parse_lines
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .verify_payload import Walked, check_payload
 
@@ -344,10 +344,6 @@ def _check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: li
     )
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _json_object(b: Bundle, rel: str, probs: list[str]) -> dict[str, Any]:

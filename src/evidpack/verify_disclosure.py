@@ -29,7 +29,6 @@ import json
 import os
 import re
 import stat as statmod
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ import pyzipper
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from . import bag, canonical, custody
+from .bundle import file_kind, zip_entry_problem
 from .disclose import (
     CUSTODY_MEMBER,
     DISCLOSER_KEY,
@@ -70,8 +70,8 @@ from .proof import (
     check_stream,
 )
 from .timeutil import parse_rfc3339
-from .custody import _brief, _event_key
-from .verify import Report, _kind, _obj, add_custody_signers_check, receipt_and_identity_problems
+from .custody import _brief, _event_key, as_object as _obj, json_kind as _kind
+from .verify import Report, add_custody_signers_check, receipt_and_identity_problems
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _UNSIGNED = (CUSTODY_MEMBER, README, SCHEDULE)  # covered by disclosure.json's "contents" hashes
@@ -120,13 +120,11 @@ class Package:
         infos = []
         for info in all_infos:
             rel = info.filename[len(prefix) :]
-            kind = statmod.S_IFMT(info.external_attr >> 16)
-            if info.is_dir():
-                if info.file_size or info.compress_size:  # a folder entry carrying bytes: hidden from every listing
-                    self.special[rel.rstrip("/")] = f"a folder entry carrying {info.file_size} byte(s)"
+            why = zip_entry_problem(info)
+            if why is not None:
+                self.special[rel.rstrip("/")] = why
                 continue
-            if kind and kind != statmod.S_IFREG:  # a symlink, FIFO or device: unzip would make one
-                self.special[rel] = f"not a regular file (zip entry of type {_zip_kind(kind)})"
+            if info.is_dir():
                 continue
             if rel in self._infos:
                 raise EvidpackError(f"{self.path}: member {info.filename} appears twice: a doctored package")
@@ -170,7 +168,7 @@ class Package:
                 if statmod.S_ISREG(mode):
                     names.append(rel)
                 else:
-                    self.special[rel] = f"not a regular file ({_file_kind(mode)})"
+                    self.special[rel] = f"not a regular file ({file_kind(mode)})"
         self.names = sorted(names)
 
     def close(self) -> None:
@@ -230,18 +228,6 @@ class Package:
 def _aes256(info: Any) -> bool:
     """Is this zip member WinZip AES-256 encrypted (not legacy ZipCrypto, not plain)?"""
     return bool(info.flag_bits & 0x1) and getattr(info, "wz_aes_strength", None) == _AES_256
-
-
-_KINDS = {statmod.S_IFLNK: "symbolic link", statmod.S_IFIFO: "FIFO", statmod.S_IFSOCK: "socket",
-          statmod.S_IFCHR: "character device", statmod.S_IFBLK: "block device", statmod.S_IFDIR: "folder"}
-
-
-def _zip_kind(kind: int) -> str:
-    return _KINDS.get(kind, f"mode {kind:o}")
-
-
-def _file_kind(mode: int) -> str:
-    return _KINDS.get(statmod.S_IFMT(mode), f"mode {statmod.S_IFMT(mode):o}")
 
 
 # --- the report ------------------------------------------------------------------------
