@@ -3,6 +3,8 @@ fails the test on any traceback."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -157,3 +159,27 @@ def proof(bundle: Path, tmp_path: Path) -> Path:
     r = run_cli("proof", bundle, "E0002", "--out", out)
     assert r.exit_code == 0, r.output
     return out
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000  # nested far past the JSON decoder's recursion limit
+
+
+def unknown_algorithm_pem() -> str:
+    """A PEM SubjectPublicKeyInfo of an algorithm (OID 1.2.3.4) the cryptography library does not know."""
+    oid = bytes([6, 3, 0x2A, 3, 4])
+    alg = bytes([0x30, len(oid)]) + oid
+    bits = bytes([3, 33, 0]) + b"\x01" * 32
+    der = bytes([0x30, len(alg) + len(bits)]) + alg + bits
+    return "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der).decode() + "\n-----END PUBLIC KEY-----\n"
+
+
+def read_events(log: Path) -> list[dict]:
+    """The events of a custody log, parsed."""
+    return [json.loads(line) for line in log.read_bytes().splitlines()]
+
+
+def write_events(log: Path, events: list[dict]) -> None:
+    """A custody log rewritten in canonical form, as a forger would (only edited events' signatures break)."""
+    from evidpack import canonical
+
+    log.write_bytes(b"".join(canonical.dumps(e) + b"\n" for e in events))

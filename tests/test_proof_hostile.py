@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO_KEY, DEMO_PASS, TRUSTED, VENV_BIN, assert_clean, extract_package
+from conftest import DEEP_JSON, DEMO_KEY, DEMO_PASS, TRUSTED, VENV_BIN, assert_clean, extract_package
 
-DEEP = "[" * 100_000 + "]" * 100_000
+DEEP = DEEP_JSON
 LEDGER = "data/S01-loose-files/ledger.csv"
 SEAL = "evidpack/seal.json"
 PEM = "evidpack/signer.pem"

@@ -14,21 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TRUSTED
+from conftest import DEEP_JSON, TRUSTED, read_events, unknown_algorithm_pem, write_events
 
-from evidpack import canonical
 
 LOG = "evidpack/custody.jsonl"
-DEEP = "[" * 100_000 + "]" * 100_000
+DEEP = DEEP_JSON
 
 
 def _events(bundle: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (bundle / LOG).read_bytes().splitlines()]
+    return read_events(bundle / LOG)
 
 
 def _write_events(bundle: Path, events: list[dict[str, Any]]) -> None:
-    # canonical form, as a forger would write it (only the edited event's signature breaks)
-    (bundle / LOG).write_bytes(b"".join(canonical.dumps(e) + b"\n" for e in events))
+    write_events(bundle / LOG, events)
 
 
 def _edit_sealed(field: str, value: Any) -> Callable[[Path], None]:
@@ -61,11 +59,7 @@ def _append_line(text: str) -> Callable[[Path], None]:
 def _unsupported_key_event(bundle: Path) -> None:
     """An event whose actor public_key is a PEM SubjectPublicKeyInfo of an algorithm
     (OID 1.2.3.4) the cryptography library does not know."""
-    oid = bytes([6, 3, 0x2A, 3, 4])
-    alg = bytes([0x30, len(oid)]) + oid
-    bits = bytes([3, 33, 0]) + b"\x01" * 32
-    der = bytes([0x30, len(alg) + len(bits)]) + alg + bits
-    pem = "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der).decode() + "\n-----END PUBLIC KEY-----\n"
+    pem = unknown_algorithm_pem()
     events = _events(bundle)
     event = {
         "seq": len(events) + 1, "at": "2030-01-01T00:00:00Z", "action": "note",
