@@ -59,6 +59,8 @@ class Bundle:
         self._zip_names: dict[str, zipfile.ZipInfo] = {}
         self.special: list[str] = []  # entries that are not regular files (symlinks, ...)
         self._zip_special: list[str] = []  # (in a zip: found when it is opened)
+        self.empty_folders: list[str] = []  # folders holding nothing (BagIt cannot list them)
+        self.outside: list[str] = []  # bytes in a zip that belong to no entry (a comment, a prefix, a tail)
 
     @classmethod
     def open(cls, path: Path) -> "Bundle":
@@ -97,6 +99,8 @@ class Bundle:
             b._zip_names[rel] = info
         if "bagit.txt" not in b._zip_names:
             raise EvidpackError(f"{path}: not an evidpack bundle (no bagit.txt in {b._prefix})")
+        b.outside = zip_outside_bytes(zf, path)
+        b.empty_folders = _zip_empty_folders(zf, b._prefix)
         return b
 
     def close(self) -> None:
@@ -185,6 +189,7 @@ class Bundle:
             return sorted(r for r in self._zip_names if payload or not r.startswith("data/"))
         out: list[str] = []
         self.special = []
+        self.empty_folders = []
         for dirpath, dirnames, filenames in os.walk(self.path):
             rel_dir = os.path.relpath(dirpath, self.path)
             out.extend(rel for rel, _size in self._regular(dirpath, rel_dir, dirnames, filenames))
@@ -208,6 +213,8 @@ class Bundle:
             if os.path.islink(os.path.join(dirpath, name)):
                 self.special.append(_join(rel_dir, name))
                 dirnames.remove(name)
+        if not dirnames and not filenames and rel_dir != ".":
+            self.empty_folders.append(rel_dir.replace(os.sep, "/"))
         for name in filenames:
             rel = _join(rel_dir, name)
             st = os.lstat(os.path.join(dirpath, name))
@@ -258,6 +265,40 @@ class Bundle:
             for batch, answers in in_order(_batches(things, POOL_BATCH), start, window=8):
                 for thing, answer in zip(batch, answers):
                     yield thing, _failed(answer) if isinstance(answer, OSError) else Digests(answer[0], answer[1])
+
+
+def zip_outside_bytes(zf: zipfile.ZipFile, path: Path) -> list[str]:
+    """What a zip holds outside its entries, in words: bytes before the first
+    entry, a comment, bytes after the end record. None of it is part of the bag
+    (no digest covers it, and no entry changes with it); evidpack writes none."""
+    out: list[str] = []
+    infos = zf.infolist()
+    first = min((i.header_offset for i in infos), default=getattr(zf, "start_dir", 0))
+    if first > 0:
+        out.append(f"{first} byte(s) before the first zip entry")
+    if zf.comment:
+        out.append(f"a zip comment of {len(zf.comment)} byte(s)")
+    try:
+        with open(path, "rb") as fh:
+            end = zipfile._EndRecData(fh)  # (where zipfile itself found the end record)
+            size = fh.seek(0, os.SEEK_END)
+    except OSError:
+        return out
+    if end:
+        tail = size - (end[zipfile._ECD_LOCATION] + zipfile.sizeEndCentDir + end[zipfile._ECD_COMMENT_SIZE])
+        if tail > 0:
+            out.append(f"{tail} byte(s) after the zip's end record")
+    return out
+
+
+def _zip_empty_folders(zf: zipfile.ZipFile, prefix: str) -> list[str]:
+    """Folder entries of a zip under which no other entry lies."""
+    names = sorted(zf.namelist())
+    out = []
+    for i, n in enumerate(names):
+        if n.endswith("/") and n != prefix and not (i + 1 < len(names) and names[i + 1].startswith(n)):
+            out.append(n[len(prefix) :].rstrip("/"))
+    return out
 
 
 def _failed(exc: BaseException) -> str:

@@ -309,7 +309,7 @@ def _print_report(report: Any, as_json: bool = False) -> None:
     echo(f"evidpack verify {report.target}")
     for c in report.checks:
         echo(f"  {_MARK.get(c.verdict, c.verdict.upper()):<9} {c.name:<24} {c.reason}")
-        if c.verdict in ("fail", "untrusted") and len(c.problems) > 1:
+        if c.verdict in ("fail", "untrusted", "warn") and len(c.problems) > 1:
             for p in c.problems[:SHOW]:
                 echo(f"  {'':<9} {'':<24} - {p}")
             if len(c.problems) > SHOW:

@@ -105,7 +105,13 @@ class Report:
             others = "; ".join(c.reason for c in self.checks if c.verdict == "untrusted")
             return f"INTACT BUT NOT FULLY VERIFIED: sealed by trusted key {self.trusted_as.describe() if self.trusted_as else '?'}, but {others}"
         who = self.trusted_as.describe() if self.trusted_as else "?"
-        return f"VERIFIED: intact, sealed by trusted key {who}"
+        return f"VERIFIED: intact, sealed by trusted key {who}{self.warnings}"
+
+    @property
+    def warnings(self) -> str:
+        """" (N warning(s) above)" when checks warned, else ""."""
+        warned = sum(c.verdict == "warn" for c in self.checks)
+        return f" ({warned} warning(s) above)" if warned else ""
 
     def custody_details(self) -> dict[str, Any]:
         """What a 'verified' custody event records about this verification."""
@@ -159,6 +165,7 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
         problems.append(f"{INCOMPLETE_MARKER}: present: the build that made this bundle did not finish")
     problems += [f"{s}: not a regular file (symlink or special file) inside the bundle" for s in b.special]
     rep.fail("structure", problems, "BagIt 1.0 bag with every evidpack tag file")
+    _note_outside_seal(b, rep)
 
     # -- signature
     tm = b.read(TAGMANIFEST) or b""
@@ -279,6 +286,17 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
     else:
         rep.add("container-members", "skipped", "not checked: give --deep to re-hash every member of every container")
     return rep
+
+
+def _note_outside_seal(b: Bundle, rep: Report) -> None:
+    """Warn of what the bundle holds that no digest covers and evidpack never
+    writes: empty folders (BagIt lists files only) and, in a zip, a comment or
+    bytes outside its entries. None of it can change a sealed byte, so it is not
+    a failure; but someone added it after the build."""
+    extras = [f"{f}/: an empty folder; a bag lists files only, so no digest covers it" for f in sorted(set(b.empty_folders))]
+    extras += [f"{b.path.name}: {o}, outside the bag: no digest covers it" for o in b.outside]
+    if extras:
+        rep.add("outside-seal", "warn", f"{extras[0]} (evidpack writes none; it changes no sealed byte)", extras)
 
 
 def _check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
@@ -411,7 +429,8 @@ def add_custody_signers_check(
         rep.add("custody-signers", "pass" if trusted else "untrusted",
                 all_trusted if trusted else "no --trust given: custody signers not trusted")
     else:
-        names = ", ".join(f"{signers[fp].name} ({signers[fp].role}) {fp}" for fp in others)
+        # (the name and role are the untrusted key's own claim: said as a claim, key first)
+        names = ", ".join(f"{fp} (claiming to be {signers[fp].name or '?'}, {signers[fp].role or '?'}: unverified)" for fp in others)
         rep.add("custody-signers", "untrusted", f"custody events signed by key(s) not in --trust: {names}")
 
 

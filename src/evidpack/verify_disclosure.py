@@ -38,7 +38,7 @@ import pyzipper
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from . import bag, canonical, custody
-from .bundle import file_kind, zip_entry_problem
+from .bundle import file_kind, zip_entry_problem, zip_outside_bytes
 from .disclose import (
     CUSTODY_MEMBER,
     DISCLOSER_KEY,
@@ -103,6 +103,7 @@ class Package:
         # folder entry carrying bytes): never opened, each a failure of the package check
         self.special: dict[str, str] = {}
         self.unencrypted: list[str] = []  # (a zip) members not AES-256 encrypted
+        self.outside: list[str] = []  # (a zip) bytes in no entry: a comment, a prefix, a tail
         if self.path.is_dir():
             self._list_folder()
             return
@@ -131,6 +132,7 @@ class Package:
             self._infos[rel] = info
             infos.append(info)
         self.names = sorted(self._infos)
+        self.outside = zip_outside_bytes(self._zip, self.path)
         self.unencrypted = sorted(rel for rel, i in self._infos.items() if not _aes256(i))
         self.encrypted = bool(infos) and not self.unencrypted
         if DISCLOSURE_FILE not in self._infos:
@@ -255,7 +257,7 @@ class DisclosureReport(Report):
             return f"INTACT BUT NOT VERIFIED: {untrusted}{red}"
         who = self.trusted_as.describe() if self.trusted_as else "?"
         by = self.discloser.describe() if self.discloser else "?"
-        return f"VERIFIED: {self.files_verified} disclosed file(s) exactly as sealed by trusted key {who}; disclosure signed by trusted key {by}{red}"
+        return f"VERIFIED: {self.files_verified} disclosed file(s) exactly as sealed by trusted key {who}; disclosure signed by trusted key {by}{red}{self.warnings}"
 
 
 # --- verification ----------------------------------------------------------------------
@@ -282,6 +284,9 @@ def _verify(pkg: Package, trusted: list[PublicKey], expect_head: str | None) -> 
     items = [i for i in _list(statement.get("items")) if isinstance(i, dict)]
     redactions = [r for r in _list(statement.get("redactions")) if isinstance(r, dict)]
     _check_package(rep, pkg, statement, items, redactions)
+    if pkg.outside:
+        extras = [f"{pkg.path.name}: {o}, outside every entry: no digest or signature covers it" for o in pkg.outside]
+        rep.add("outside-package", "warn", f"{extras[0]} (evidpack writes none; it changes no disclosed byte)", extras)
     discloser = _check_discloser(rep, pkg, raw, statement, trusted)
     sealed, sc = _check_seal(rep, pkg, trusted)
     _check_statement(rep, pkg, statement, sealed, sc)
