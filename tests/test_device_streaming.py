@@ -11,6 +11,7 @@ import hmac
 import io
 import json
 import os
+import random
 import struct
 import tarfile
 import threading
@@ -508,7 +509,23 @@ def test_a_tar_truncated_inside_a_small_member_lists_the_members_before_it_then_
     members = [f for kind, f, _p in got if kind == "member"]
     assert [f["member_path"] for f in members] == [f"f{i}" for i in range(41)]
     assert all(f["md5"] == hashlib.md5(bytes([i]) * 3000).hexdigest() for i, f in enumerate(members[:40]))
-    # (tarfile gives nothing of a member it cannot read to its end: the digests cover what it gave)
-    assert members[40]["declared_size"] == 3000 and members[40]["size"] < 3000
-    assert members[40]["md5"] == hashlib.md5((bytes([40]) * 3000)[: members[40]["size"]]).hexdigest()
-    assert got[-1][0] == "problem" and f"ends inside member 41 ('f40'); its digests cover the {members[40]['size']} of 3000 bytes" in got[-1][2]
+    # the digests cover every byte the archive holds of the cut member (tarfile's own reader
+    # raises and drops them: it gave 0 bytes here), and its record says it is cut short
+    assert members[40]["declared_size"] == 3000 and members[40]["size"] == 1000
+    assert members[40]["md5"] == hashlib.md5(bytes([40]) * 1000).hexdigest()
+    problems = [p for kind, f, p in got if kind == "member" and f["member_path"] == "f40"][0]
+    assert ("member-readable", "truncated: the archive ends inside this member; its digests cover the 1000 of 3000 bytes that could be read") in problems
+    assert got[-1][0] == "problem" and "ends inside member 41 ('f40'); its digests cover the 1000 of 3000 bytes" in got[-1][2]
+
+
+@pytest.mark.parametrize("size, cut", [(300_000, 200_000), (3 << 20, (1 << 20) + 12345)])
+def test_a_tar_truncated_inside_a_large_member_hashes_every_byte_it_holds(tmp_path: Path, size: int, cut: int) -> None:
+    data = random.Random(size).randbytes(size)
+    tar_of(tmp_path / "x.tar", [("small", b"s" * 10), ("big", data)])
+    whole = (tmp_path / "x.tar").read_bytes()
+    start = whole.index(data[:64])
+    (tmp_path / "t.tar").write_bytes(whole[: start + cut])
+    got = _from_file(tmp_path / "t.tar", "tar")
+    big = [f for kind, f, _p in got if kind == "member" and f["member_path"] == "big"][0]
+    assert big["size"] == cut and big["declared_size"] == size
+    assert big["md5"] == hashlib.md5(data[:cut]).hexdigest()

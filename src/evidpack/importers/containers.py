@@ -1624,11 +1624,10 @@ def _tar_members(tf: tarfile.TarFile, algorithms: tuple[str, ...], scanner: Memb
                 fields["size"] = 0
                 yield job
                 continue
-            fh = tf.extractfile(ti)
-            assert fh is not None
+            read = _tar_reader(tf, ti)
             if ti.size <= CHUNK:
                 try:
-                    data, error = fh.read(ti.size), None
+                    data, error = read(ti.size), None
                 except _STREAM_ERRORS as exc:
                     data, error = b"", exc
                 if error is None and len(data) == ti.size:
@@ -1637,10 +1636,12 @@ def _tar_members(tf: tarfile.TarFile, algorithms: tuple[str, ...], scanner: Memb
                     continue
                 pieces: Iterable[bytes] = _then_raise(data, error)
             else:
-                pieces = iter(lambda: fh.read(CHUNK), b"")
+                pieces = _upto(read, ti.size)
             s = job.streamed = _consume(pieces, fields["member_path"], ti.size, algorithms, scanner)
             if s.error or s.size != ti.size:
                 fields["declared_size"] = ti.size
+                said = f"truncated: the archive ends inside this member; its digests cover the {s.size} of {ti.size} bytes that could be read"
+                job.member.problems.append(("member-readable", said))
                 yield job
                 ending.append(
                     Problem(
@@ -1667,6 +1668,32 @@ def _tar_members(tf: tarfile.TarFile, algorithms: tuple[str, ...], scanner: Memb
         ending.append(Problem("container-readable", f"corrupt: the header after member {count} is not a valid tar header; nothing after it was catalogued"))
     elif trailing:
         ending.append(Note("container-trailing-data", "warn", f"{trailing} non-zero byte(s) follow the end-of-archive marker; they are kept in the container but are not a member"))
+
+
+def _tar_reader(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> Callable[[int], bytes]:
+    """A read function for a member's bytes. A plain (not sparse) member is read
+    straight from the archive's stream, where its data lie in one run: a read
+    cut short by the archive's end returns the bytes that are there, where
+    tarfile's own reader raises and drops them, so the digests of a truncated
+    member cover every byte the archive holds of it."""
+    if ti.sparse is not None:
+        fh = tf.extractfile(ti)
+        assert fh is not None
+        return fh.read
+    stream = tf.fileobj
+    assert stream is not None
+    stream.seek(ti.offset_data)  # (in a stream: forward, to where its data start; mostly there already)
+    return stream.read
+
+
+def _upto(read: Callable[[int], bytes], size: int) -> Iterator[bytes]:
+    """``size`` bytes through ``read`` in pieces of at most CHUNK; fewer if they end first."""
+    while size > 0:
+        piece = read(min(CHUNK, size))
+        if not piece:
+            return
+        size -= len(piece)
+        yield piece
 
 
 def _then_raise(data: bytes, error: BaseException | None) -> Iterator[bytes]:
