@@ -6,6 +6,7 @@ CR, LF and ``%`` are percent-encoded (RFC 8493 section 2.1.3).
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -30,6 +31,15 @@ class ManifestProblem:
     text: str
 
 
+def _inside(path: str) -> bool:
+    """Whether a manifest path names a file inside the bag: relative, no '.', '..'
+    or empty parts, no NUL. (A manifest of a hostile bag could name any file of
+    the verifier's machine otherwise.)"""
+    if path[:1] in ("/", ".", "") or path[-1:] == "/" or "//" in path or "\0" in path:
+        return path[:1] == "." and path not in (".", "..") and not path.startswith(("./", "../")) and posixpath.normpath(path) == path and "\0" not in path
+    return "/." not in path or posixpath.normpath(path) == path
+
+
 def parse_manifest(data: bytes, name: str) -> tuple[dict[str, str], list[ManifestProblem]]:
     """``{path: digest}`` and the lines that could not be read."""
     entries: dict[str, str] = {}
@@ -46,6 +56,9 @@ def parse_manifest(data: bytes, name: str) -> tuple[dict[str, str], list[Manifes
             problems.append(ManifestProblem(n, f"{name} line {n}: not '<digest> <path>'"))
             continue
         digest, path = parts[0].lower(), decode_path(parts[1].lstrip("*").lstrip())
+        if not _inside(path):
+            problems.append(ManifestProblem(n, f"{name} line {n}: {path!r} is not a path inside the bag (absolute, '..', '.' or empty parts); not opened"))
+            continue
         if path in entries:
             problems.append(ManifestProblem(n, f"{name} line {n}: {path} is listed twice"))
             continue

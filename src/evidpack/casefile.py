@@ -154,6 +154,10 @@ def _source(manifest: Path, base: Path, index: int, s: dict[str, Any]) -> Source
     _plain_options(s.get("options", {}), f"{where}.options")
     is_list = isinstance(s["path"], list)
     written = tuple(s["path"]) if is_list else (s["path"],)
+    for n, w in enumerate(written):
+        if "\0" in w:  # (no file system holds such a name)
+            at = f"{where}.path[{n}]" if is_list else f"{where}.path"
+            raise EvidpackError(f"{at}: contains a NUL character, which no file name can hold")
     paths = tuple(base / Path(p) for p in written)
     return Source(
         id=sid,

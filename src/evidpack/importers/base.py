@@ -10,6 +10,7 @@ being built.
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -100,7 +101,14 @@ class ImportContext:
         self.writer.key()
 
     def payload_path(self, rel: str) -> str:
-        """Bag-relative path of a payload file of this source."""
+        """Bag-relative path of a payload file of this source. Whatever an
+        importer read its name from, it stays inside the source's folder: an
+        absolute name, a '..' or '.' part or an empty part is refused here."""
+        if not rel or rel[0] == "/" or rel == ".." or rel.startswith("../") or "\0" in rel or posixpath.normpath(rel) != rel:
+            raise EvidpackError(
+                f"refusing to write {rel!r} into the bundle: it would not stay inside data/{self.source.folder}/ "
+                "(an absolute path, a '..', '.' or empty part, or a NUL); nothing was sealed"
+            )
         return f"data/{self.source.folder}/{rel}"
 
     def copy_file(

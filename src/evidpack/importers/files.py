@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import posixpath
 import stat as statmod
+import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +28,8 @@ class Found:
     abs_path: str  # may hold surrogate escapes for non-UTF-8 names
     rel: str  # relative path as found, '/'-separated (surrogates kept)
     lst: os.stat_result
+    dest: str | None = None  # the name it is stored under, when :func:`walk` chose it (else derived from rel)
+    error: str | None = None  # a folder that could not be listed: why
 
 
 def _kind_of(mode: int) -> str | None:
@@ -56,8 +61,11 @@ def raw_bytes(text: str) -> bytes:
 
 
 def escaped_name(text: str) -> str:
-    """A readable, UTF-8 form of a name that is not valid UTF-8: each byte that is
-    not part of valid UTF-8 becomes ``%XX`` (and ``%`` itself ``%25``)."""
+    """A readable, UTF-8 form of a name: a valid UTF-8 name as it is; in one that
+    is not, each byte that is not part of valid UTF-8 becomes ``%XX`` (and ``%``
+    itself ``%25``, so that the form can be read back)."""
+    if not has_bad_utf8(text):
+        return text
     raw = raw_bytes(text)
     out = []
     for piece in raw.decode("utf-8", "surrogateescape"):
@@ -71,29 +79,133 @@ def escaped_name(text: str) -> str:
     return "".join(out)
 
 
-def walk(root: str, empty_dirs: list[str]) -> Iterator[Found]:
+NAME_MAX = 255  # bytes in one name on the file systems a bundle is written to
+ESCAPE = "\uff05"  # FULLWIDTH PERCENT SIGN: the escape of stored names (never '%', see stored_name)
+_ENCODED = ("%", "\r", "\n")  # what a BagIt manifest must percent-encode (RFC 8493 2.1.3)
+
+
+def plain_name(name: str) -> bool:
+    """Whether a file or folder name is stored as it is: valid UTF-8 without
+    ``%``, CR or LF, so its manifest line is the name itself."""
+    return not has_bad_utf8(name) and not any(c in name for c in _ENCODED)
+
+
+def stored_name(name: str, taken: set[str]) -> str:
+    """The name a file or folder called ``name`` (surrogates for bytes that are not
+    UTF-8) is stored under, among siblings whose stored names are ``taken``.
+
+    A name that is not :func:`plain_name` is stored with each ``%`` written as
+    ``％`` (FULLWIDTH PERCENT SIGN), and each CR, LF and byte that is not UTF-8
+    as ``％XX`` (its hex value). A manifest line must percent-encode ``%``, CR
+    and LF, and stock tools do not decode that (``sha256sum -c`` reads the line
+    as it is; bagit-python 1.9 decodes CR and LF but not ``%25``): a stored name
+    without them reads the same to every tool. It is shortened to fit
+    :data:`NAME_MAX` and made unique with ``~`` and 12 hex digits of the SHA-256
+    of its original bytes when it would be too long or would take a sibling's
+    name. The original name (and its bytes) is in the item record."""
+    out = "".join(
+        ESCAPE if c == "%" else f"{ESCAPE}{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else f"{ESCAPE}{ord(c):02X}" if c in _ENCODED else c
+        for c in name
+    )
+    if len(out.encode("utf-8")) <= NAME_MAX and out not in taken:
+        return out
+    tag = "~" + hashlib.sha256(raw_bytes(name)).hexdigest()[:12]
+    stem, dot, ext = out.rpartition(".")
+    ext = dot + ext if stem and 0 < len(ext) <= 16 else ""
+    stem = out[: len(out) - len(ext)]
+    room = NAME_MAX - len((tag + ext).encode("utf-8"))
+    while len(stem.encode("utf-8")) > room:
+        stem = stem[:-1]
+    return stem + tag + ext
+
+
+def stored_path(rel: str) -> str:
+    """:func:`stored_name` of each part of a relative path (found other than by :func:`walk`)."""
+    return "/".join(p if plain_name(p) else stored_name(p, set()) for p in rel.split("/"))
+
+
+def walk(
+    root: str, empty_dirs: list[str], *, unlistable: str = "raise", note: Callable[[str, str, str], None] | None = None
+) -> Iterator[Found]:
     """Every entry below ``root`` in a stable order (names sorted as bytes),
-    never following symlinks. Empty folders are collected in ``empty_dirs``."""
-    stack: list[tuple[str, str]] = [(root, "")]
+    never following symlinks. Empty folders are collected in ``empty_dirs``.
+
+    Each entry carries the name it is stored under (``dest``): its own where it
+    is :func:`plain_name` (names in a folder are unique, so these never clash),
+    otherwise :func:`stored_name`, unique among all its siblings, files and
+    folders alike.
+    A folder below ``root`` that cannot be listed raises, or with
+    ``unlistable="yield"`` comes out as an entry carrying ``error``. ``note(kind,
+    rel, detail)`` hears of sibling names that differ only by case or Unicode
+    normalisation (both kept; a case-insensitive or normalising file system, as
+    on macOS and Windows, could not hold both)."""
+    stack: list[tuple[str, str, str, os.stat_result | None]] = [(root, "", "", None)]
     while stack:
-        path, rel = stack.pop()
+        path, rel, dest, lst = stack.pop()
         try:
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: os.fsencode(e.name))
         except OSError as exc:
-            raise EvidpackError(f"{path}: cannot list folder ({exc.strerror})") from None
+            if not rel or unlistable == "raise" or lst is None:
+                raise EvidpackError(f"{path}: cannot list folder ({exc.strerror})") from None
+            yield Found(path, rel, lst, dest, f"cannot list folder ({exc.strerror})")
+            continue
         if not entries and rel:
             empty_dirs.append(rel)
+        names = _stored_names(entries)
+        if note is not None and len(entries) > 1:
+            _note_lookalikes(entries, names, rel, note)
         subdirs = []
-        for entry in entries:
+        for i, entry in enumerate(entries):
+            name = entry.name if names is None else names[i]
             erel = f"{rel}/{entry.name}" if rel else entry.name
-            lst = entry.stat(follow_symlinks=False)
-            if statmod.S_ISDIR(lst.st_mode):
-                subdirs.append((entry.path, erel))
+            edest = f"{dest}/{name}" if dest else name
+            elst = entry.stat(follow_symlinks=False)
+            if statmod.S_ISDIR(elst.st_mode):
+                subdirs.append((entry.path, erel, edest, elst))
             else:
-                yield Found(entry.path, erel, lst)
+                yield Found(entry.path, erel, elst, edest)
         # Depth-first, in sorted order: push in reverse so the first pops first.
         stack.extend(reversed(subdirs))
+
+
+def _stored_names(entries: list[os.DirEntry[str]]) -> list[str] | None:
+    """The stored name of each entry of one folder, or None when every name is
+    stored as it is (the usual case, checked without building sets)."""
+    odd = [i for i, e in enumerate(entries) if not plain_name(e.name)]
+    if not odd:
+        return None
+    names = [e.name for e in entries]
+    taken = set(names).difference(names[i] for i in odd)
+    for i in odd:
+        names[i] = stored_name(entries[i].name, taken)
+        taken.add(names[i])
+    return names
+
+
+def _note_lookalikes(entries: list[os.DirEntry[str]], names: list[str] | None, rel: str, note: Callable[[str, str, str], None]) -> None:
+    """Tell ``note`` of names in one folder that match caselessly (Unicode's
+    canonical caseless match: NFD, case-folded)."""
+    seen: dict[str, str] = {}
+    for i, e in enumerate(entries):
+        name = e.name if names is None else names[i]
+        key = name.casefold() if name.isascii() else unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
+        other = seen.setdefault(key, name)
+        if other is name:
+            continue
+        if other.casefold() == name.casefold():
+            how = "by case"
+        elif unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", name):
+            how = "by Unicode normalisation (NFC and NFD)"
+        else:
+            how = "by case and Unicode normalisation"
+        where = f"{rel}/{name}" if rel else name
+        note(
+            "name-collision",
+            escaped_name(where),
+            f"{escaped_name(name)!r} and {escaped_name(other)!r} differ only {how}; both are kept, "
+            "but a case-insensitive or normalising file system (macOS, Windows) cannot hold both",
+        )
 
 
 class FilesImporter:
@@ -140,7 +252,7 @@ class FilesImporter:
                         raise EvidpackError(f"cannot write {ctx.payload_path(dest or f.rel)} into the bundle ({result.strerror or result}); nothing was sealed")
                     if isinstance(result, OSError):
                         unread += 1
-                        shown = escaped_name(f.abs_path)
+                        shown = shown_path(source, f.rel)
                         ctx.problem(f"{shown}: cannot read ({result.strerror or result})", check="file-readable", subject=f.rel)
                         ctx.emit(_not_copied(f, source, f"cannot read: {result.strerror or result}"))
                         continue
@@ -149,7 +261,7 @@ class FilesImporter:
                         result = ctx.file_record(ctx.payload_path(dest), size, mtime_ns, digests, media_type, _original(f))  # type: ignore[arg-type]
                     self._emit(f, result, ctx)
         if ctx.file_count == 0:
-            ctx.problem(f"{source.paths[0]}: source {source.id} ({source.label}) holds no readable files", check="source-empty")
+            ctx.problem(f"{source.written[0]}: source {source.id} ({source.label}) holds no readable files", check="source-empty")
         ctx.check(
             "files-copied",
             "pass" if unread == 0 else "fail",
@@ -194,7 +306,11 @@ class FilesImporter:
         if not statmod.S_ISDIR(lst.st_mode):
             raise EvidpackError(f"{root}: source {source.id} is {_kind_of(lst.st_mode)}, not a file or folder")
         empty: list[str] = []
-        yield from walk(str(root), empty)
+
+        def note(kind: str, rel: str, detail: str) -> None:
+            ctx.check(kind, "warn", detail, rel)
+
+        yield from walk(str(root), empty, unlistable="yield", note=note)
         if empty:
             shown = [escaped_name(e) for e in empty]
             ctx.facts["empty_folders"] = shown
@@ -215,47 +331,68 @@ class FilesImporter:
 
     def _destinations(self, found: Iterator[Found], ctx: ImportContext) -> Iterator[tuple[Found, str | None, str]]:
         """(entry, payload-relative name, "") for each entry to copy, and
-        (entry, None, reason) for one that is only recorded (special files). Name clashes can only happen within one
-        folder, and the walk yields a folder's files together, so only the current
-        folder's names are remembered."""
+        (entry, None, reason) for one that is only recorded (special files, a
+        folder that cannot be listed). The names :func:`walk` chose are unique;
+        entries found otherwise (a device's extra files) are checked here, within
+        their folder (the walk yields a folder's files together)."""
         folder: str | None = None
         seen: dict[str, str] = {}
-        folded: dict[str, str] = {}
+        source = ctx.source
+        renamed, examples = 0, []
         for f in found:
-            parent = f.rel.rpartition("/")[0]
-            if parent != folder:
-                folder, seen, folded = parent, {}, {}
+            if f.error is not None:
+                ctx.problem(f"{shown_path(source, f.rel)}: {f.error}; nothing in it was read", check="folder-readable", subject=escaped_name(f.rel))
+                yield f, None, f"a folder that {f.error.replace('cannot', 'could not')}; nothing in it was read"
+                continue
             kind = _kind_of(f.lst.st_mode)
             if kind is not None:
-                shown = escaped_name(f.abs_path)
                 what = kind
                 if statmod.S_ISLNK(f.lst.st_mode):
                     try:
                         what += f" to {escaped_name(os.readlink(f.abs_path))!r}"
                     except OSError:
                         pass
-                ctx.problem(f"{shown}: is {what}; not followed or read", check="special-file", subject=escaped_name(f.rel))
+                ctx.problem(f"{shown_path(source, f.rel)}: is {what}; not followed or read", check="special-file", subject=escaped_name(f.rel))
                 yield f, None, f"{what}; not followed or read"
                 continue
-            dest = f.rel
+            dest = f.dest
+            if dest is None:
+                dest = f.rel if plain_name(f.rel) else stored_path(f.rel)
+                parent = f.rel.rpartition("/")[0]
+                if parent != folder:
+                    folder, seen = parent, {}
+                if dest in seen:
+                    raise EvidpackError(f"{shown_path(source, f.rel)}: its stored name {dest!r} would collide with that of {shown_path(source, seen[dest])!r}")
+                seen[dest] = f.rel
             if has_bad_utf8(f.rel):
-                shown = escaped_name(f.abs_path)
+                shown = shown_path(source, f.rel)
                 ctx.problem(f"{shown}: file name is not valid UTF-8", check="utf8-name", subject=escaped_name(f.rel))
-                dest = escaped_name(f.rel)
                 ctx.check("utf8-name", "warn", f"stored as {dest!r}; original bytes kept in original_path_raw", escaped_name(f.rel))
-            if dest in seen:
-                raise EvidpackError(f"{escaped_name(f.abs_path)}: its stored name {dest!r} would collide with {seen[dest]!r}")
-            seen[dest] = f.rel
-            low = dest.casefold()
-            if low in folded:
-                ctx.check(
-                    "case-collision",
-                    "warn",
-                    f"{dest!r} and {folded[low]!r} differ only by case; both are kept, but a case-insensitive file system cannot hold both",
-                    dest,
-                )
-            folded[low] = dest
+            elif dest != f.rel:
+                renamed += 1
+                if len(examples) < 3:
+                    examples.append(f"{f.rel!r} as {dest!r}")
             yield f, dest, ""
+        if renamed:
+            ctx.check(
+                "stored-names",
+                "warn",
+                f"{renamed} file(s) stored under another name, e.g. {'; '.join(examples)}: a stored name holds no '%', CR or LF "
+                f"(written {ESCAPE}, and CR, LF as {ESCAPE}0D, {ESCAPE}0A), so every manifest line reads the same to sha256sum -c and bagit-python; "
+                "original_path keeps each name as found",
+            )
+
+
+def shown_path(source: "Source", rel: str) -> str:
+    """A source file named as the case manifest names it (relative to the
+    manifest, never an absolute path of the examiner's machine), escaped."""
+    if source.is_list:
+        shown = next((w for w, p in zip(source.written, source.paths) if p.name == rel), rel)
+    elif source.paths[0].is_dir():
+        shown = f"{source.written[0].rstrip('/')}/{rel}" if rel else source.written[0]
+    else:  # one file (and, for a .ufd, the files beside it that it names)
+        shown = posixpath.join(posixpath.dirname(source.written[0]), rel)
+    return escaped_name(shown)
 
 
 SMALL_MAX = 256 * 1024  # files below this are copied by the worker processes, in batches
@@ -300,12 +437,4 @@ def _original(f: Found) -> dict[str, Any]:
 
 
 def _not_copied(f: Found, source: "Source", reason: str) -> dict:
-    rec = {
-        "kind": "not-copied",
-        "original_path": escaped_name(f.rel),
-        "reason": reason,
-        "source": source.id,
-    }
-    if has_bad_utf8(f.rel):
-        rec["original_path_raw"] = raw_bytes(f.rel).hex()
-    return rec
+    return {"kind": "not-copied", **_original(f), "reason": reason, "source": source.id}
