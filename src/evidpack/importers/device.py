@@ -23,7 +23,6 @@ from __future__ import annotations
 import errno
 import os
 import pickle
-import posixpath
 import stat as statmod
 import tempfile
 import threading
@@ -56,7 +55,7 @@ from .containers import (
     catalogue,
     read_zip_directory,
 )
-from .files import FilesImporter, Found, escaped_name, has_bad_utf8, walk
+from .files import FilesImporter, Found, escaped_name, has_bad_utf8, shown_path, walk
 from .support import Options
 
 if TYPE_CHECKING:
@@ -305,7 +304,9 @@ class DeviceImporter(FilesImporter):
         self._scanner = Scanner(self._opts.sqlite_max)
         self._pre: dict[str, dict[str, Any]] = {}  # marker files copied first, by source-relative path
         self._extra_found: list[Found] | None = None
-        self._ufds: list[tuple[str, ufed.Ufd]] = []
+        # each .ufd read: (its source-relative path, what it says, each name it gives -> the
+        # source-relative file it stands for, or None when refused (outside the source: never read))
+        self._ufds: list[tuple[str, ufed.Ufd, dict[str, str | None]]] = []
         self._ufdx: list[tuple[str, list[str]]] = []
         self._named: dict[str, set[str]] = {}  # files a .ufd names -> digests it gives for them
         self._digests: dict[str, dict[str, str]] = {}
@@ -354,7 +355,7 @@ class DeviceImporter(FilesImporter):
             self._backups.append(backup)
         if self._extra_found is not None:  # a single .ufd/.ufdx: the files it names come with it
             base = source.paths[0].parent
-            for rel in sorted(self._named_files()):
+            for rel in sorted(self._named_files()):  # (each checked to be inside the source when read: _confined)
                 p = base / rel
                 try:
                     lst = os.lstat(p)
@@ -391,34 +392,102 @@ class DeviceImporter(FilesImporter):
         except ufed.UfedError as exc:
             ctx.problem(f"{shown}: cannot be read as a .ufd ({exc})", check="ufd-readable", subject=rel)
             return
-        self._ufds.append((rel, parsed))
-        ctx.facts.setdefault("ufd", []).append(ufed.ufd_facts(parsed, rel))
         folder = rel.rpartition("/")[0]
+        targets: dict[str, str | None] = {}
+        self._ufds.append((rel, parsed, targets))
+        ctx.facts.setdefault("ufd", []).append(ufed.ufd_facts(parsed, rel))
+        for named in ufed.named_files(parsed):
+            if named.path not in targets:  # (a name given in [Dumps] and a hash section is refused once)
+                targets[named.path] = self._confined(rel, folder, named, "ufd-dump-path", ctx)
         for name in ufed.dump_names(parsed):
-            self._named.setdefault(_join(folder, name), set())
+            target = targets[name]
+            if target is not None:
+                self._named.setdefault(target, set())
         for entry in ufed.hash_entries(parsed):
-            self._named.setdefault(_join(folder, entry.path), set()).add(entry.algorithm)
+            target = targets[entry.path]
+            if target is not None:
+                self._named[target].add(entry.algorithm)
 
     def _read_ufdx(self, rel: str, ctx: ImportContext) -> None:
         try:
-            facts, paths = ufed.parse_ufdx(self._copy_of(ctx, rel).read_bytes())
+            facts, entries = ufed.parse_ufdx(self._copy_of(ctx, rel).read_bytes())
         except ufed.UfedError as exc:
             ctx.problem(f"{self._shown(ctx.source, rel)}: cannot be read as a .ufdx ({exc})", check="ufdx-readable", subject=rel)
             return
         folder = rel.rpartition("/")[0]
-        named = [_join(folder, p) for p in paths]
+        named = []
+        for entry in entries:
+            target = self._confined(rel, folder, entry, "ufdx-extraction-path", ctx)
+            if target is not None:
+                named.append(target)
         self._ufdx.append((rel, named))
         ctx.facts.setdefault("ufdx", []).append({"file": rel, **facts})
         if self._extra_found is None:
             return
         base = ctx.source.paths[0].parent
         for ufd_rel in named:  # a single .ufdx: bring its .ufd files (and, through them, their dumps)
+            if ufd_rel in self._pre:
+                continue
             p = base / ufd_rel
-            if p.is_file() and not p.is_symlink() and ufd_rel not in self._pre:
-                lst = os.lstat(p)
-                self._extra_found.append(Found(str(p), ufd_rel, lst))
+            try:
+                lst = os.lstat(p)  # (never a symlink: a missing or special .ufd is reported after copying)
+            except OSError:
+                continue
+            if not statmod.S_ISREG(lst.st_mode):
+                continue
+            self._extra_found.append(Found(str(p), ufd_rel, lst))
+            try:
                 self._pre[ufd_rel] = ctx.copy_file(str(p), ufd_rel, lst, {"original_path": ufd_rel})
-                self._read_ufd(ufd_rel, ctx)
+            except OSError:
+                continue  # copied (and reported as unreadable) with the other files
+            self._read_ufd(ufd_rel, ctx)
+
+    def _confined(self, rel: str, folder: str, named: ufed.Named, check: str, ctx: ImportContext) -> str | None:
+        """The source-relative path of a file the .ufd/.ufdx ``rel`` names, or None
+        when it would lie outside the source (absolute, NUL, '..' climbing out, a
+        symbolic link on the way): that is a problem, and the file is never read."""
+        try:
+            target = ufed.source_path(folder, named.name)
+        except ufed.UfedError as exc:
+            why = str(exc)
+        else:
+            why = self._linked(ctx.source, target)
+            if why is None:
+                return target
+        ctx.problem(f"{self._shown(ctx.source, rel)}: {named.where} names {named.name!r} {why}; not read", check=check, subject=rel)
+        return None
+
+    @staticmethod
+    def _linked(source: "Source", target: str) -> str | None:
+        """Why the folders on the way to the source-relative ``target`` cannot be
+        gone through (one is a symbolic link), or None. Links are never followed:
+        the message says whether this one points outside the source. A folder that
+        is missing (or not a folder) leaves the file missing, reported after copying."""
+        if source.is_list:  # a listed file is matched by its name only: nothing it names is opened
+            return None
+        root = source.paths[0]
+        base = str(root if root.is_dir() and not root.is_symlink() else root.parent)
+        parts = target.split("/")[:-1]
+        path = base
+        for n, part in enumerate(parts, 1):
+            path = os.path.join(path, part)
+            try:
+                lst = os.lstat(path)
+            except OSError:
+                return None
+            if statmod.S_ISLNK(lst.st_mode):
+                link = "/".join(parts[:n])
+                try:
+                    to = f" to {escaped_name(os.readlink(path))!r}"
+                except OSError:
+                    to = ""
+                real, top = os.path.realpath(path), os.path.realpath(base)
+                if os.path.commonpath([real, top]) != top:
+                    return f"outside the source folder (through the symbolic link {link!r}{to})"
+                return f"through the symbolic link {link!r}{to}, which is not followed"
+            if not statmod.S_ISDIR(lst.st_mode):
+                return None
+        return None
 
     def _named_files(self) -> set[str]:
         return set(self._named) | {p for _rel, paths in self._ufdx for p in paths}
@@ -616,12 +685,13 @@ class DeviceImporter(FilesImporter):
     # --- after copying: the tools' own records ------------------------------------------------
 
     def _check_ufds(self, ctx: ImportContext) -> None:
-        for rel, parsed in self._ufds:
+        for rel, parsed, targets in self._ufds:
             shown = self._shown(ctx.source, rel)
-            folder = rel.rpartition("/")[0]
             hashed: set[str] = set()
             for entry in ufed.hash_entries(parsed):
-                target = _join(folder, entry.path)
+                target = targets[entry.path]
+                if target is None:
+                    continue  # outside the source: refused (a problem) when the .ufd was read
                 hashed.add(target)
                 check = f"ufd-{entry.algorithm}"
                 where = f"[{entry.section}] {entry.name} (line {entry.line})"
@@ -642,8 +712,8 @@ class DeviceImporter(FilesImporter):
             for key, _value, line in parsed.entries("Hash"):
                 ctx.check("ufd-hmac", "not-checkable", f"{shown}: [Hash] {key} (line {line}) is keyed with a secret only the acquisition tool holds; it cannot be recomputed", rel)
             for name in ufed.dump_names(parsed):
-                target = _join(folder, name)
-                if target in hashed:
+                target = targets[name]
+                if target is None or target in hashed:
                     continue
                 if target in self._digests:
                     ctx.check("ufd-dump-present", "pass", f"{shown}: [Dumps] names {name!r}, which was copied (the .ufd records no hash for it)", target)
@@ -696,15 +766,7 @@ class DeviceImporter(FilesImporter):
 
     @staticmethod
     def _shown(source: "Source", rel: str) -> str:
-        """A source file named as the case manifest names it (relative to the
-        manifest, never an absolute path of the examiner's machine)."""
-        if source.is_list:
-            shown = next((w for w, p in zip(source.written, source.paths) if p.name == rel), rel)
-        elif source.paths[0].is_dir():
-            shown = f"{source.written[0].rstrip('/')}/{rel}" if rel else source.written[0]
-        else:  # one file (and, for a .ufd, the files beside it that it names)
-            shown = posixpath.join(posixpath.dirname(source.written[0]), rel)
-        return escaped_name(shown)
+        return shown_path(source, rel)
 
 
 class _ReportedHashes:
@@ -756,8 +818,3 @@ class _ReportedHashes:
             ctx.problem(f"{text}; e.g. {first}", check="ufdr-reported-hashes", subject=cid)
         else:
             ctx.check("ufdr-reported-hashes", "pass" if c["matched"] else "not-checkable", text, cid)
-
-
-def _join(folder: str, name: str) -> str:
-    path = posixpath.normpath(f"{folder}/{name}" if folder else name)
-    return path

@@ -14,6 +14,7 @@ written, with their offset, and converted to UTC.
 from __future__ import annotations
 
 import codecs
+import posixpath
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -188,18 +189,63 @@ def hash_entries(ufd: Ufd) -> list[HashEntry]:
     return out
 
 
+@dataclass(frozen=True)
+class Named:
+    """A file a .ufd or .ufdx names: where it does (``[Dumps] FileDump (line 4)``,
+    ``<Extraction Path>``) and the name exactly as written."""
+
+    where: str
+    name: str
+
+    @property
+    def path(self) -> str:
+        """The name '/'-separated (relative to the folder of the file naming it, if it is a relative name)."""
+        return self.name.replace("\\", "/")
+
+
+def named_files(ufd: Ufd) -> list[Named]:
+    """Every file the .ufd names, in file order per kind: [Dumps] values, then hash-section names."""
+    out = [Named(f"[Dumps] {key} (line {line})", value) for key, value, line in ufd.entries("Dumps") if value]
+    out += [Named(f"[{e.section}] {e.name} (line {e.line})", e.name) for e in hash_entries(ufd)]
+    return out
+
+
 def dump_names(ufd: Ufd) -> list[str]:
-    """The files the .ufd says make up the extraction ([Dumps] values, hash-section names)."""
-    names = [v.replace("\\", "/") for _k, v, _ in ufd.entries("Dumps") if v]
-    names += [e.path for e in hash_entries(ufd)]
-    return list(dict.fromkeys(n for n in names if n))
+    """The files the .ufd says make up the extraction ([Dumps] values, hash-section names),
+    '/'-separated, as written (see :func:`source_path` before using one as a path)."""
+    return list(dict.fromkeys(n.path for n in named_files(ufd)))
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def source_path(folder: str, name: str) -> str:
+    """The source-relative path of the file ``name`` (as a .ufd or .ufdx in the
+    source folder ``folder`` writes it: ``''`` for the top) stands for, normalised;
+    or :class:`UfedError` saying why it cannot be one, completing "names 'x' ...":
+    a name holding NUL, an absolute name (``/x``, ``\\x``, ``\\\\host\\x``, ``C:x``),
+    or one whose ``..`` climbs out of the source folder. (Symbolic links are the
+    importer's to check: this looks at the text only.)"""
+    if not name:
+        raise UfedError("(an empty name)")
+    if "\x00" in name:
+        raise UfedError("holding a NUL character")
+    path = name.replace("\\", "/")
+    if path.startswith("/") or _DRIVE.match(path):
+        raise UfedError("outside the source folder (an absolute path)")
+    joined = posixpath.normpath(posixpath.join(folder, path) if folder else path)
+    if joined == ".." or joined.startswith("../"):
+        raise UfedError("outside the source folder ('..' climbs out of it)")
+    if joined == ".":
+        raise UfedError("that is the source folder itself, not a file")
+    return joined
 
 
 # --- .ufdx -------------------------------------------------------------------------------
 
 
-def parse_ufdx(data: bytes) -> tuple[dict[str, Any], list[str]]:
-    """(facts, the .ufd paths it names, relative to its folder)."""
+def parse_ufdx(data: bytes) -> tuple[dict[str, Any], list[Named]]:
+    """(facts, the .ufd files it names, as written: see :func:`source_path`)."""
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -208,10 +254,10 @@ def parse_ufdx(data: bytes) -> tuple[dict[str, Any], list[str]]:
     paths = []
     for el in root.iter():
         attrs = {k: v for k, v in el.attrib.items()}
-        path = next((v for k, v in attrs.items() if k.lower() == "path"), None)
+        key, path = next(((k, v) for k, v in attrs.items() if k.lower() == "path"), ("", ""))
         if path and path.lower().endswith(".ufd"):
             extractions.append({"element": _local(el.tag), **attrs})
-            paths.append(path.replace("\\", "/"))
+            paths.append(Named(f"<{_local(el.tag)} {_local(key)}>", path))
     facts = {"root": _local(root.tag), "attributes": dict(root.attrib), "extractions": extractions}
     return facts, paths
 
