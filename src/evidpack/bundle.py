@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from .errors import EvidpackError
-from .names import BAGIT_TXT_FILE, DISCLOSURE_FILE
+from .names import BAGIT_TXT_FILE, CUSTODY_FILE, DISCLOSURE_FILE, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST
 from .hashing import DEFAULT_ALGORITHMS, Digests, bounded_map, copy_and_hash, in_order
 from .payloadcopy import CopyPool, hash_file_at
 
@@ -46,6 +46,33 @@ def zip_entry_problem(info: zipfile.ZipInfo) -> str | None:
 
 
 _ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})  # what zipfile reads
+
+# Guards against a zip bomb among the tag files (a zip member that inflates far
+# beyond its stored size). The tag files evidpack writes compress at most ~10:1;
+# a member that claims more than ZIP_RATIO_LIMIT:1 and more than ZIP_RATIO_FLOOR
+# bytes is not one of them. (zipfile never inflates a member past its declared
+# size, so the declared size bounds what a read can produce.)
+ZIP_RATIO_LIMIT = 100
+ZIP_RATIO_FLOOR = 8 << 20
+# Tag files that are small by nature (a custody log of a quarter of a million
+# events is ~256 MiB): read whole, so never read past this.
+TAG_READ_LIMIT = 256 << 20
+SMALL_TAG_FILES = frozenset({
+    BAGIT_TXT_FILE, "bag-info.txt", TAGMANIFEST, SIG_FILE, SSHSIG_FILE, INDEX_SIG, CUSTODY_FILE,
+    "evidpack/case.json", "evidpack/seal.json", "evidpack/signer.pem", "evidpack/allowed_signers",
+})
+
+
+def zip_bomb_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member is implausible as a tag file (it inflates more than
+    ``ZIP_RATIO_LIMIT``:1 to more than ``ZIP_RATIO_FLOOR`` bytes), or None."""
+    size, packed = info.file_size, max(info.compress_size, 1)
+    if size > ZIP_RATIO_FLOOR and size > ZIP_RATIO_LIMIT * packed:
+        return (
+            f"member {info.filename} inflates to {size} bytes from {info.compress_size} ({size // packed}:1), "
+            f"far more than any file evidpack writes (a zip bomb?); refusing to inflate it"
+        )
+    return None
 
 
 class Bundle:
@@ -146,12 +173,25 @@ class Bundle:
         p = self.path / rel
         return p.is_file() and not p.is_symlink()
 
-    def read(self, rel: str) -> bytes | None:
-        """The bytes of a file, or None if it is not there."""
+    def read(self, rel: str, *, limit: int | None = None) -> bytes | None:
+        """The bytes of a file, or None if it is not there.
+
+        Read whole, so bounded: a tag file (anything outside ``data/``) in a zip
+        that inflates implausibly (:func:`zip_bomb_problem`) is refused, and so is
+        a file larger than ``limit`` (by default ``TAG_READ_LIMIT`` for the tag
+        files that are small by nature, ``SMALL_TAG_FILES``), with one line
+        naming it, before anything is inflated or read."""
+        if limit is None and rel in SMALL_TAG_FILES:
+            limit = TAG_READ_LIMIT
         if self._zip is not None:
             info = self._zip_names.get(rel)
             if info is None:
                 return None
+            bomb = None if rel.startswith("data/") else zip_bomb_problem(info)
+            if bomb is not None:
+                raise EvidpackError(f"{self.path}: {bomb}")
+            if limit is not None and info.file_size > limit:
+                raise EvidpackError(self._too_large(info.filename, info.file_size, limit))
             try:
                 return self._zip.read(info)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -159,7 +199,22 @@ class Bundle:
         p = self.path / rel
         if p.is_symlink() or not p.is_file():
             return None
-        return p.read_bytes()
+        if limit is None:
+            return p.read_bytes()
+        with open(p, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = fh.read(limit + 1) if size <= limit else b""
+        if size > limit or len(data) > limit:  # (read past the limit if it grew meanwhile)
+            raise EvidpackError(self._too_large(rel, max(size, len(data)), limit))
+        return data
+
+    def _too_large(self, what: str, size: int, limit: int) -> str:
+        most = f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit} bytes"
+        return f"{self.path}: {what} is {size} bytes, more than the {most} such a file can plausibly hold; refusing to read it"
+
+    def zip_member(self, rel: str) -> zipfile.ZipInfo | None:
+        """A zipped bundle's entry for a file (None in a folder, or if absent)."""
+        return self._zip_names.get(rel) if self._zip is not None else None
 
     def open_stream(self, rel: str) -> BinaryIO:
         if self._zip is not None:

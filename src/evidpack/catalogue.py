@@ -16,20 +16,29 @@ import json
 import os
 import posixpath
 import re
+import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from . import canonical
 from .bag import parse_manifest
-from .bundle import Bundle
+from .bundle import Bundle, zip_bomb_problem
 from .custody import CUSTODY_FILE, line_hash, parse_lines
 from .errors import EvidpackError, IntegrityError
 from .hashing import copy_and_hash, hash_file
+from .keys import parse_public_key
+from .names import SIG_FILE, TAGMANIFEST
 
 
 def _import_sqlite_utils() -> Any:
@@ -51,6 +60,7 @@ def _import_sqlite_utils() -> Any:
 sqlite_utils = _import_sqlite_utils()
 
 CATALOGUE_FILE = "evidpack/catalogue.sqlite"
+SIGNER_FILE = "evidpack/signer.pem"
 CATALOGUE_VERSION = 1  # PRAGMA user_version of the file
 BATCH = 2000
 
@@ -352,23 +362,82 @@ class _ReadOnlyGuard:
         return (named or self.refused or [None])[0]
 
 
+# SQLite instructions between two calls of the progress handler: often enough
+# that Ctrl-C stops a statement within a fraction of a second, rarely enough to
+# cost nothing measurable.
+PROGRESS_EVERY = 10_000
+
+
+class _Interrupt:
+    """Ctrl-C (SIGINT) during a query.
+
+    SQLite runs a statement in C, where Python's own SIGINT handling never gets a
+    turn: an endless ``WITH RECURSIVE`` would ignore Ctrl-C. So a progress handler
+    calls back into Python every ``PROGRESS_EVERY`` SQLite instructions, which
+    lets the signal handler run; while SQLite is working, the handler only
+    notes the interrupt, the progress handler then aborts the statement, and
+    :meth:`check` turns it into the KeyboardInterrupt the CLI reports as
+    "interrupted" (exit 130). Outside SQLite, Ctrl-C is handled as before."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.in_sqlite = False
+        self._previous: Callable[[int, FrameType | None], Any] | None = None
+
+    def progress(self) -> int:
+        return int(self.hit)  # non-zero: SQLite stops the statement (SQLITE_INTERRUPT)
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self.hit = True
+        if not self.in_sqlite and self._previous is not None:
+            self._previous(signum, frame)  # (the default raises KeyboardInterrupt)
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Our SIGINT handler while the catalogue is open (main thread only; a
+        SIGINT that is ignored, or not handled by Python, is left alone)."""
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread() or not callable(previous):
+            yield
+            return
+        self._previous = previous
+        signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            self._previous = None
+
+
 class Catalogue:
     """A catalogue opened read-only for queries (see :func:`open_catalogue`)."""
 
-    def __init__(self, conn: sqlite3.Connection, label: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, label: Path, interrupt: _Interrupt | None = None) -> None:
         self.conn = conn
         self.label = label
         self._guard = _ReadOnlyGuard()
+        self._interrupt = interrupt or _Interrupt()
+        self._open_rows: list[Iterator[tuple[Any, ...]]] = []
         conn.execute("PRAGMA query_only = ON")
         conn.set_authorizer(self._guard)
+        conn.set_progress_handler(self._interrupt.progress, PROGRESS_EVERY)
 
     def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         """Run one read-only statement: (column names, rows). Anything that would
         write, attach or change the schema is refused with one clear line."""
         self._guard.refused.clear()
         try:
-            cursor = self.conn.execute(sql)
+            self._interrupt.in_sqlite = True
+            try:
+                cursor = self.conn.execute(sql)
+            finally:
+                self._interrupt.in_sqlite = False
         except (sqlite3.DatabaseError, sqlite3.Warning, sqlite3.ProgrammingError) as exc:
+            self._interrupt.check()
             refused = self._guard.reason()
             if refused is not None and any(t in refused for t in _SCHEMA_TABLES):
                 refused = (sql.split() or ["?"])[0].upper()  # e.g. DROP, CREATE: named by the statement
@@ -377,63 +446,154 @@ class Catalogue:
                     f"{self.label}: query refused ({refused}): the catalogue is read-only; only SELECT and read-only PRAGMAs run"
                 ) from None
             raise EvidpackError(f"{self.label}: bad query: {exc}") from None
+        self._interrupt.check()
         columns = [d[0] for d in cursor.description or ()]
         if not columns:
             raise EvidpackError(f"{self.label}: the statement returns no rows; query runs SELECT statements")
-        return columns, self._rows(cursor)
+        rows = self._rows(cursor)
+        self._open_rows.append(rows)
+        return columns, rows
 
     def _rows(self, cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
-        try:
-            yield from cursor
-        except sqlite3.DatabaseError as exc:
-            raise EvidpackError(f"{self.label}: bad query: {exc}") from None
+        # (not ``yield from cursor``: closing this generator would then close the
+        # cursor, which raises once the connection is closed)
+        interrupt = self._interrupt
+        while True:
+            interrupt.in_sqlite = True
+            try:
+                row = next(cursor, None)
+            except sqlite3.DatabaseError as exc:
+                interrupt.in_sqlite = False
+                interrupt.check()  # (SQLite stopped the statement because of Ctrl-C)
+                raise EvidpackError(f"{self.label}: bad query: {exc}") from None
+            interrupt.in_sqlite = False
+            interrupt.check()
+            if row is None:
+                return
+            yield row
+
+    def close(self) -> None:
+        """Close every row stream, then the connection."""
+        for rows in self._open_rows:
+            rows.close()  # type: ignore[attr-defined]
+        self._open_rows.clear()
+        self.conn.close()
 
 
 @contextmanager
 def open_catalogue(bundle_path: Path) -> Iterator[Catalogue]:
     """The bundle's catalogue opened read-only, with every custody event.
 
-    A bundle folder's catalogue is opened in place (``mode=ro``, ``immutable``);
-    a zipped bundle's is copied to a private temporary file first. The sealed
-    file must still match the tag manifest. The table ``custody`` is then a
-    temporary, in-memory table built from ``custody.jsonl`` (so it shows the
-    events since the seal too, with ``after_seal`` = 1); ``main.custody`` is the
-    sealed copy. Nothing is ever written to the bundle."""
-    with Bundle.open(bundle_path) as b, _catalogue_file(b, bundle_path) as path:
+    The tag manifest's Ed25519 signature is checked against
+    ``evidpack/signer.pem`` first, and the catalogue must match its line in that
+    signed manifest: this checks that the seal is intact, not who sealed it
+    (trusting the signer is ``evidpack verify --trust``'s job), and hashes no
+    payload. A bundle folder's catalogue is then opened in place (``mode=ro``,
+    ``immutable``); a zipped bundle's is copied to a private temporary file
+    first. The table ``custody`` is a temporary, in-memory table built from
+    ``custody.jsonl`` (so it shows the events since the seal too, with
+    ``after_seal`` = 1); ``main.custody`` is the sealed copy. Nothing is ever
+    written to the bundle. Ctrl-C stops a running statement (KeyboardInterrupt)."""
+    interrupt = _Interrupt()
+    with interrupt.installed(), Bundle.open(bundle_path) as b, _catalogue_file(b, bundle_path) as path:
         events = read_custody(b, bundle_path)
         conn = _connect_read_only(path, bundle_path)
+        catalogue = None
         try:
-            _load_live_custody(conn, events)
-            yield Catalogue(conn, bundle_path)
+            _load_live_custody(conn, events, bundle_path)
+            catalogue = Catalogue(conn, bundle_path, interrupt)
+            yield catalogue
         finally:
-            conn.close()
+            if catalogue is not None:
+                catalogue.close()
+            else:
+                conn.close()
 
 
 @contextmanager
 def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[Path]:
     """A path to the catalogue file that SQLite can open, checked against the
-    sealed tag manifest; a temporary copy (removed afterwards) for a zip."""
+    signed tag manifest; a temporary copy (removed afterwards) for a zip.
+
+    A zipped catalogue is hashed while it is inflated, and refused before
+    anything is written when it could not be a catalogue evidpack wrote (it
+    inflates implausibly far, :func:`~evidpack.bundle.zip_bomb_problem`) or
+    would not fit in the temporary folder."""
+    tm = _signed_tag_manifest(b, bundle_path)
     if not b.exists(CATALOGUE_FILE):
         raise EvidpackError(f"{bundle_path}: no {CATALOGUE_FILE}; was it built by an older evidpack?")
-    sealed = _sealed_digest(b, bundle_path)
-    if not b.is_zip:
+    sealed = _sealed_digest(tm, bundle_path)
+    info = b.zip_member(CATALOGUE_FILE)
+    if info is None:
         path = b.path / CATALOGUE_FILE
-        _check_digest(hash_file(path, ("sha256",))["sha256"], sealed, bundle_path)
+        try:
+            digest = hash_file(path, ("sha256",))["sha256"]
+        except OSError as exc:
+            raise EvidpackError(f"{bundle_path}: {CATALOGUE_FILE} cannot be read ({exc.strerror or exc})") from None
+        _check_digest(digest, sealed, bundle_path)
         yield path
         return
-    fd, name = tempfile.mkstemp(prefix="evidpack-catalogue-", suffix=".sqlite")  # mode 0600
+    bomb = zip_bomb_problem(info)
+    if bomb is not None:
+        raise EvidpackError(f"{bundle_path}: {bomb}; run evidpack verify")
+    tmp = tempfile.gettempdir()
     try:
-        with os.fdopen(fd, "wb") as out, b.open_stream(CATALOGUE_FILE) as src:
-            digests = copy_and_hash(src, out, ("sha256",))
+        free = shutil.disk_usage(tmp).free
+    except OSError:
+        free = None
+    if free is not None and info.file_size > free:
+        raise EvidpackError(
+            f"{bundle_path}: {CATALOGUE_FILE} inflates to {info.file_size} bytes, more than the {free} bytes free in {tmp}; "
+            "free some space or set TMPDIR to a folder with room"
+        )
+    try:
+        fd, name = tempfile.mkstemp(prefix="evidpack-catalogue-", suffix=".sqlite")  # mode 0600
+    except OSError as exc:
+        raise EvidpackError(f"{tmp}: cannot create a temporary copy of {CATALOGUE_FILE} ({exc.strerror or exc})") from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as out, b.open_stream(CATALOGUE_FILE) as src:
+                digests = copy_and_hash(src, out, ("sha256",), limit=info.file_size)
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise EvidpackError(f"{bundle_path}: member {info.filename} cannot be read ({exc}); run evidpack verify") from None
+        except OSError as exc:  # e.g. the disk filled up meanwhile
+            raise EvidpackError(f"{bundle_path}: cannot copy {CATALOGUE_FILE} to {name} ({exc.strerror or exc})") from None
         _check_digest(digests["sha256"], sealed, bundle_path)
         yield Path(name)
     finally:
         os.unlink(name)
 
 
-def _sealed_digest(b: Bundle, bundle_path: Path) -> str:
-    data = b.read("tagmanifest-sha256.txt")
-    entries = parse_manifest(data, "tagmanifest-sha256.txt")[0] if data is not None else {}
+def _signed_tag_manifest(b: Bundle, bundle_path: Path) -> bytes:
+    """The tag manifest, once its Ed25519 signature (tagmanifest-sha256.txt.sig)
+    verifies with evidpack/signer.pem, as ``evidpack verify``'s signature check
+    does. Whose key that is, is for ``evidpack verify --trust`` to judge."""
+    tm, pem, sig = b.read(TAGMANIFEST), b.read(SIGNER_FILE), b.read(SIG_FILE)
+    why = None
+    if tm is None or pem is None or sig is None:
+        why = f"{next(n for n, d in ((TAGMANIFEST, tm), (SIGNER_FILE, pem), (SIG_FILE, sig)) if d is None)} is missing"
+    else:
+        try:
+            signer = parse_public_key(pem, SIGNER_FILE)
+        except EvidpackError as exc:
+            why = str(exc)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # as verify: a key the library cannot use
+            why = f"{SIGNER_FILE}: not a usable Ed25519 public key ({type(exc).__name__})"
+        else:
+            if not signer.verify(sig, tm):
+                why = ""
+    if why is not None:
+        detail = f" ({why})" if why else ""
+        raise IntegrityError(
+            f"{bundle_path}: the tag manifest's signature does not verify{detail}: the catalogue cannot be trusted; run evidpack verify"
+        )
+    assert tm is not None
+    return tm
+
+
+def _sealed_digest(tm: bytes, bundle_path: Path) -> str:
+    """The catalogue's SHA-256 as the signed tag manifest ``tm`` lists it."""
+    entries = parse_manifest(tm, TAGMANIFEST)[0]
     if CATALOGUE_FILE not in entries:
         raise IntegrityError(f"{bundle_path}: {CATALOGUE_FILE} is not in the sealed tag manifest; run evidpack verify")
     return entries[CATALOGUE_FILE]
@@ -471,21 +631,86 @@ def read_custody(b: Bundle, label: Path) -> list[tuple[bytes, dict[str, Any]]]:
     return events
 
 
-def _load_live_custody(conn: sqlite3.Connection, events: list[tuple[bytes, dict[str, Any]]]) -> None:
+# Columns of the live custody table beyond the standard ones that events may
+# add; further keys, and keys that cannot be a column, go to ``extra``.
+MAX_LIVE_COLUMNS = 64
+EXTRA_COLUMN = "extra"
+_INT64 = range(-(2**63), 2**63)
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL, and lone surrogates (not UTF-8)
+
+
+def _load_live_custody(conn: sqlite3.Connection, events: list[tuple[bytes, dict[str, Any]]], label: Path | None = None) -> None:
     """``temp.custody``: every event now in custody.jsonl. It shadows the sealed
-    ``main.custody`` for unqualified names, and lives only in memory."""
+    ``main.custody`` for unqualified names, and lives only in memory.
+
+    The log is not sealed, so anything may have been appended: an event's key
+    that cannot be a column of its own (it differs only in case from another,
+    holds a control character, NUL or a lone surrogate, is too long, or comes
+    after ``MAX_LIVE_COLUMNS`` new ones) is kept in ``extra``, a JSON object; a
+    text value holding NUL or a lone surrogate is stored as its JSON string
+    literal (escaped), an integer beyond 64 bits as its digits."""
+    where = f"{label}: " if label is not None else ""
     sealed = next((e.get("seq") for _, e in events if e.get("action") == "sealed"), None)
+    known = {c.lower(): c for c in CUSTODY_COLUMNS}  # (SQLite's column names ignore case)
+    added: list[str] = []
     rows = []
-    for line, event in events:
-        row = custody_row(line)
+    for n, (line, event) in enumerate(events, 1):
+        fields = _flatten(dict(event), "actor")
+        fields["line_sha256"] = line_hash(line)
+        row: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in fields.items():
+            name = known.get(key.lower())
+            if name is None and _plain_column(key) and len(added) < MAX_LIVE_COLUMNS:
+                known[key.lower()] = name = key
+                added.append(key)
+            if name == key:
+                row[key] = _live_cell(value, n, where)
+            else:
+                extra[key] = value
+        if extra:
+            row[EXTRA_COLUMN] = _json_text(extra, n, where)
         seq = event.get("seq")
         row["after_seal"] = int(isinstance(sealed, int) and isinstance(seq, int) and seq > sealed)
         rows.append(row)
-    columns = list(CUSTODY_COLUMNS)
-    columns += [k for k in dict.fromkeys(k for r in rows for k in r) if k not in CUSTODY_COLUMNS and k != "after_seal"]
+    columns = [*CUSTODY_COLUMNS, *added]
+    if any(EXTRA_COLUMN in r for r in rows):
+        columns.append(EXTRA_COLUMN)
     columns.append("after_seal")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute(f"CREATE TEMP TABLE custody ({', '.join(_quote(c) for c in columns)})")
     marks = ", ".join("?" for _ in columns)
     conn.executemany(f"INSERT INTO temp.custody VALUES ({marks})", ([row.get(c) for c in columns] for row in rows))
     conn.commit()
+
+
+def _plain_column(key: str) -> bool:
+    """Whether an event's key can be a column of the live custody table as it is."""
+    return (
+        0 < len(key) <= 128
+        and key.isprintable()  # no control, format (bidi) or unassigned characters, no lone surrogate
+        and key.lower() not in (EXTRA_COLUMN, "after_seal")
+    )
+
+
+def _live_cell(value: Any, n: int, where: str) -> Any:
+    """A custody value as SQLite can store it, whatever the (unsealed) log holds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value) if _UNSAFE_TEXT.search(value) else value
+    if isinstance(value, (dict, list)):
+        return _json_text(value, n, where)
+    return value
+
+
+def _json_text(value: Any, n: int, where: str) -> str:
+    """Canonical JSON as in the sealed table; with ASCII escapes when that cannot
+    be UTF-8 (a lone surrogate), NaN and Infinity as Python writes them."""
+    try:
+        try:
+            return canonical.dumps(value).decode("utf-8")
+        except ValueError:  # (UnicodeEncodeError too)
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    except RecursionError:
+        raise EvidpackError(f"{where}{CUSTODY_FILE} line {n}: nested too deeply to show; run evidpack verify") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +25,87 @@ if TYPE_CHECKING:
 PASS_ENV = "EVIDPACK_PASSPHRASE"
 
 
+# --- text for the terminal ----------------------------------------------------------
+#
+# Names, notes and reasons printed by the CLI come from evidence (file names chosen by
+# a suspect) and from custody events anyone can append. Printed raw, an ESC sequence in
+# one would clear the examiner's screen or paint a fake "VERIFIED"; a newline would
+# forge a line of a table. terminal_safe shows every such character as a visible escape.
+
+# Unicode bidi controls that reorder a line as displayed: ALM, LRM, RLM, LRE, RLE,
+# PDF, LRO, RLO, LRI, RLI, FSI, PDI. (Right-to-left text itself is shown as it is.)
+_BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# C0 controls (CR, LF, TAB, ESC, BEL, ...), DEL, C1 controls (CSI U+009B, NEL U+0085,
+# ...), the line and paragraph separators U+2028/U+2029, the bidi controls, and lone
+# surrogates (undecodable bytes, which no terminal encoding can print).
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}\ud800-\udfff]")
+_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}\ud800-\udfff]")  # C0: json.dumps escapes them
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match.group()
+    if c in _NAMED:
+        return _NAMED[c]
+    return f"\\x{ord(c):02x}" if ord(c) <= 0xFF else f"\\u{ord(c):04x}"
+
+
+def terminal_safe(text: object) -> str:
+    """``text`` (anything; not a ``str`` is shown as ``str()`` of it) made safe to print
+    on a terminal: each control character -- C0 (``\\n``, ``\\r``, ``\\t``,
+    ``\\x1b``, ...), DEL ``\\x7f``, C1 (``\\x9b``) --, each Unicode bidi control
+    (``\\u202e``), U+2028/U+2029, and each lone surrogate (``\\udc80``) is replaced by
+    its visible escape. Every other character, including right-to-left letters, is
+    kept as it is. Apply it to the content of a line, never to the newline we end it with."""
+    s = text if isinstance(text, str) else str(text)
+    return _UNSAFE.sub(_escape, s)
+
+
+def json_safe(text: str) -> str:
+    """JSON text (as ``json.dumps(..., ensure_ascii=False)`` writes it) with the
+    characters a terminal would act on -- DEL, C1 controls, bidi controls, U+2028/U+2029,
+    lone surrogates -- written as ``\\uXXXX`` escapes. Such characters occur only
+    inside JSON strings, where the escape means the same: still the same JSON.
+    (``json.dumps`` already escapes C0 controls, ``\\u001b``.)"""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def echo_safe(text: str, err: bool = False) -> None:
+    """Print one line whose parts were already made :func:`terminal_safe`; anything the
+    output stream cannot encode is printed as a backslash escape, never raising."""
+    stream = sys.stderr if err else sys.stdout
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeError, LookupError):
+        text = text.encode(encoding, "backslashreplace").decode(encoding)
+    click.echo(text, err=err)
+
+
 def _err(message: str) -> None:
-    click.echo(f"evidpack: error: {message}", err=True)
+    echo_safe(f"evidpack: error: {terminal_safe(message)}", err=True)
+
+
+def warn(message: str) -> None:
+    """``evidpack: warning: MESSAGE`` on standard error, the message made terminal-safe."""
+    echo_safe(f"evidpack: warning: {terminal_safe(message)}", err=True)
+
+
+def refuse_inside_bundle(out: Path, bundle: Path, advice: str) -> None:
+    """Refuse (one line, exit 2) to write ``out`` inside the bundle folder ``bundle``:
+    a sealed bundle holds only what was sealed, and any file added to it fails
+    verification. Both paths are resolved first (relative parts, ``..``, symbolic links
+    of the folders on the way), so no spelling of a path into the bundle gets through.
+    A bundle that is a zip file cannot be written into, but ``out`` must not be
+    that zip itself either."""
+    try:
+        target, home = out.resolve(), bundle.resolve()
+        inside = target.is_relative_to(home) if bundle.is_dir() else (bundle.exists() and target == home)
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, an unreadable folder: not ours to write
+        raise EvidpackError(f"{out}: cannot tell whether it is inside the bundle {bundle}; {advice}") from None
+    if inside:
+        where = "is inside the bundle" if bundle.is_dir() else "is the bundle itself"
+        raise EvidpackError(f"{out}: {where}; {advice} (a bundle holds only what was sealed)")
 
 
 class _Group(click.Group):
@@ -45,7 +125,7 @@ class _Group(click.Group):
         except Exception as exc:  # a bug, not bad input: still one line unless asked
             if os.environ.get("EVIDPACK_DEBUG"):
                 raise
-            _err(f"internal error: {type(exc).__name__}: {exc} (set EVIDPACK_DEBUG=1 to see where)")
+            _err(f"internal error: {type(exc).__name__}: {exc} (set EVIDPACK_DEBUG=1 to see where)")  # (escaped by _err)
             ctx.exit(2)
 
 
@@ -124,11 +204,12 @@ def keys_new(name: str, role: str, out: Path, passphrase_file: Path | None) -> N
     key = k.generate(name, role)
     passphrase = read_secret(passphrase_file, PASS_ENV, "passphrase", confirm=True)
     key_path, pub_path = k.write_key_pair(key, out, passphrase)
-    click.echo(f"private key: {key_path} (encrypted; keep it and its passphrase safe)")
-    click.echo(f"public key:  {pub_path} (give this to whoever must trust your seals)")
-    click.echo(f"name:        {key.public.name}")
-    click.echo(f"role:        {key.public.role}")
-    click.echo(f"fingerprint: {key.public.fingerprint}")
+    t = terminal_safe
+    echo_safe(f"private key: {t(key_path)} (encrypted; keep it and its passphrase safe)")
+    echo_safe(f"public key:  {t(pub_path)} (give this to whoever must trust your seals)")
+    echo_safe(f"name:        {t(key.public.name)}")
+    echo_safe(f"role:        {t(key.public.role)}")
+    echo_safe(f"fingerprint: {key.public.fingerprint}")
 
 
 @keys.command("show")
@@ -137,11 +218,11 @@ def keys_show(key_file: Path) -> None:
     """Show the name, role and SSH-style SHA256 fingerprint of a public key."""
     from . import keys as k
 
-    pub = k.load_public_key(key_file)
-    click.echo(f"name:        {pub.name or '(not recorded)'}")
-    click.echo(f"role:        {pub.role or '(not recorded)'}")
-    click.echo(f"fingerprint: {pub.fingerprint}")
-    click.echo(f"openssh:     {pub.openssh()}")
+    pub = k.load_public_key(key_file)  # the name and role are whatever the file says: shown escaped
+    echo_safe(f"name:        {terminal_safe(pub.name) or '(not recorded)'}")
+    echo_safe(f"role:        {terminal_safe(pub.role) or '(not recorded)'}")
+    echo_safe(f"fingerprint: {pub.fingerprint}")
+    echo_safe(f"openssh:     {pub.openssh()}")
 
 
 # --- build ------------------------------------------------------------------------
@@ -206,17 +287,18 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
 
         result = do_build(
             case, unlock, out, built_at=when, keep_going=keep_going, md5=md5, make_zip=make_zip,
-            warn=lambda m: click.echo(f"evidpack: warning: {m}", err=True), pdf_signer=pdf_signer, pool=pool,
+            warn=warn, pdf_signer=pdf_signer, pool=pool,
         )
-    click.echo(f"sealed {result.path}")
-    click.echo(f"  case:          {case.id} — {case.title}")
-    click.echo(f"  items:         {result.items} ({result.files} payload files, {result.bytes} bytes)")
-    click.echo(f"  merkle root:   {result.merkle_root}")
-    click.echo(f"  tag manifest:  sha256 {result.tagmanifest_sha256}")
-    click.echo(f"  signer:        {result.signer.describe()}")
-    click.echo(f"  custody head:  {result.custody_head}  (receipt: keep it)")
+    t = terminal_safe
+    echo_safe(f"sealed {t(result.path)}")
+    echo_safe(f"  case:          {t(case.id)} — {t(case.title)}")
+    echo_safe(f"  items:         {result.items} ({result.files} payload files, {result.bytes} bytes)")
+    echo_safe(f"  merkle root:   {result.merkle_root}")
+    echo_safe(f"  tag manifest:  sha256 {result.tagmanifest_sha256}")
+    echo_safe(f"  signer:        {t(result.signer.describe())}")
+    echo_safe(f"  custody head:  {result.custody_head}  (receipt: keep it)")
     if result.zip_path:
-        click.echo(f"  zip:           {result.zip_path}")
+        echo_safe(f"  zip:           {t(result.zip_path)}")
     if result.warnings:
         click.echo(f"  {len(result.warnings)} problem(s) recorded as failed checks (see sources.jsonl)")
 
@@ -276,7 +358,7 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, all_digests: bool,
         from . import custody
 
         done = custody.append(bundle, "verified", key, report.custody_details())
-        click.echo(f"recorded: event {done.seq} 'verified' by {key.public.name}; head: {done.head}", err=as_json)
+        echo_safe(f"recorded: event {done.seq} 'verified' by {terminal_safe(key.public.name)}; head: {done.head}", err=as_json)
     sys.exit(report.exit_code)
 
 
@@ -284,39 +366,35 @@ _MARK = {"pass": "PASS", "fail": "FAIL", "untrusted": "UNTRUSTED", "warn": "WARN
 
 
 def _print_report(report: Any, as_json: bool = False) -> None:
-    """Print ``report`` as text (or, ``as_json``, as JSON). Text from hostile input that
-    stdout cannot encode (a lone surrogate such as ``\\ud800``) is printed escaped,
-    never raising; the JSON stays valid JSON (such characters become ``\\uXXXX`` escapes)."""
+    """Print ``report`` as text (or, ``as_json``, as JSON). Every string from the
+    bundle, the proof or the package (check reasons and problems name files and
+    signers, all possibly hostile) is shown :func:`terminal_safe`: a control character,
+    bidi control or lone surrogate (``\\ud800``) as its escape, never acted on by the
+    terminal and never raising. The JSON stays valid JSON: ``json.dumps`` writes
+    control characters as ``\\u001b``, and :func:`json_safe` the rest as ``\\uXXXX``."""
     from .verify import SHOW
 
-    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-
-    def echo(text: str) -> None:
-        try:
-            text.encode(encoding)
-        except (UnicodeError, LookupError):
-            text = text.encode(encoding, "backslashreplace").decode(encoding)  # \ud800, as written
-        click.echo(text)
-
     if as_json:
-        text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
+        text = json_safe(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
         try:
             text.encode(encoding)
         except (UnicodeError, LookupError):  # all but ASCII as \uXXXX escapes: still the same JSON
             text = json.dumps(report.to_json(), indent=2)
         click.echo(text)
         return
-    echo(f"evidpack verify {report.target}")
+    t = terminal_safe
+    echo_safe(f"evidpack verify {t(report.target)}")
     for c in report.checks:
-        echo(f"  {_MARK.get(c.verdict, c.verdict.upper()):<9} {c.name:<24} {c.reason}")
+        echo_safe(f"  {t(_MARK.get(c.verdict, c.verdict.upper())):<9} {t(c.name):<24} {t(c.reason)}")
         if c.verdict in ("fail", "untrusted", "warn") and len(c.problems) > 1:
             for p in c.problems[:SHOW]:
-                echo(f"  {'':<9} {'':<24} - {p}")
+                echo_safe(f"  {'':<9} {'':<24} - {t(p)}")
             if len(c.problems) > SHOW:
-                echo(f"  {'':<9} {'':<24} … and {len(c.problems) - SHOW} more (see --json)")
+                echo_safe(f"  {'':<9} {'':<24} … and {len(c.problems) - SHOW} more (see --json)")
     if report.custody_head:
-        echo(f"custody head: {report.custody_head}")
-    echo(report.summary)
+        echo_safe(f"custody head: {t(report.custody_head)}")
+    echo_safe(t(report.summary))
 
 
 def _register() -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from .cli import echo_safe, json_safe, terminal_safe
+
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
@@ -26,9 +28,16 @@ def query(bundle: Path, sql: str, as_json: bool) -> None:
     (after_seal = 1); `main.custody` is the copy sealed into the catalogue.
     See docs/catalogue.md.
 
+    Before querying, the tag manifest's Ed25519 signature is checked against
+    evidpack/signer.pem and the catalogue against its line: this checks that the
+    seal is intact, not who sealed it (evidpack verify --trust does that). No
+    payload file is hashed.
+
     \b
-    Exit codes: 0 done; 1 the catalogue differs from the sealed tag manifest;
-                2 bad SQL, a statement that would write, or not a bundle.
+    Exit codes: 0 done; 1 the tag manifest's signature does not verify, or the
+                catalogue differs from it; 2 bad SQL, a statement that would
+                write, not a bundle, or a tag file too large or inflating like
+                a zip bomb; 130 interrupted (Ctrl-C).
 
     \b
     Examples:
@@ -54,20 +63,30 @@ def _cell(value: Any) -> Any:
 
 
 def _print_json(columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
-    """A JSON array, one row object per line, written as the rows arrive."""
+    """A JSON array, one row object per line, written as the rows arrive. Control
+    characters in values are JSON escapes (``\\u001b``), never raw (see :func:`json_safe`)."""
     click.echo("[", nl=False)
     for n, row in enumerate(rows):
         obj = {c: _cell(v) for c, v in zip(columns, row)}
-        click.echo(("," if n else "") + "\n " + json.dumps(obj, ensure_ascii=False), nl=False)
+        click.echo(("," if n else "") + "\n " + json_safe(json.dumps(obj, ensure_ascii=False)), nl=False)
     click.echo("\n]")
+
+
+def _table_cell(value: Any) -> Any:
+    """A cell of the text table: text (item names are evidence file names, chosen by
+    whoever made the evidence) made :func:`terminal_safe`, so that an ESC never reaches
+    the terminal and a newline never splits a row; numbers and NULL as they are."""
+    value = _cell(value)
+    return terminal_safe(value) if isinstance(value, str) else value
 
 
 def _print_table(columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
     from tabulate import tabulate
 
-    shown = [[_cell(v) for v in row] for row in rows]
-    click.echo(tabulate(shown, headers=columns, tablefmt="simple", disable_numparse=True, missingval="NULL"))
-    click.echo(f"({len(shown)} row{'' if len(shown) == 1 else 's'})")
+    shown = [[_table_cell(v) for v in row] for row in rows]
+    headers = [terminal_safe(c) for c in columns]
+    echo_safe(tabulate(shown, headers=headers, tablefmt="simple", disable_numparse=True, missingval="NULL"))
+    echo_safe(f"({len(shown)} row{'' if len(shown) == 1 else 's'})")
 
 
 @click.group()
@@ -77,7 +96,7 @@ def export() -> None:
 
 @export.command("case")
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON-LD file to write ('-' for standard output).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON-LD file to write, outside the bundle; an existing file is never overwritten ('-' for standard output).")
 @click.option("--base", default=None, metavar="IRI", help="Namespace for the graph's node IRIs (prefix kb:); default urn:example:evidpack:.")
 def export_case(bundle: Path, out: Path, base: str | None) -> None:
     """Write BUNDLE as CASE 1.5 / UCO JSON-LD (validates with case_validate).
@@ -87,8 +106,9 @@ def export_case(bundle: Path, out: Path, base: str | None) -> None:
     ProvenanceRecord naming its exhibit number; every custody event,
     including those added since the seal, an InvestigativeAction with its
     performer, time, objects and result. Node IRIs are derived from the case, the seal and the exhibit
-    numbers, so exporting the same bundle again gives the same file. The export
-    states what the bundle records: run `evidpack verify` to check it first.
+    numbers, so exporting the same bundle again gives the same file. The seal and
+    tag files are checked first (a bundle that fails is refused); payload files
+    are not re-hashed: run `evidpack verify` for that.
 
     \b
     Example:
@@ -99,6 +119,6 @@ def export_case(bundle: Path, out: Path, base: str | None) -> None:
 
     summary = do_export(bundle, out, base=base or DEFAULT_BASE)
     if str(out) != "-":
-        click.echo(
-            f"wrote {out}: CASE 1.5 JSON-LD, {summary.items} item(s), {summary.events} custody event(s), {summary.nodes} nodes"
+        echo_safe(
+            f"wrote {terminal_safe(out)}: CASE 1.5 JSON-LD, {summary.items} item(s), {summary.events} custody event(s), {summary.nodes} nodes"
         )

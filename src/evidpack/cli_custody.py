@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli import PASS_ENV, _passphrase_option, read_secret
+from .cli import PASS_ENV, _passphrase_option, echo_safe, json_safe, read_secret, terminal_safe
 from .errors import EvidpackError
 
 
@@ -65,8 +65,8 @@ def custody_add(bundle: Path, action: str, key_file: Path, passphrase_file: Path
     details = _details(to, from_, note, detail)
     key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
     done = c.append(bundle, action, key, details)
-    click.echo(f"event {done.seq}: {action} by {key.public.name} ({key.public.fingerprint})")
-    click.echo(f"head: {done.head}")
+    echo_safe(f"event {done.seq}: {terminal_safe(action)} by {terminal_safe(key.public.name)} ({key.public.fingerprint})")
+    echo_safe(f"head: {terminal_safe(done.head)}")
 
 
 @custody.command("show")
@@ -88,13 +88,14 @@ def custody_show(bundle: Path, as_json: bool) -> None:
     chain = check_chain(data)
     if as_json:
         try:
-            click.echo(json.dumps(chain.events, indent=2, ensure_ascii=False))
+            click.echo(json_safe(json.dumps(chain.events, indent=2, ensure_ascii=False)))
         except (RecursionError, ValueError):  # an event nested deeper than the encoder goes
-            click.echo(f"{bundle}: {CUSTODY_FILE}: an event is nested too deeply to print as JSON", err=True)
+            echo_safe(f"{terminal_safe(bundle)}: {CUSTODY_FILE}: an event is nested too deeply to print as JSON", err=True)
             raise SystemExit(1) from None
     else:
         # (check_chain names every event whose actor, subject or details is not a JSON
-        # object, or whose values are hostile: here each is shown, shortened, as it is)
+        # object, or whose values are hostile: here each is shown, shortened, as it is,
+        # every control character escaped by _table)
         rows = [
             (_brief(e.get("seq")), _brief(e.get("at")), _brief(e.get("action")),
              f"{_brief(_obj(e.get('actor')).get('name', '?'))} ({_brief(_obj(e.get('actor')).get('role', '?'))})",
@@ -103,13 +104,14 @@ def custody_show(bundle: Path, as_json: bool) -> None:
         ]
         _table(("seq", "at (UTC)", "action", "by", "details"), rows)
     state = "intact" if not chain.problems else f"BROKEN: {chain.problems[0]}"
-    click.echo(f"chain: {len(chain.events)} events, {state}", err=as_json)
-    click.echo(f"head: {chain.head}", err=as_json)
+    echo_safe(f"chain: {len(chain.events)} events, {terminal_safe(state)}", err=as_json)
+    echo_safe(f"head: {terminal_safe(chain.head)}", err=as_json)
     if chain.problems:
         raise SystemExit(1)
 
 
 def _summary(event: dict[str, Any]) -> str:
+    from . import custody as custody_module
     from .custody import as_object as _obj
 
     details = event.get("details")
@@ -121,6 +123,11 @@ def _summary(event: dict[str, Any]) -> str:
         d = {"tagmanifest": _brief(subject.get("tagmanifest_sha256", ""))[:16] + "…", **d}
     if details is not None and not isinstance(details, dict):
         d = {"details": _brief(details), **d}  # shown as it is: the chain check names it
+    # What evidpack itself checked before the event (a long, fixed sentence) goes last:
+    # the column is cut at 90 characters, and the person's own details come first.
+    checked = getattr(custody_module, "CHECKED_KEY", "checked")
+    if isinstance(details, dict) and checked in d:
+        d = {**{k: v for k, v in d.items() if k != checked}, checked: d[checked]}
     text = ", ".join(f"{k}={_brief(v)}" for k, v in d.items() if not isinstance(v, (dict, list)))
     return text if len(text) <= 90 else text[:89] + "…"
 
@@ -136,8 +143,12 @@ def _brief(value: Any) -> str:
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Columns padded to width; every cell is made :func:`terminal_safe` first (event text
+    is anyone's: a newline in a note must not split a row, an ESC must not reach the terminal)."""
+    header = tuple(terminal_safe(h) for h in header)
+    rows = [tuple(terminal_safe(v) for v in r) for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     widths[-1] = len(header[-1])  # the last column runs on
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    echo_safe("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for r in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+        echo_safe("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli import PASS_ENV, PASSWORD_ENV, _passphrase_option, _print_report, password_option, read_secret
+from .cli import (PASS_ENV, PASSWORD_ENV, _passphrase_option, _print_report, echo_safe, password_option, read_secret,
+                  refuse_inside_bundle, terminal_safe, warn)
 from .errors import EvidpackError
 
 if TYPE_CHECKING:
@@ -68,18 +69,20 @@ def disclose(bundle: Path, include: tuple[str, ...], exclude: tuple[str, ...], i
         raise EvidpackError("disclose needs --key and --out (or --dry-run to only show the selection)")
     if plain and password_file is not None:
         raise EvidpackError("--plain and --password-file contradict each other")
+    if out is not None:
+        refuse_inside_bundle(out, bundle, "write the package elsewhere")
     p = d.plan(
         bundle, include=include, exclude=exclude, include_tags=include_tag, exclude_tags=exclude_tag,
         redact=d.parse_redactions(redact, reason), recipient=recipient, note=note, withhold_events=withhold_event,
     )
     for w in p.warnings:
-        click.echo(f"evidpack: warning: {w}", err=True)
+        warn(w)
     _print_plan(p, bundle)
     log = d.preview_custody(p)
     withheld = [x.seq for x in log if x.withheld]
-    click.echo(f"custody: {len(log)} event(s) so far" + (f"; {len(withheld)} carried as their hash only (seq {', '.join(map(str, withheld))})" if withheld else "; all in full"))
+    echo_safe(f"custody: {len(log)} event(s) so far" + (f"; {len(withheld)} carried as their hash only (seq {', '.join(map(str, withheld))})" if withheld else "; all in full"))
     if dry_run:
-        click.echo("dry run: nothing written, no custody event recorded")
+        echo_safe("dry run: nothing written, no custody event recorded")
         return
     assert key_file is not None and out is not None
     from .keys import load_signing_key
@@ -89,30 +92,35 @@ def disclose(bundle: Path, include: tuple[str, ...], exclude: tuple[str, ...], i
     password = None if plain else read_secret(password_file, PASSWORD_ENV, "password", confirm=True)
     key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
     done = d.write(p, key, out, password)
-    click.echo(f"wrote {done.path} ({'AES-256 encrypted' if done.encrypted else 'NOT encrypted'}, {_human(done.path.stat().st_size)})")
-    click.echo(f"  disclosure:    sha256 {done.disclosure_sha256} (signed by {key.public.describe()})")
-    click.echo(f"  custody:       event {done.custody_seq} 'disclosed' recorded in {bundle}")
-    click.echo(f"  custody head:  {done.custody_head}  (receipt: keep it)")
+    t = terminal_safe
+    echo_safe(f"wrote {t(done.path)} ({'AES-256 encrypted' if done.encrypted else 'NOT encrypted'}, {_human(done.path.stat().st_size)})")
+    echo_safe(f"  disclosure:    sha256 {done.disclosure_sha256} (signed by {t(key.public.describe())})")
+    echo_safe(f"  custody:       event {done.custody_seq} 'disclosed' recorded in {t(bundle)}")
+    echo_safe(f"  custody head:  {done.custody_head}  (receipt: keep it)")
 
 
 def _print_plan(p: "Plan", bundle: Path) -> None:
+    """The selection, one line per item. Names, notes and exhibit ids come from the
+    bundle (evidence file names are anyone's): each is shown :func:`terminal_safe`."""
     from .disclose import display_name
 
+    t = terminal_safe
     m = p.master
-    click.echo(f"disclosure from {bundle} (case {m.case.get('id')}; Merkle root {m.root[:16]}…)")
-    width = max(len(e.id) for e in p.entries)
+    echo_safe(f"disclosure from {t(bundle)} (case {t(m.case.get('id'))}; Merkle root {t(m.root[:16])}…)")
+    width = max(len(t(e.id)) for e in p.entries)
     for e in p.entries:
         rec = e.item.record
+        name = t(display_name(rec))
         if e.redaction is not None:
-            what = f"REDACTED {display_name(rec)} -> {e.redaction.path} ({e.redaction.reason})"
+            what = f"REDACTED {name} -> {t(e.redaction.path)} ({t(e.redaction.reason)})"
         elif e.file is None:
-            what = f"{display_name(rec)} — {e.note}"
+            what = f"{name} — {t(e.note)}"
         else:
-            what = display_name(rec) + (f"  (member of {rec.get('container')})" if rec.get("kind") == "member" else "")
-        click.echo(f"  {e.id:<{width}}  {_human(e.size):>10}  {what}")
+            what = name + (f"  (member of {t(rec.get('container'))})" if rec.get("kind") == "member" else "")
+        echo_safe(f"  {t(e.id):<{width}}  {_human(e.size):>10}  {what}")
     for x in p.excluded:
-        click.echo(f"  excluded: {x}")
-    click.echo(
+        echo_safe(f"  excluded: {t(x)}")
+    echo_safe(
         f"total: {len(p.entries)} item(s), {p.files} file(s)"
         + (f", {len(p.redactions)} redacted derivative(s)" if p.redactions else "")
         + f", {_human(p.bytes)}" + (f" ({p.bytes} bytes)" if p.bytes >= 1024 else "")
@@ -136,6 +144,7 @@ def proof(bundle: Path, exhibit: str, out: Path) -> None:
 
     if out.exists() or out.is_symlink():
         raise EvidpackError(f"{out}: already exists; refusing to overwrite")
+    refuse_inside_bundle(out, bundle, "write the proof elsewhere")
     data, master, item = make_proof(bundle, exhibit)
     try:
         with open(out, "xb") as fh:
@@ -143,11 +152,12 @@ def proof(bundle: Path, exhibit: str, out: Path) -> None:
     except OSError as exc:
         raise EvidpackError(f"{out}: cannot write ({exc.strerror})") from None
     rec = item.record
-    click.echo(f"wrote {out} ({len(proof_bytes(data))} bytes)")
-    click.echo(f"  exhibit:       {item.id} {rec.get('path') or rec.get('member_path') or rec.get('original_path') or ''}")
-    click.echo(f"  sha256:        {rec.get('sha256', '(none recorded)')}")
-    click.echo(f"  leaf:          {item.index} of {len(master.leaves)}; Merkle root {master.root}")
-    click.echo(f"  sealed by:     {master.signer.describe()}")
+    t = terminal_safe
+    echo_safe(f"wrote {t(out)} ({len(proof_bytes(data))} bytes)")
+    echo_safe(f"  exhibit:       {t(item.id)} {t(rec.get('path') or rec.get('member_path') or rec.get('original_path') or '')}")
+    echo_safe(f"  sha256:        {t(rec.get('sha256', '(none recorded)'))}")
+    echo_safe(f"  leaf:          {item.index} of {len(master.leaves)}; Merkle root {t(master.root)}")
+    echo_safe(f"  sealed by:     {t(master.signer.describe())}")
 
 
 @click.command("verify-item")

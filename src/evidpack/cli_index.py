@@ -12,6 +12,7 @@ from typing import IO
 
 import click
 
+from .cli import echo_safe, refuse_inside_bundle, terminal_safe
 from .errors import EvidpackError
 
 
@@ -36,13 +37,12 @@ def index(bundle: Path, out: Path, time_: str | None) -> None:
     from .report import write_index
     from .timeutil import build_time
 
-    if Path(bundle).is_dir() and out.resolve().is_relative_to(Path(bundle).resolve()):
-        raise EvidpackError(f"{out}: is inside the bundle; write the reading copy elsewhere (a bundle holds only what was sealed)")
+    refuse_inside_bundle(out, Path(bundle), "write the reading copy elsewhere")
     when = build_time(time_)
     with Bundle.open(bundle) as b, _atomic_file(out) as fh:
         write_index(b, fh, rendered_at=when)  # page by page: memory does not grow with the case
         size = fh.tell()
-    click.echo(f"wrote {out}: a reading copy of the index of {bundle} ({size:,} bytes), not the sealed evidpack/index.pdf")
+    echo_safe(f"wrote {terminal_safe(out)}: a reading copy of the index of {terminal_safe(bundle)} ({size:,} bytes), not the sealed evidpack/index.pdf")
 
 
 @contextmanager

@@ -152,9 +152,23 @@ def generate(name: str, role: str) -> SigningKey:
     return SigningKey(private, PublicKey.from_key(private.public_key(), name, role))
 
 
+# Characters a name or role may not hold: control characters (C0 with CR, LF, TAB and
+# ESC; DEL; C1), the line and paragraph separators (which end a header line for
+# str.splitlines), the Unicode bidi controls that reorder a line as displayed, and
+# lone surrogates. The name is printed on every report that names the signer: it must
+# be plain text that shows as what it is.
+_NOT_IN_IDENTITY = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
 def _check_identity(name: str, role: str) -> None:
     if not name.strip() or any(c in name for c in "\r\n"):
         raise EvidpackError("--name must be a non-empty single line")
+    bad = _NOT_IN_IDENTITY.search(name)
+    if bad:
+        raise EvidpackError(f"--name holds the control character U+{ord(bad.group()):04X}; give the name as plain text")
+    bad = _NOT_IN_IDENTITY.search(role)
+    if bad:
+        raise EvidpackError(f"--role holds the control character U+{ord(bad.group()):04X}; give one of: {', '.join(ROLES)}")
     if role not in ROLES:
         raise EvidpackError(f"--role {role!r} is not one of: {', '.join(ROLES)}")
 
