@@ -248,7 +248,8 @@ def test_a_broken_items_file_is_named(bundle: Path, tmp_path: Path) -> None:
     items.write_bytes(items.read_bytes() + b"{broken\n")
     out = tmp_path / "x.jsonld"
     r = run_cli("export", "case", bundle, "--out", out)
-    assert r.exit_code == 2 and "evidpack/items.jsonl line 6: not JSON" in r.stderr and r.stderr.count("\n") == 1
+    # (the seal check refuses it first: items.jsonl is a sealed tag file)
+    assert r.exit_code == 1 and "evidpack/items.jsonl: changed since sealing" in r.stderr and r.stderr.count("\n") == 1
     assert not out.exists()
 
 

@@ -44,7 +44,7 @@ from typing import IO, Any
 
 from .bundle import Bundle
 from .catalogue import read_custody
-from .custody import line_hash
+from .custody import line_hash, refuse_unsealed, seal_problems
 from .errors import EvidpackError
 from .timeutil import format_utc, parse_rfc3339
 
@@ -101,15 +101,15 @@ class _Ids:
         self.seal_ns = uuid.uuid5(self.case_ns, f"seal:{merkle_root}")
 
     def case(self, cls: str, name: str) -> str:
-        return f"kb:{cls}-{uuid.uuid5(self.case_ns, f'{cls}:{name}')}"
+        return f"kb:{cls}-{uuid.uuid5(self.case_ns, _text(f'{cls}:{name}'))}"
 
     def seal(self, cls: str, name: str) -> str:
-        return f"kb:{cls}-{uuid.uuid5(self.seal_ns, f'{cls}:{name}')}"
+        return f"kb:{cls}-{uuid.uuid5(self.seal_ns, _text(f'{cls}:{name}'))}"
 
     @staticmethod
     def identity(key: str) -> str:
         """One node per signing key, shared by every export that key appears in."""
-        return f"kb:Identity-{uuid.uuid5(uuid.NAMESPACE_URL, f'urn:evidpack:key:{key}')}"
+        return f"kb:Identity-{uuid.uuid5(uuid.NAMESPACE_URL, _text(f'urn:evidpack:key:{key}'))}"
 
     @staticmethod
     def inherent(owner: str, prefixed_class: str) -> str:
@@ -117,6 +117,38 @@ class _Ids:
         UUIDv5(owner's UUID, full class IRI)."""
         prefix, local = prefixed_class.split(":", 1)
         return f"kb:{local}-{uuid.uuid5(uuid.UUID(owner[-36:]), PREFIXES[prefix] + local)}"
+
+
+def _text(value: str) -> str:
+    """``value`` as text UTF-8 can hold: a lone surrogate (``\\ud800``: legal in JSON
+    text, so possible in the unsealed custody log, but no Unicode character) is written
+    as its escape, ``\\ud800``, as `evidpack verify` prints it."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _clean(value: Any) -> Any:
+    """Every string (keys too) in a JSON value, as :func:`_text`."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _dumps(value: Any, **kw: Any) -> str:
+    """JSON text that encodes as UTF-8 whatever strings ``value`` holds."""
+    text = json.dumps(value, ensure_ascii=False, **kw)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(_clean(value), ensure_ascii=False, **kw)
 
 
 def _ref(iri: str) -> dict[str, str]:
@@ -514,13 +546,13 @@ def _write_node(fh: IO[str], node: dict[str, Any]) -> None:
     """One node, indented; a :class:`_Lazy` list is streamed in place."""
     lazy = {k: v for k, v in node.items() if isinstance(v, _Lazy)}
     marks = {k: f"\u0000lazy:{k}" for k in lazy}
-    text = json.dumps({k: marks.get(k, v) for k, v in node.items()}, ensure_ascii=False, indent=2)
+    text = _dumps({k: marks.get(k, v) for k, v in node.items()}, indent=2)
     text = text.replace("\n", "\n    ")
     for key, mark in marks.items():
         before, text = text.split(json.dumps(mark), 1)
         fh.write(before + "[")
         for n, item in enumerate(lazy[key].items):
-            fh.write(("," if n else "") + "\n        " + json.dumps(item, ensure_ascii=False))
+            fh.write(("," if n else "") + "\n        " + _dumps(item))
         fh.write("\n      ]")
     fh.write(text)
 
@@ -540,23 +572,44 @@ def write_jsonld(nodes: Iterable[dict[str, Any]], fh: IO[str], base: str) -> int
 
 def export_case(bundle: Path, out: Path, *, base: str = DEFAULT_BASE) -> ExportSummary:
     """Export a bundle (folder or zip) as CASE 1.5 JSON-LD to ``out`` ('-' for
-    standard output). The file appears whole or not at all."""
+    standard output). The file appears whole or not at all.
+
+    ``out`` must be outside the bundle and must not exist (nothing is overwritten).
+    The export presents items.jsonl, seal.json and the tag manifest as sealed, so
+    first the seal is checked (:func:`evidpack.custody.seal_problems`: the tag
+    manifest's signatures by signer.pem and every tag file it lists); a bundle
+    that fails is refused (IntegrityError). The payload is not re-hashed: nothing
+    of it is exported but what items.jsonl records."""
     if not _BASE.match(base):
         raise EvidpackError(f"--base {base!r}: must be an absolute IRI ending in '/', '#' or ':'")
+    to_stdout = str(out) == "-"
     with Bundle.open(bundle) as b:
+        if not to_stdout:
+            _check_out(Path(bundle), Path(out))
+        refuse_unsealed(bundle, seal_problems(b), "export")
         graph = _Graph(b, bundle)
-        if str(out) == "-":
+        if to_stdout:
             nodes = write_jsonld(graph.nodes(), sys.stdout, base)
         else:
             nodes = _write_atomically(out, lambda fh: write_jsonld(graph.nodes(), fh, base))
     return ExportSummary(graph.items, len(graph.events), nodes)
 
 
-def _write_atomically(out: Path, write: Callable[[IO[str]], int]) -> int:
-    """Write to a hidden sibling file, then rename it over ``out``."""
-    out = Path(out)
+def _check_out(bundle: Path, out: Path) -> None:
+    """The rule `evidpack index` applies (a bundle holds only what was sealed: nothing is
+    written inside it), and no existing file is replaced."""
+    if bundle.is_dir() and out.resolve().is_relative_to(bundle.resolve()):
+        raise EvidpackError(f"{out}: is inside the bundle; write the export elsewhere (a bundle holds only what was sealed)")
     if out.is_dir():
         raise EvidpackError(f"{out}: is a folder; give a file name for --out")
+    if out.exists() or out.is_symlink():
+        raise EvidpackError(f"{out}: already exists; evidpack never overwrites it: remove it or choose another name")
+
+
+def _write_atomically(out: Path, write: Callable[[IO[str]], int]) -> int:
+    """Write to a hidden sibling file, then link it to ``out``, which must not exist
+    (a file created meanwhile is not replaced)."""
+    out = Path(out)
     tmp = out.with_name(f".{out.name}.partial-{secrets.token_hex(4)}")
     try:
         fh = open(tmp, "x", encoding="utf-8")
@@ -567,7 +620,16 @@ def _write_atomically(out: Path, write: Callable[[IO[str]], int]) -> int:
     try:
         with fh:
             result = write(fh)
-        os.replace(tmp, out)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, out)
+        except FileExistsError:
+            raise EvidpackError(f"{out}: already exists; evidpack never overwrites it: remove it or choose another name") from None
+        except OSError:  # a file system without hard links: rename, after one more look
+            if out.exists() or out.is_symlink():
+                raise EvidpackError(f"{out}: already exists; evidpack never overwrites it: remove it or choose another name") from None
+            os.rename(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return result

@@ -16,10 +16,11 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
@@ -28,6 +29,9 @@ from .errors import EvidpackError, IntegrityError
 from .keys import PublicKey, SigningKey, parse_public_key
 from .names import CUSTODY_FILE
 from .timeutil import format_utc, parse_rfc3339
+
+if TYPE_CHECKING:
+    from .bundle import Bundle
 
 GENESIS = "0" * 64
 ACTIONS = (
@@ -269,6 +273,109 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+# --- what an event appended after the seal says was checked -----------------------------
+#
+# Before a person's event (transferred, received, accessed, note, ...) is signed onto a
+# bundle, the cheap part of `evidpack verify` is run: the seal's signature, the tag files
+# (items.jsonl, the manifests, seal.json, ...) against the signed tag manifest, and the
+# payload's file count and bytes against Payload-Oxum. The payload is not re-hashed (for a
+# 50 GB bundle that is `evidpack verify`'s job), and the event says so in its details, so it
+# never reads as more than was done. A bundle that fails is refused: a signed receipt is not
+# added to evidence that no longer matches its seal (`verify --record` records the failure).
+
+CHECKED_KEY = "checked"
+CHECKED = (
+    "seal and tag files only, payload files not re-hashed (run evidpack verify): before this event the seal's "
+    "signature, every tag file and Payload-Oxum (file count and bytes) matched the seal, and the custody chain was intact"
+)
+# Set while a caller that has itself verified the bundle (``disclose``: seal, Merkle root
+# and every disclosed file re-hashed) appends its event: no second check, no note.
+_VERIFIED_BY_CALLER: ContextVar[bool] = ContextVar("evidpack_custody_verified_by_caller", default=False)
+
+
+@contextmanager
+def verified_by_caller() -> Iterator[None]:
+    """Appends in this block skip the seal check: the caller has verified the bundle
+    itself and its event records what it checked."""
+    token = _VERIFIED_BY_CALLER.set(True)
+    try:
+        yield
+    finally:
+        _VERIFIED_BY_CALLER.reset(token)
+
+
+def seal_problems(b: "Bundle") -> list[str]:
+    """What differs from the seal, by the checks `evidpack verify` calls ``signature``,
+    ``seal`` and ``tag-manifest``: the tag manifest's raw and SSHSIG signatures by
+    ``signer.pem``, ``seal.json`` naming that signer and a root, and the SHA-256 of every
+    tag file the tag manifest lists (no tag file outside it). No payload file is read.
+    Empty when all hold."""
+    from . import bag
+    from .names import INCOMPLETE_MARKER, TAGMANIFEST
+    from .proof import CASE_FILE, MASTER_FILES, SealedMaster, check_master
+    from .verify import Report, tag_file_problems
+
+    files = {rel: data for rel in (*MASTER_FILES, CASE_FILE) if (data := b.read(rel)) is not None}
+    if TAGMANIFEST not in files:
+        return [f"{TAGMANIFEST}: missing; not a sealed bundle"]
+    rep = Report(str(b.path))
+    check_master(rep, SealedMaster(files), [], extra=(CASE_FILE,))
+    problems = [p for c in rep.checks if c.verdict == "fail" for p in (c.problems or (c.reason,))]
+    entries, bad = bag.parse_manifest(files[TAGMANIFEST], TAGMANIFEST)
+    problems += [p.text for p in bad]
+    tag_files = b.files(payload=False)
+    # (seal.json, signer.pem and case.json: check_master compared them)
+    problems += tag_file_problems(b, entries, tag_files, compared=frozenset(files))
+    if INCOMPLETE_MARKER in tag_files:
+        problems.append(f"{INCOMPLETE_MARKER}: present: the build that made this bundle did not finish")
+    problems += [f"{s}: not a regular file (symlink or special file) inside the bundle" for s in b.special]
+    return problems
+
+
+def payload_count_problems(b: "Bundle") -> list[str]:
+    """The payload's file count and bytes against Payload-Oxum (bag-info.txt, a tag file
+    covered by the seal): every file is listed, none is read."""
+    from . import bag
+
+    files = size = 0
+    for _rel, n in b.walk_payload():
+        files += 1
+        size += n
+    oxum = (bag.parse_bag_info(b.read("bag-info.txt") or b"").get("Payload-Oxum") or [""])[0]
+    problems = [f"{s}: not a regular file (symlink or special file) in the payload" for s in b.special if s == "data" or s.startswith("data/")]
+    if oxum != f"{size}.{files}":
+        problems.append(f"the payload holds {files} file(s), {size} bytes; Payload-Oxum (sealed) says {oxum or '(none)'} (bytes.files)")
+    return problems
+
+
+def _check_before_append(bundle: Path, action: str) -> None:
+    """Refuse (IntegrityError) to sign an event onto a bundle that no longer matches its seal."""
+    from .bundle import Bundle
+
+    with Bundle.open(bundle) as b:
+        problems = seal_problems(b)
+        if not problems:
+            problems = payload_count_problems(b)
+    refuse_unsealed(bundle, problems, f"add a '{action}' event", " (with --record --key it records the failure)")
+
+
+def refuse_unsealed(bundle: Path | str, problems: list[str], doing: str, also: str = "") -> None:
+    """Raise IntegrityError, in one line, when ``problems`` (from :func:`seal_problems`) is not empty."""
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise IntegrityError(
+            f"{bundle}: refusing to {doing}: the bundle does not match its seal: {problems[0]}{more}; "
+            f"run `evidpack verify {bundle}` for the full report{also}"
+        )
+
+
+def _records_own_check(action: str, details: dict[str, Any]) -> bool:
+    """An event that records a verification itself (``verify --record``: its result,
+    failed and skipped checks) is appended whatever the result: a failed verification
+    is worth recording."""
+    return action == "verified" and "result" in details and "failed_checks" in details
+
+
 @dataclass(frozen=True)
 class Appended:
     seq: int
@@ -289,7 +396,13 @@ def append(
     Under the lock, the whole log is re-read and its chain checked first: an
     event is never chained onto a log that is already broken, and nothing
     already in the log is rewritten. The new line is written with one
-    ``write`` on an O_APPEND descriptor and fsynced."""
+    ``write`` on an O_APPEND descriptor and fsynced.
+
+    Unless the event records a verification itself (``verify --record``) or the caller
+    has verified the bundle (:func:`verified_by_caller`), the seal and tag files are
+    checked first (:func:`seal_problems`, and the payload's count and bytes), a bundle
+    that fails is refused, and the event's details say what was checked
+    (``checked``: :data:`CHECKED`)."""
     if action not in ACTIONS:
         raise EvidpackError(f"--action {action!r} is not one of: {', '.join(ACTIONS)}")
     bundle = Path(bundle)
@@ -298,6 +411,11 @@ def append(
     if not (bundle / "bagit.txt").is_file() or not (bundle / "evidpack/seal.json").is_file():
         raise EvidpackError(f"{bundle}: not an evidpack bundle folder")
     subject = _subject(bundle)
+    if not _VERIFIED_BY_CALLER.get() and not _records_own_check(action, details):
+        if CHECKED_KEY in details:
+            raise EvidpackError(f"detail {CHECKED_KEY!r} is written by evidpack (what it checked before the event); use another name")
+        _check_before_append(bundle, action)
+        details = {**details, CHECKED_KEY: CHECKED}
     path = bundle / CUSTODY_FILE
     with locked(path) as fd:
         data = _read_all(fd)

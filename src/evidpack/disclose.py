@@ -326,12 +326,12 @@ def _check_words(p: Plan) -> None:
         hit = guard.find(text)
         if hit:
             raise EvidpackError(
-                f"{label} {text!r} contains {hit[1]!r}, which names or identifies undisclosed item {hit[0]}; "
-                "a disclosure must say nothing about undisclosed items — rephrase it"
+                f"{label} {text!r} contains {hit[1]!r}, which names or identifies {hit[0]}; "
+                "a disclosure must say nothing about what it does not disclose — rephrase it"
             )
-    hit = guard.find(p.master.sealed.tagmanifest.decode("utf-8", "replace"))
+    hit = guard.find(p.master.sealed.tagmanifest.decode("utf-8", "replace"), seq=0)
     if hit:
-        p.warnings.append(f"the signed tag manifest (which must be disclosed as it is) contains {hit[1]!r}, linked to undisclosed item {hit[0]}")
+        p.warnings.append(f"the signed tag manifest (which must be disclosed as it is) contains {hit[1]!r}, linked to {hit[0]}")
 
 
 def _members_of(master: Master) -> dict[str, list[str]]:
@@ -366,14 +366,25 @@ def _entry(it: ItemLine, redaction: Redaction | None, master: Master) -> Entry:
 
 
 class LeakGuard:
-    """Finds text that names or identifies an undisclosed item: its path, file name
-    (when no disclosed item has the same name), or a digest of it."""
+    """Finds text that names or identifies what a package does not disclose: an
+    undisclosed item's exhibit id, path, file name (when no disclosed item has the same
+    name) or a digest of it; and the words of an earlier disclosure (its recipient,
+    note, package name, redaction reasons) or the digest of a derivative it disclosed.
+
+    :meth:`find` returns ``(what, text found)``: ``what`` is "undisclosed item E0002"
+    or "an earlier disclosure (custody event seq 45)"."""
 
     MIN_NAME = 4
 
-    def __init__(self, items: list[ItemLine], disclosed: set[str], whole: set[str]) -> None:
+    def __init__(self, items: list[ItemLine], disclosed: set[str], whole: set[str],
+                 earlier: Iterable[dict[str, Any]] = (), own: dict[str, list[str]] | None = None) -> None:
         """``disclosed``: the ids whose records go out; ``whole``: those whose bytes
-        go out too (a container's bytes hold its members' names and bytes)."""
+        go out too (a container's bytes hold its members' names and bytes);
+        ``earlier``: the custody log's earlier ``disclosed`` events; ``own``: this
+        disclosure's own words by field (``to``, ``note``, ``reason``), which its package
+        shows anyway: an earlier disclosure's recipient, note or reason that is the same
+        as this one's (a recipient: or part of it, "Defence" and "Defence A") is not
+        searched for."""
         disclosed = disclosed | {it.id for it in items if it.record.get("kind") == "member" and it.record.get("container") in whole}
         shown: set[str] = set()
         for it in items:
@@ -381,45 +392,107 @@ class LeakGuard:
                 shown.update(_names(it.record))
         self.names: dict[str, str] = {}
         self.digests: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
         for it in items:
             if it.id in disclosed:
                 continue
+            what = f"undisclosed item {it.id}"
+            self.ids[it.id] = what
             for n in _names(it.record):
                 if len(n) >= self.MIN_NAME and n not in shown:
-                    self.names.setdefault(n, it.id)
+                    self.names.setdefault(n, what)
             for alg in ("sha256", "md5", "sha1"):
                 v = it.record.get(alg)
                 if isinstance(v, str) and v:
-                    self.digests[v.lower()] = it.id
+                    self.digests[v.lower()] = what
+        # An earlier disclosure's words and derivative digests: only text written after it
+        # can refer to it (the seq), and words this disclosure itself uses are no secret.
+        own = own or {}
+        self.phrases: dict[str, tuple[str, int]] = {}
+        self.earlier_digests: dict[str, tuple[str, int]] = {}
+        for e in earlier:
+            seq = e.get("seq") if isinstance(e.get("seq"), int) else 0
+            what = f"an earlier disclosure (custody event seq {seq})"
+            d = e.get("details") if isinstance(e.get("details"), dict) else {}
+            words = [("to", d.get("to")), ("note", d.get("note")), ("package", d.get("package"))]
+            for r in d.get("redactions") if isinstance(d.get("redactions"), list) else []:
+                if isinstance(r, dict):
+                    words.append(("reason", r.get("reason")))
+                    if isinstance(r.get("sha256"), str) and r["sha256"]:
+                        self.earlier_digests.setdefault(r["sha256"].lower(), (what, seq))
+            for kind, w in words:
+                w = w.strip() if isinstance(w, str) else ""
+                mine = own.get(kind, [])
+                if len(w) >= self.MIN_NAME and w not in mine and not (kind == "to" and any(w in m for m in mine)):
+                    self.phrases.setdefault(w, (what, seq))
         self._lengths = sorted({len(n) for n in self.names})
+        self._phrase_lengths = sorted({len(n) for n in self.phrases})
 
     @classmethod
-    def for_plan(cls, p: Plan) -> "LeakGuard":
-        return cls(p.master.items, set(p.ids), {e.id for e in p.entries if e.file})
+    def for_plan(cls, p: Plan, events: list[dict[str, Any]] | None = None) -> "LeakGuard":
+        """The guard for plan ``p``; ``events``: the custody log (read from the bundle,
+        leniently, when not given: a broken log is refused later, when it is read to
+        be disclosed)."""
+        if events is None:
+            events = _log_events(p.master.path)
+        own = {"to": [p.recipient] if p.recipient else [], "note": [p.note] if p.note else [], "reason": [r.reason for r in p.redactions]}
+        earlier = [e for e in events if e.get("action") == "disclosed"]
+        return cls(p.master.items, set(p.ids), {e.id for e in p.entries if e.file}, earlier, own)
 
-    def find(self, text: str) -> tuple[str, str] | None:
-        """(undisclosed exhibit id, the text found) or None."""
+    def find(self, text: str, seq: int | None = None) -> tuple[str, str] | None:
+        """(what it identifies, the text found) or None. ``seq``: the custody event the
+        text is from (an earlier disclosure's words count only in events after it)."""
         if _FINGERPRINT.match(text):
             return None
+        after = (lambda s: True) if seq is None else (lambda s: seq > s)
+        for m in _EXHIBIT_ID.finditer(text):
+            hit = self.ids.get(m.group(0))
+            if hit:
+                return hit, m.group(0)
+        for token in re.findall(r"[0-9a-fA-F]{32,}", text) if not _HEXTOKEN.match(text) else [text]:
+            t = token.lower()
+            if t in self.digests:
+                return self.digests[t], token
+            if t in self.earlier_digests and after(self.earlier_digests[t][1]):
+                return self.earlier_digests[t][0], token
         if _HEXTOKEN.match(text):
-            hit = self.digests.get(text.lower())
-            return (hit, text) if hit else None
-        for token in re.findall(r"[0-9a-fA-F]{32,}", text):
-            if token.lower() in self.digests:
-                return self.digests[token.lower()], token
+            return None
         for length in self._lengths:
             for i in range(len(text) - length + 1):
                 hit = self.names.get(text[i : i + length])
                 if hit:
                     return hit, text[i : i + length]
+        for length in self._phrase_lengths:
+            for i in range(len(text) - length + 1):
+                found = self.phrases.get(text[i : i + length])
+                if found and after(found[1]):
+                    return found[0], text[i : i + length]
         return None
 
-    def scan(self, obj: Any) -> tuple[str, str] | None:
+    def scan(self, obj: Any, seq: int | None = None) -> tuple[str, str] | None:
         for text in _strings(obj):
-            hit = self.find(text)
+            hit = self.find(text, seq)
             if hit:
                 return hit
         return None
+
+    def exhibit_ids(self, obj: Any) -> set[str]:
+        """Every exhibit id (disclosed or not) named in ``obj``'s text."""
+        return {m.group(0) for text in _strings(obj) for m in _EXHIBIT_ID.finditer(text)}
+
+
+# An exhibit id in free text: E0001, E0001/M000017 (not inside a longer word or number).
+_EXHIBIT_ID = re.compile(r"(?<![A-Za-z0-9])E\d{4,}(?:/M\d{6,})?(?![A-Za-z0-9])")
+
+
+def _log_events(bundle: Path) -> list[dict[str, Any]]:
+    """The custody log's events, read leniently (unreadable lines skipped)."""
+    try:
+        with Bundle.open(bundle) as b:
+            data = b.read(custody.CUSTODY_FILE) or b""
+    except EvidpackError:
+        return []
+    return [e for _, _, e, _ in custody.parse_lines(data) if e is not None]
 
 
 def _names(rec: dict[str, Any]) -> set[str]:
@@ -466,6 +539,9 @@ class LogLine:
 
 WHY_SOURCE = "build event about a source not wholly disclosed"
 WHY_NAMES = "names or identifies an undisclosed item"
+WHY_EARLIER = "an earlier disclosure (what it disclosed, to whom and why is not this package's to show)"
+WHY_MENTIONS_EARLIER = "could describe an earlier disclosure"
+WHY_REDACTION = "a redaction naming no disclosed item"
 WHY_DISCLOSER = "withheld by the discloser"
 
 
@@ -476,16 +552,22 @@ def custody_plan(p: Plan, lines: list[bytes], events: list[dict[str, Any]]) -> l
     * Build events about one source: ``acquired`` (who acquired it, how, when) when
       any item of that source is disclosed; every other (``imported`` counts,
       ``source-verified`` checks that may name files) only when the whole source is.
-    * Events after the seal: in full.
-    Any event whose subject or details name or identify an undisclosed item
-    (LeakGuard), or that the discloser names with --withhold-event, is withheld."""
+    * Earlier ``disclosed`` events: never (their exhibit ids, recipient, reasons and
+      derivative digests describe what this package does not disclose).
+    * A ``redacted`` event: only when it names a disclosed exhibit (and, as every
+      event, nothing undisclosed).
+    * Other events after the seal: in full.
+    Any event whose subject or details name or identify an undisclosed item (its
+    exhibit id, path, file name or digest: LeakGuard) or repeat the words or digests
+    of an earlier disclosure, or that the discloser names with --withhold-event, is
+    withheld."""
     selected = set(p.ids)
     by_source: dict[str, list[str]] = {}
     for it in p.master.items:
         by_source.setdefault(str(it.record.get("source")), []).append(it.id)
     some = {s for s, ids in by_source.items() if any(i in selected for i in ids)}
     whole = {s for s, ids in by_source.items() if all(i in selected for i in ids)}
-    guard = LeakGuard.for_plan(p)
+    guard = LeakGuard.for_plan(p, events)
     sealed_seq = next((e.get("seq") for e in events if e.get("action") == "sealed"), None)
     unknown = sorted(p.withhold - {e.get("seq") for e in events})
     if unknown:
@@ -496,17 +578,22 @@ def custody_plan(p: Plan, lines: list[bytes], events: list[dict[str, Any]]) -> l
     for line, e in zip(lines, events):
         seq = int(e.get("seq") or 0)
         subject = e.get("subject") or {}
+        about = {"subject": subject, "details": e.get("details")}
         why = ""
         source = subject.get("source") if isinstance(subject, dict) else None
         if source is not None and sealed_seq is not None and seq < sealed_seq:
             if (source not in some) if e.get("action") == "acquired" else (source not in whole):
                 why = WHY_SOURCE
-        hit = None if why else guard.scan({"subject": subject, "details": e.get("details")})
+        if not why and e.get("action") == "disclosed" and seq != sealed_seq:
+            why = WHY_EARLIER
+        hit = None if why else guard.scan(about, seq)
         if hit and seq == sealed_seq:
-            raise EvidpackError(f"the 'sealed' event (seq {seq}) contains {hit[1]!r}, which identifies undisclosed item {hit[0]}, "
+            raise EvidpackError(f"the 'sealed' event (seq {seq}) contains {hit[1]!r}, which identifies {hit[0]}, "
                                 "and cannot be withheld; disclose that item too")
         if hit:
-            why = WHY_NAMES
+            why = WHY_NAMES if hit[0].startswith("undisclosed item") else WHY_MENTIONS_EARLIER
+        if not why and e.get("action") == "redacted" and not (guard.exhibit_ids(about) & selected):
+            why = WHY_REDACTION
         if not why and seq in p.withhold:
             why = WHY_DISCLOSER
         out.append(LogLine(seq, line, why))
@@ -824,7 +911,8 @@ def write(p: Plan, key: SigningKey, out: Path, password: bytes | None, *, now: d
             _write_package(tmp, p, key, b, log, line, password, at)
             if in_main_thread():
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-            appended = custody.append(bundle, "disclosed", key, details, at=at)
+            with custody.verified_by_caller():  # the seal, the root and every disclosed file: checked above
+                appended = custody.append(bundle, "disclosed", key, details, at=at)
             if appended.head != custody.line_hash(line):
                 # Someone appended to the log between our read and our append: the event is
                 # recorded, so the package must carry the log as it now is.

@@ -219,24 +219,7 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
 
     # -- tag manifest
     tm_entries, tm_bad = bag.parse_manifest(tm, TAGMANIFEST)
-    problems = [p.text for p in tm_bad]
-    for rel, want in sorted(tm_entries.items()):
-        if rel.startswith("data/"):
-            problems.append(f"{rel}: payload file listed in the tag manifest")
-            continue
-        got = b.sha256(rel)
-        if got is None:
-            problems.append(f"{rel}: listed in {TAGMANIFEST} but missing")
-        elif got != want:
-            problems.append(f"{rel}: changed (sha256 {_short(got)}, sealed {_short(want)})")
-    for rel in files:
-        # (only the tag manifest itself and the files listed as unsealed are outside it: another
-        # "tagmanifest-*" file is not part of the format, and nothing vouches for its bytes)
-        if rel.startswith("data/") or rel in tm_entries or rel == TAGMANIFEST or rel in UNSEALED_TAG_FILES:
-            continue
-        if rel == INCOMPLETE_MARKER:
-            continue
-        problems.append(f"{rel}: tag file not covered by the seal (not in {TAGMANIFEST})")
+    problems = [p.text for p in tm_bad] + tag_file_problems(b, tm_entries, files)
     tag_manifest_ok = rep.fail("tag-manifest", problems, f"{len(tm_entries)} tag files match {TAGMANIFEST}").verdict == "pass"
 
     # -- payload manifests, Payload-Oxum, item records
@@ -286,6 +269,32 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
     else:
         rep.add("container-members", "skipped", "not checked: give --deep to re-hash every member of every container")
     return rep
+
+
+def tag_file_problems(b: Bundle, entries: dict[str, str], files: list[str], *, compared: frozenset[str] = frozenset()) -> list[str]:
+    """Each tag file listed in the tag manifest (``entries``) against its SHA-256 there,
+    except those already ``compared``; and each of the bundle's tag files (``files``)
+    that the tag manifest does not cover. Only the tag manifest itself, the files
+    listed as unsealed and the unfinished-build marker (the structure check's) may
+    lie outside it: another "tagmanifest-*" file is not part of the format, and
+    nothing vouches for its bytes."""
+    problems = []
+    for rel, want in sorted(entries.items()):
+        if rel in compared:
+            continue
+        if rel.startswith("data/"):
+            problems.append(f"{rel}: payload file listed in the tag manifest")
+            continue
+        got = b.sha256(rel)
+        if got is None:
+            problems.append(f"{rel}: listed in {TAGMANIFEST} but missing")
+        elif got != want:
+            problems.append(f"{rel}: changed since sealing (sha256 {_short(got)}, sealed {_short(want)})")
+    for rel in files:
+        if rel.startswith("data/") or rel in entries or rel == TAGMANIFEST or rel in UNSEALED_TAG_FILES or rel == INCOMPLETE_MARKER:
+            continue
+        problems.append(f"{rel}: tag file not covered by the seal (not in {TAGMANIFEST})")
+    return problems
 
 
 def _note_outside_seal(b: Bundle, rep: Report) -> None:
