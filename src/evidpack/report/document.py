@@ -307,6 +307,16 @@ class Heading(Flowable):
             y -= self.style.leading
 
 
+TITLE_CHARS = 1000  # of a heading made of a label (the label is printed in full elsewhere)
+
+
+def short_title(title: str) -> str:
+    """A heading (and its bookmark and contents entry) made of free text, cut
+    if very long: a heading or a table's group row is never split between
+    pages, so one longer than a page could not be laid out at all."""
+    return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Entry:
     """A line of the contents: a heading's text, key and level."""
@@ -370,7 +380,22 @@ def _bold(style: TextStyle) -> TextStyle:
 
 def _shortened(text: str, style: TextStyle, room: float) -> str:
     """A contents line that would not fit, cut with an ellipsis (the heading
-    itself is printed in full)."""
-    while text and fonts.width(text + "…", style.role, style.size) > room:
+    itself is printed in full). A long text (a label may be megabytes) is
+    first cut near where it fits by bisection, measuring a few dozen prefixes
+    rather than one per character."""
+
+    def fits(n: int) -> bool:
+        return fonts.width(text[:n] + "…", style.role, style.size) <= room
+
+    if len(text) > _SHORTEN_SCAN:
+        low, high = 0, len(text)  # fits(low) or low == 0; not fits(high)
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if fits(mid) else (low, mid)
+        text = text[: low + _SHORTEN_SCAN]  # then as for a short text, from a little past it
+    while text and not fits(len(text)):
         text = text[:-1]
     return text + "…"
+
+
+_SHORTEN_SCAN = 256  # a contents line is never near this many characters wide

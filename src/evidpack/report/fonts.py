@@ -258,7 +258,9 @@ def runs(text: str, role: str = "sans") -> tuple[Run, ...]:
                 out.append(Run(font, "".join(pending)))
                 pending = []
             if isinstance(piece, rtl.Marker):
-                out.append(Run(MARKER_FONT, f"[U+{ord(piece.char):04X}]", piece.char, marker=True))
+                code = ord(piece.char)  # a lone surrogate (from JSON's \\ud800) cannot be written as text: read back as its escape
+                actual = f"\\u{code:04x}" if 0xD800 <= code <= 0xDFFF else piece.char
+                out.append(Run(MARKER_FONT, f"[U+{code:04X}]", actual, marker=True))
             else:
                 out.append(Run(_font_for(role, piece.drawn) or base, piece.drawn, piece.char))
             continue

@@ -22,7 +22,7 @@ from reportlab.platypus import Flowable, PageBreak
 
 from .. import bag
 from ..bundle import Bundle
-from ..custody import CUSTODY_FILE, parse_lines
+from ..custody import CUSTODY_FILE, line_hash, parse_lines
 from ..errors import EvidpackError
 from . import cover, custody_log, schedule, sources, verifying
 from .document import Contents, Entry, Heading, Identity, LateDigest, ReportDocument, body_pages
@@ -43,11 +43,12 @@ class IndexInput:
     sources: list[dict[str, Any]]
     tagmanifest_sha256: str  # while sealing, the stand-in of ``late``
     record_files: list[str]  # the derived records (evidpack/records/...), sorted
-    custody: list[dict[str, Any]]
+    custody: list[dict[str, Any]]  # one per line of the log (an unreadable line as an event saying so)
     at_seal: bool  # rendered while sealing: the 'sealed' event is not in ``custody`` yet
     rendered_at: datetime
     pdf_signer: str | None = None  # subject of the X.509 certificate that signs the PDF, if any
     late: LateDigest | None = None  # while sealing: the tag manifest is written as the PDF is saved
+    custody_head: str | None = None  # SHA-256 of the log's last line
     _records: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,6 +89,32 @@ def _json(bundle: Bundle, rel: str) -> Any:
         return json.loads(data)
     except ValueError as exc:
         raise EvidpackError(f"{bundle.path}: {rel} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise EvidpackError(f"{bundle.path}: {rel} is not valid JSON (nested too deeply)") from None
+
+
+def _object(bundle: Bundle, rel: str) -> dict[str, Any]:
+    value = _json(bundle, rel)
+    if not isinstance(value, dict):
+        raise EvidpackError(f"{bundle.path}: {rel} is not a JSON object; cannot render the index")
+    return value
+
+
+def _sources(bundle: Bundle, data: bytes) -> list[dict[str, Any]]:
+    """The lines of evidpack/sources.jsonl (sealed: one that is not a JSON object is an error, named)."""
+    out = []
+    for n, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise EvidpackError(f"{bundle.path}: evidpack/sources.jsonl line {n} is not valid JSON ({problem}); cannot render the index") from None
+        if not isinstance(row, dict):
+            raise EvidpackError(f"{bundle.path}: evidpack/sources.jsonl line {n} is not a JSON object; cannot render the index")
+        out.append(row)
+    return out
 
 
 def load(
@@ -113,23 +140,26 @@ def load(
         tm_sha256 = hashlib.sha256(tm).hexdigest()
         entries = [rel for rel in bag.parse_manifest(tm, TAGMANIFEST)[0] if rel.startswith(RECORDS)]
     sources_data = bundle.read("evidpack/sources.jsonl") or b""
-    lines = custody_lines
-    if lines is None:
-        lines = [line for _, line, _, _ in parse_lines(bundle.read(CUSTODY_FILE) or b"")]
-    custody = []
-    for line in lines:
-        try:
-            custody.append(json.loads(line))
-        except ValueError:
-            custody.append({"action": "(unreadable line)", "details": {"line": line.decode("utf-8", "replace")}})
+    if custody_lines is None:
+        parsed = parse_lines(bundle.read(CUSTODY_FILE) or b"")
+    else:
+        parsed = parse_lines(b"".join(line + b"\n" for line in custody_lines))
+    custody: list[dict[str, Any]] = []
+    head = None
+    for _, line, event, _ in parsed:
+        if event is None:  # not JSON, not an object, nested past the decoder's limit, torn
+            event = {"action": "(unreadable line)", "details": {"line": line.decode("utf-8", "replace")}}
+        custody.append(event)
+        head = line_hash(line)
     return IndexInput(
         bundle=bundle,
-        case=_json(bundle, "evidpack/case.json"),
-        seal=_json(bundle, "evidpack/seal.json"),
-        sources=[json.loads(line) for line in sources_data.splitlines() if line.strip()],
+        case=_object(bundle, "evidpack/case.json"),
+        seal=_object(bundle, "evidpack/seal.json"),
+        sources=_sources(bundle, sources_data),
         tagmanifest_sha256=tm_sha256,
         record_files=sorted(entries),
         custody=custody,
+        custody_head=head,
         at_seal=custody_lines is not None,
         rendered_at=rendered_at,
         pdf_signer=pdf_signer,

@@ -28,7 +28,7 @@ from reportlab.platypus import Flowable
 
 from ..errors import EvidpackError
 from . import fonts
-from .document import Entry
+from .document import Entry, short_title
 from .flowables import Column, Group, Lines, Para, Row, Table, _Laid
 from .fonts import escaped
 from .layout import exact, respaced
@@ -87,7 +87,7 @@ def section(data: "IndexInput") -> tuple[Entry, list[Entry], list[Flowable]]:
 
 
 def _source_title(sid: str, source: dict[str, Any]) -> str:
-    return f"{sid} — {source.get('label', '')}"
+    return short_title(f"{sid} — {source.get('label', '')}")
 
 
 def _seekable(bundle: "Bundle") -> IO[bytes]:

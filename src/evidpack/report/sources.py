@@ -13,7 +13,7 @@ from reportlab.platypus import Flowable
 
 from . import kinds
 from .cover import key_values
-from .document import Entry, Heading
+from .document import Entry, Heading, short_title
 from .flowables import Column, Lines, Mark, Para, Table
 from .kinds.common import SourceView, subheading
 from .styles import BODY, CELL_BOLD, CELL_MONO, CELL_NOTE, CELL_PATH, H2, NOTE, VERDICT_WIDTH, VERDICTS
@@ -39,7 +39,7 @@ def section(data: "IndexInput") -> tuple[Entry, list[Entry], list[Flowable]]:
     for row in data.sources:
         view = SourceView(row, data.records_of(str(row.get("id"))), data)
         key = f"source-{view.id}"
-        title = f"{view.id} — {row.get('label', '')}"
+        title = short_title(f"{view.id} — {row.get('label', '')}")
         subs.append(Entry(title, key, 1))
         story += [Heading(title, H2, key=key, level=1, space_before=12), *source_section(view)]
     return Entry("Sources", "sources"), subs, story

@@ -4,6 +4,7 @@ reading nested values safely, and a table for facts no renderer knows."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,53 @@ def first(obj: Any, *keys: str) -> Any:
 
 def text(value: Any) -> str:
     """A value as printed: strings as they are, numbers with separators, lists
-    and objects as ``key: value`` pieces."""
+    and objects as ``key: value`` pieces. Read without recursion: a value
+    nested deeper than :data:`MAX_DEPTH` levels shows :data:`DEEPER` there."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, str)):
+        return _scalar(value)
+    return "".join(_pieces(value))
+
+
+MAX_DEPTH = 32  # levels of lists and objects a value is printed to (hostile input may nest thousands)
+DEEPER = f"[… nested deeper than {MAX_DEPTH} levels]"
+
+
+@dataclass(frozen=True)
+class Clipped:
+    """A value as printed, cut to a length: the text shown, how many characters
+    of the whole were left out, and whether some of it was nested too deep to print."""
+
+    text: str
+    more: int = 0
+    deep: bool = False
+
+
+def clipped(value: Any, limit: int) -> Clipped:
+    """:func:`text` of ``value`` cut to at most ``limit`` characters, without
+    building more of it than that (a value may be megabytes): the rest is only
+    counted."""
+    if isinstance(value, str):
+        return Clipped(value[:limit], max(0, len(value) - limit))
+    shown: list[str] = []
+    room = limit
+    more = 0
+    deep = False
+    for piece in _pieces(value):
+        if piece is DEEPER:
+            deep = True
+        if room <= 0:
+            more += len(piece)
+            continue
+        shown.append(piece[:room])
+        room -= len(piece)
+        if room < 0:
+            more, room = -room, 0
+    return Clipped("".join(shown), more, deep)
+
+
+def _scalar(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -59,11 +106,50 @@ def text(value: Any) -> str:
         return f"{value:,}"
     if isinstance(value, str):
         return value
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {text(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "; ".join(text(v) for v in value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+class _Value:
+    """A value still to be printed, inside a list or an object."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _members(value: dict[Any, Any] | list[Any]) -> Iterator[str | _Value]:
+    if isinstance(value, dict):
+        for n, (k, v) in enumerate(value.items()):
+            yield f", {k}: " if n else f"{k}: "
+            yield _Value(v)
+    else:
+        for n, v in enumerate(value):
+            if n:
+                yield "; "
+            yield _Value(v)
+
+
+def _pieces(value: Any) -> Iterator[str]:
+    """:func:`text` of ``value`` in pieces, in order: objects as ``k: v``
+    joined by ``, ``, lists joined by ``; `` (as if each member were printed
+    on its own), walked with a stack of its own, not Python's."""
+    if not isinstance(value, (dict, list)):
+        yield _scalar(value)
+        return
+    stack = [_members(value)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif isinstance(item, str):
+            yield item
+        elif not isinstance(item.value, (dict, list)):
+            yield _scalar(item.value)
+        elif len(stack) >= MAX_DEPTH and item.value:
+            yield DEEPER
+        else:
+            stack.append(_members(item.value))
 
 
 def time_cell(value: Any) -> Lines | str | None:
