@@ -697,8 +697,11 @@ class ZipDirectory:
     a time (an extraction may hold millions of members: decoded all at once,
     they would cost several times the directory's own size)."""
 
-    def __init__(self, data: bytes, start: int, concat: int, positions: "array[int]", offsets: "array[int]") -> None:
+    def __init__(
+        self, data: bytes, start: int, concat: int, positions: "array[int]", offsets: "array[int]", end: "_EndRecords | None" = None
+    ) -> None:
         self.start = start  # offset of the central directory
+        self.end = end  # the end records, as found (for what follows the directory: a comment, trailing bytes)
         self._data = data
         self._concat = concat
         self._positions = positions  # of each entry in data
@@ -816,6 +819,8 @@ class _EndRecords:
     offset: int  # of the central directory, as recorded (from the zip's start)
     location: int  # of the end of central directory record in the file
     zip64: bool
+    comment: int = 0  # the comment length the end record declares
+    filesize: int = 0  # of the whole file
 
 
 def _end_records(fh: BinaryIO) -> _EndRecords | None:
@@ -840,13 +845,13 @@ def _end_records(fh: BinaryIO) -> _EndRecords | None:
         if at is None:
             return None
         location, record = filesize - back + at, data[at : at + _EOCD.size]
-    _sig, _disk, _cd_disk, _here, _entries, size, offset, _comment = _EOCD.unpack(record)
+    _sig, _disk, _cd_disk, _here, _entries, size, offset, comment = _EOCD.unpack(record)
     if location < _EOCD64_LOCATOR.size:
-        return _EndRecords(size, offset, location, False)
+        return _EndRecords(size, offset, location, False, comment, filesize)
     fh.seek(location - _EOCD64_LOCATOR.size)
     sig, disk, _where, disks = _EOCD64_LOCATOR.unpack(fh.read(_EOCD64_LOCATOR.size))
     if sig != _LOCATOR_SIG:
-        return _EndRecords(size, offset, location, False)
+        return _EndRecords(size, offset, location, False, comment, filesize)
     if disk != 0 or disks > 1:
         raise zipfile.BadZipFile("zipfiles that span multiple disks are not supported")
     start64 = location - _EOCD64_LOCATOR.size - _EOCD64.size
@@ -857,7 +862,7 @@ def _end_records(fh: BinaryIO) -> _EndRecords | None:
     if len(record64) != _EOCD64.size or record64[:4] != _EOCD64_SIG:
         raise zipfile.BadZipFile("Zip64 end of central directory record not found")
     *_fields, size64, offset64 = _EOCD64.unpack(record64)
-    return _EndRecords(size64, offset64, location, True)
+    return _EndRecords(size64, offset64, location, True, comment, filesize)
 
 
 def _eocd_in(data: bytes) -> int | None:
@@ -913,7 +918,7 @@ def _read_zip_directory(fh: BinaryIO) -> ZipDirectory:
         positions.append(pos)
         offsets.append(hoff + concat)
         pos += fixed + nlen + xlen + clen
-    return ZipDirectory(data, start, concat, positions, offsets)
+    return ZipDirectory(data, start, concat, positions, offsets, end)
 
 
 class _SeekableView(io.RawIOBase):
@@ -1131,10 +1136,11 @@ def _zip(reader: RandomReader, directory: ZipDirectory, algorithms: tuple[str, .
         finally:
             reader.drop(batch)
 
+    ending: list[Event] = []  # bytes that belong to no listed member, told after the members
     try:
         order = directory.order()
         next_headers = itertools.chain((directory.header_offset(i) for i in itertools.islice(order, 1, None)), [directory.start])
-        batches = _batches(zip(_zip_plan(reader.windowed(256 << 10), directory, limits, order), next_headers), reader)
+        batches = _batches(zip(_zip_plan(reader.windowed(256 << 10), directory, limits, order, ending), next_headers), reader)
         if helpers is not None:
             batches = helpers.ahead(batches, reader, algorithms)
         for batch, _ in bounded_map(read, batches, workers=ZIP_WORKERS, window=4 * ZIP_WORKERS):
@@ -1143,6 +1149,8 @@ def _zip(reader: RandomReader, directory: ZipDirectory, algorithms: tuple[str, .
     finally:
         if helpers is not None:
             helpers.close()
+    yield from ending
+    yield from _zip_tail(reader, directory)
 
 
 class _Helpers:
@@ -1254,19 +1262,22 @@ def _batches(planned: Iterable[tuple[_Job, int]], reader: RandomReader) -> Itera
         yield batch
 
 
-def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits, order: Iterable[int]) -> Iterator[_Job]:
+def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits, order: Iterable[int], ending: list[Event] | None = None) -> Iterator[_Job]:
     """Each member with the offset of its data, or -1 when it is not to be read;
     everything that depends on the members before it (names, overlaps, the
-    expansion total) is decided here, in order."""
+    expansion total, bytes between members that no member accounts for) is
+    decided here, in order. What belongs to no listed member goes in ``ending``."""
     # Members are read in the order their data lies in the file (normally the
     # directory order), so a copy still being written is read front to back.
     names = _Names()
+    cover = _Coverage(headers, ending if ending is not None else [])
     prev_end = 0
     expanded = 0
     for i in order:
         info = directory.entry(i)
-        headers.hold(_zip_plan, info.header_offset)
         path, raw, how, problems = _zip_name(info)
+        cover.upto(info.header_offset, i, path)
+        headers.hold(_zip_plan, info.header_offset)
         fields: dict[str, Any] = {"member_path": path, "member_index": i + 1}
         if how is not None:
             fields["member_path_raw"] = raw.hex()
@@ -1281,19 +1292,28 @@ def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits, or
         fields["compressed_size"] = info.compress_size
         fields["crc32"] = f"{info.CRC:08x}"
         member = Member(fields, problems)
-        if kind == "directory" or kind in _SPECIAL:
+        header = headers.read_at(info.header_offset, 30 + len(raw))  # (its name too, as the directory gives it)
+        local = len(header) >= 30 and header[:4] == b"PK\x03\x04"
+        if local:
+            nlen, xlen = struct.unpack_from("<HH", header, 26)
+            start = info.header_offset + 30 + nlen + xlen
+            end = start + info.compress_size
+            cover.member(end, bool((header[6] | info.flag_bits) & 0x8), info, i, path)
+        # A folder or special file is read as a file when its entry declares bytes (odd: said), and
+        # when it holds compressed data said to give none (as Java's ZipOutputStream writes an empty
+        # folder: 2 bytes of deflate), to see that it gives none (see _finish); otherwise not.
+        special = kind == "directory" or kind in _SPECIAL
+        odd = _zip_odd(info, kind) if special and info.file_size > 0 else None
+        if special and odd is None and (info.compress_size <= 0 or info.flag_bits & 0x1 or info.compress_type not in _SUPPORTED_METHODS):
             fields["size"] = info.file_size
             member.problems += _type_problems(fields)
+            if not local:
+                member.problems.append(("member-readable", f"has no local header at offset {info.header_offset}"))
             yield member, info, -1
             continue
-        header = headers.read_at(info.header_offset, 30 + len(raw))  # (its name too, as the directory gives it)
-        if len(header) < 30 or header[:4] != b"PK\x03\x04":
-            member.problems.append(("member-readable", f"has no local header at offset {info.header_offset}; not read"))
-            yield member, info, -1
+        if not local:
+            yield _unread(member, info, odd, ("member-readable", f"has no local header at offset {info.header_offset}; not read"))
             continue
-        nlen, xlen = struct.unpack_from("<HH", header, 26)
-        start = info.header_offset + 30 + nlen + xlen
-        end = start + info.compress_size
         if start < prev_end or end > directory.start:
             member.problems.append(("container-bomb", "its data overlaps another member or the central directory (a zip-bomb construction)"))
         prev_end = max(prev_end, end)
@@ -1304,25 +1324,198 @@ def _zip_plan(headers: RandomReader, directory: ZipDirectory, limits: Limits, or
         fields["size"] = info.file_size
         if info.flag_bits & 0x1:
             fields["encrypted"] = True
-            member.problems.append(("member-encrypted", "is encrypted; kept inside the zip as it is, not decrypted and not hashed"))
-            yield member, info, -1
+            yield _unread(member, info, odd, ("member-encrypted", "is encrypted; kept inside the zip as it is, not decrypted and not hashed"))
             continue
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > limits.ratio_floor and ratio > limits.max_ratio:
-            member.problems.append(("container-bomb", f"would expand {ratio:,.0f}:1 to {info.file_size} bytes (cap {limits.max_ratio:,.0f}:1); not read"))
-            yield member, info, -1
+            yield _unread(member, info, odd, ("container-bomb", f"would expand {ratio:,.0f}:1 to {info.file_size} bytes (cap {limits.max_ratio:,.0f}:1); not read"))
             continue
         expanded += info.file_size
         if expanded > limits.max_expanded:
-            member.problems.append(("container-bomb", f"members up to this one expand to {expanded} bytes, more than the cap of {limits.max_expanded}; not read"))
-            yield member, info, -1
+            yield _unread(member, info, odd, ("container-bomb", f"members up to this one expand to {expanded} bytes, more than the cap of {limits.max_expanded}; not read"))
             continue
         if info.compress_type not in _SUPPORTED_METHODS:
             member.unread = f"compression method {info.compress_type} ({fields['compression']}) is not supported; kept inside the zip, not hashed"
-            yield member, info, -1
+            yield _unread(member, info, odd)
             continue
+        if odd is not None:
+            member.problems.append(("member-type", f"{odd}; its bytes are hashed as a file's"))
         yield member, info, start
+    cover.upto(directory.start)
+    cover.finish()
     headers.drop(_zip_plan)
+
+
+def _unread(member: Member, info: ZipEntry, odd: str | None, why: tuple[str, str] | None = None) -> _Job:
+    """A member planned not to be read, with why (and, for one that carries bytes its type says it has not, that too)."""
+    if odd is not None:
+        member.problems.append(("member-type", f"{odd}; not read (see its other problems)"))
+    if why is not None:
+        member.problems.append(why)
+    return member, info, -1
+
+
+def _zip_odd(info: ZipEntry, kind: str) -> str | None:
+    """What is odd about a member marked as a folder or a special file that
+    carries bytes (extraction tools disagree about what it is), or None."""
+    if kind != "directory" and kind not in _SPECIAL:
+        return None
+    if info.compress_size <= 0 and info.file_size <= 0:
+        return None
+    holds = f"holds {info.file_size} byte(s)"
+    if info.compress_size != info.file_size:
+        holds += f" ({info.compress_size} compressed)"
+    if kind == "directory" and info.orig_filename.endswith("/"):
+        return f"is marked as a folder (its name ends in '/') but {holds}; unzip and Python's zipfile make an empty folder of it and drop them"
+    if kind == "directory":
+        return f"is marked as a folder by its Unix mode but {holds}; unzip and Python's zipfile extract it as a file, 7-Zip as a folder"
+    return f"is marked as {_SPECIAL[kind]} by its Unix mode but {holds}; unzip extracts it as a regular file"
+
+
+_UNLISTED_SHOWN = 20  # stretches of bytes that belong to no listed member told one by one; the rest counted
+
+
+class _Coverage:
+    """Which bytes of a zip its listed members account for (each one's local
+    header, name, extra field, data and data descriptor), walked in the order
+    of the local headers; what no listed member accounts for, up to the central
+    directory, is told as ``container-unlisted-data`` warnings. Costs nothing
+    per member beyond reading, where there is a gap, its first bytes."""
+
+    def __init__(self, headers: RandomReader, ending: list[Event]) -> None:
+        self._headers = headers
+        self._ending = ending
+        self._at = 0  # bytes before this are accounted for
+        self._after: tuple[int, str] | None = None  # (entry number, name) of the member whose data ends there
+        self._last: tuple[int, ZipEntry] | None = None  # (where its data ends, its entry) when a data descriptor may follow
+        self._count = 0
+        self._bytes = 0
+
+    def member(self, end: int, descriptor: bool, info: ZipEntry, i: int, path: str) -> None:
+        """Entry ``i``'s local header, name, extra field and data end at ``end``."""
+        if end > self._at:
+            self._at, self._after = end, (i, path)
+            self._last = (end, info) if descriptor else None
+
+    def upto(self, offset: int, i: int = -1, path: str = "") -> None:
+        """Everything before ``offset`` (entry ``i``'s local header, or by default
+        the central directory) should be accounted for."""
+        at = self._at
+        if offset <= at:
+            return
+        headers = self._headers
+        headers.hold(_zip_plan, at)  # (before the wait for the bytes at offset, so the copy can go on)
+        if self._last is not None and self._last[0] == at:
+            info = self._last[1]
+            at += _descriptor(headers.read_at(at, min(24, offset - at)), info.compress_size, info.file_size)
+        self._at, self._last = offset, None
+        if at >= offset:
+            return
+        size = offset - at
+        self._count += 1
+        self._bytes += size
+        if self._count > _UNLISTED_SHOWN:
+            return
+        following = "the central directory" if i < 0 else f"the local header of member #{i + 1} ({path!r})"
+        where = f"before {following}" if self._after is None else f"between the data of member #{self._after[0] + 1} ({self._after[1]!r}) and {following}"
+        self._ending.append(
+            Note(
+                "container-unlisted-data",
+                "warn",
+                f"{size} byte(s) at offsets {at} to {offset - 1}, {where}, belong to no member its central directory lists"
+                f"{_looks_like(headers.read_at, at, size)}; they are kept in the container but are not catalogued",
+            )
+        )
+
+    def finish(self) -> None:
+        more = self._count - _UNLISTED_SHOWN
+        if more > 0:
+            self._ending.append(
+                Note(
+                    "container-unlisted-data",
+                    "warn",
+                    f"{more} more stretch(es) of bytes belong to no member its central directory lists "
+                    f"({self._count} in all, {self._bytes} byte(s)); they are kept in the container but are not catalogued",
+                )
+            )
+
+
+def _descriptor(data: bytes, compress_size: int, file_size: int) -> int:
+    """The length of the data descriptor (APPNOTE 4.3.9) at the start of
+    ``data`` for a member of these sizes: with or without its signature, with
+    4- or 8-byte sizes; 0 when there is none."""
+    for signed, fmt in ((True, "<LLL"), (True, "<LQQ"), (False, "<LLL"), (False, "<LQQ")):
+        skip = 4 if signed else 0
+        n = skip + struct.calcsize(fmt)
+        if len(data) < n or (signed and data[:4] != b"PK\x07\x08"):
+            continue
+        _crc, csize, usize = struct.unpack_from(fmt, data, skip)
+        if (csize, usize) == (compress_size, file_size):
+            return n
+    return 0
+
+
+_SIGNATURES = {
+    b"PK\x01\x02": "a central-directory entry",
+    b"PK\x05\x06": "an end-of-central-directory record",
+    b"PK\x06\x06": "a ZIP64 end-of-central-directory record",
+    b"PK\x07\x08": "a data descriptor",
+}
+
+
+def _looks_like(read: Callable[[int, int], bytes], at: int, size: int) -> str:
+    """What the ``size`` bytes at ``at`` start with (reading at most a local header and its name)."""
+    head = read(at, min(size, 30))
+    if head[:4] == b"PK\x03\x04":
+        if len(head) < 30:
+            return "; they start with a local-file-header signature (PK\\x03\\x04)"
+        flags, csize, nlen = struct.unpack_from("<H", head, 6)[0], struct.unpack_from("<L", head, 18)[0], struct.unpack_from("<H", head, 26)[0]
+        raw = read(at + 30, min(nlen, size - 30, 1024)) if nlen else b""
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        cut = "…" if len(raw) < nlen else ""
+        return (
+            f"; they start with a local file header (PK\\x03\\x04), so they look like a zip entry the central directory does not list, "
+            f"named {name!r}{cut} ({csize} byte(s) of data declared)"
+        )
+    what = _SIGNATURES.get(head[:4])
+    if what is not None:
+        return f"; they start with the signature of {what} ({head[:4]!r})"
+    return f"; they start with {head[:8].hex(' ')}" if head else ""
+
+
+def _zip_tail(reader: RandomReader, directory: ZipDirectory) -> Iterator[Note]:
+    """What follows the end-of-central-directory record: a comment, trailing bytes."""
+    end = directory.end
+    if end is None:
+        return
+    after = end.location + _EOCD.size  # where the comment starts
+    comment = min(end.comment, max(0, end.filesize - after))
+    trailing = end.filesize - after - comment
+    if not end.comment and trailing <= 0:
+        return
+    reader.hold(_zip_tail, after)  # (a copy still being written goes on past what is read here)
+    try:
+        if comment:
+            shown = reader.read_range(after, min(comment, 48))
+            short = f" (its end record declares {end.comment}: the file ends first)" if comment < end.comment else ""
+            yield Note(
+                "container-comment",
+                "warn",
+                f"the zip has a comment of {comment} byte(s){short} at offsets {after} to {after + comment - 1}, after its "
+                f"end-of-central-directory record, starting {shown!r}; it is kept in the container but is not a member",
+            )
+        elif end.comment:
+            yield Note("container-comment", "warn", f"its end-of-central-directory record declares a comment of {end.comment} byte(s), but the file ends with the record")
+        if trailing > 0:
+            yield Note(
+                "container-trailing-data",
+                "warn",
+                f"{trailing} byte(s) at offsets {after + comment} to {end.filesize - 1} follow the end-of-central-directory record"
+                f"{' and its comment' if comment else ''}{_looks_like(reader.read_range, after + comment, trailing)}; "
+                "they are kept in the container but are not a member",
+            )
+    finally:
+        reader.drop(_zip_tail)
 
 
 def _zip_read(
@@ -1341,6 +1534,12 @@ def _zip_read(
 def _finish(member: Member, info: ZipEntry, s: "_Streamed", algorithms: tuple[str, ...]) -> None:
     """A member's record from what reading it found: content, CRC and size checked."""
     fields = member.fields
+    kind = fields["member_type"]
+    if (kind == "directory" or kind in _SPECIAL) and info.file_size == 0:  # (read to see that its compressed data gives nothing)
+        if not s.error and s.size == 0 and s.crc == info.CRC:
+            member.problems += _type_problems(fields)  # it does: recorded as an empty one always was
+            return
+        member.problems.append(("member-type", f"{_zip_odd(info, kind)}; read as a file's (see its other problems)"))
     _set_content(member, s, algorithms)
     if s.error:
         fields["declared_size"] = info.file_size
@@ -1350,9 +1549,10 @@ def _finish(member: Member, info: ZipEntry, s: "_Streamed", algorithms: tuple[st
     elif s.size != info.file_size:
         fields["declared_size"] = info.file_size
         member.problems.append(("member-readable", f"holds {s.size} bytes, its directory entry declares {info.file_size}"))
-    if fields["member_type"] == "symlink" and s.size <= HEAD:
+    if kind == "symlink" and s.size <= HEAD:
         fields["link_target"] = escaped_name(os.fsdecode(s.head))
-    member.problems += _type_problems(fields)
+    if kind not in _SPECIAL:  # (one that was read carries bytes: its member-type problem says so)
+        member.problems += _type_problems(fields)
 
 
 # --- gzip --------------------------------------------------------------------------
@@ -1621,9 +1821,15 @@ def _tar_members(tf: tarfile.TarFile, algorithms: tuple[str, ...], scanner: Memb
             problems += names.check(fields["member_path"], count)
             job = _TarJob(Member(fields, problems))
             if not ti.isreg():
-                fields["size"] = 0
-                yield job
-                continue
+                odd = _tar_odd(ti)
+                if odd is not None:
+                    problems.append(("member-type", odd))
+                if ti.type in tarfile.SUPPORTED_TYPES or ti.size <= 0:
+                    fields["size"] = 0
+                    yield job
+                    continue
+                # A type tarfile does not know, holding data: tarfile skips its data as a
+                # regular file's and GNU tar extracts it as a regular file, so it is read as one.
             read = _tar_reader(tf, ti)
             if ti.size <= CHUNK:
                 try:
@@ -1668,6 +1874,40 @@ def _tar_members(tf: tarfile.TarFile, algorithms: tuple[str, ...], scanner: Memb
         ending.append(Problem("container-readable", f"corrupt: the header after member {count} is not a valid tar header; nothing after it was catalogued"))
     elif trailing:
         ending.append(Note("container-trailing-data", "warn", f"{trailing} non-zero byte(s) follow the end-of-archive marker; they are kept in the container but are not a member"))
+
+
+# Types that have no data in a tar (POSIX), but whose size field GNU tar still
+# skips as data: what follows their header is read differently by different tools.
+_SIZE_SKIPPED_BY_GNU_TAR = {tarfile.SYMTYPE: "a symbolic link", tarfile.CHRTYPE: "a character device", tarfile.BLKTYPE: "a block device", tarfile.FIFOTYPE: "a FIFO"}
+
+
+def _tar_odd(ti: tarfile.TarInfo) -> str | None:
+    """What is odd about a member that is not a regular file but whose header declares data, or None.
+
+    An unknown type is read as a regular file, as tarfile and GNU tar both do.
+    Folders and hard links with a size hold no data for tarfile or GNU tar
+    alike (old archivers wrote folder sizes): nothing to say. For links,
+    devices and FIFOs the readers disagree: tarfile (and so evidpack) reads
+    the header that follows, as POSIX says (no data is stored for them);
+    GNU tar skips the declared size as data. evidpack keeps tarfile's reading,
+    so whatever lies there is catalogued as members rather than hidden in
+    one; the problem says that GNU tar sees the archive otherwise."""
+    if ti.size <= 0:
+        return None
+    if ti.type not in tarfile.SUPPORTED_TYPES:
+        return (
+            f"has the tar type {ti.type!r}, which is not a standard type, and holds {ti.size} byte(s); GNU tar and Python's tarfile "
+            "extract it as a regular file, so its bytes are hashed as a file's"
+        )
+    what = _SIZE_SKIPPED_BY_GNU_TAR.get(ti.type)
+    if what is None:
+        return None
+    blocks = -(-ti.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    return (
+        f"its header declares {ti.size} byte(s) of data, which {what} does not have in a tar (POSIX): evidpack, like Python's tarfile, "
+        f"reads the {blocks} byte(s) after its header as what follows it (members catalogued after it may lie there), "
+        "but GNU tar skips them as this member's data and would not list what lies there"
+    )
 
 
 def _tar_reader(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> Callable[[int], bytes]:
