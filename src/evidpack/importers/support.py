@@ -1,17 +1,20 @@
 """Helpers shared by importers that copy a source like ``files`` and then read
 what they copied: copying with the files importer, naming a source file in a
 message, reading the copy inside the bundle, cataloguing a zip among the copies,
-and checking ``[sources.options]``.
+streaming a member out of such a zip, writing a derived record a piece at a
+time, and checking ``[sources.options]``.
 """
 
 from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EvidpackError
 from .base import ImportContext
@@ -124,13 +127,72 @@ def catalogue_zip(ctx: ImportContext, container: dict[str, Any], shown: str, tag
     return members
 
 
-def read_member(ctx: ImportContext, container: dict[str, Any], member: ZipMember, limit: int) -> bytes:
-    """The bytes of one member of a copied zip (ValueError if larger than ``limit``)."""
+class MemberError(Exception):
+    """A member of a copied zip that cannot be read (too large, damaged); the message says why."""
+
+
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError)
+
+
+class _MemberStream:
+    """A member's bytes as they are inflated; a damaged member raises :class:`MemberError`."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._fh.read(size)
+        except _ZIP_ERRORS as exc:
+            raise MemberError(str(exc)) from None
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+@contextmanager
+def open_zip(ctx: ImportContext, container: dict[str, Any]) -> Iterator[zipfile.ZipFile]:
+    """The copied zip ``container``, opened once for reading any number of its members."""
+    with zipfile.ZipFile(bundle_file(ctx, container)) as zf:
+        yield zf
+
+
+def member_opener(zf: zipfile.ZipFile, member: ZipMember, limit: int) -> Callable[[], Any]:
+    """What opens one member of a zip opened by :func:`open_zip` as a stream, from
+    its first byte, as often as it is called (each a context manager). Nothing is
+    read into memory: the member is inflated as it is read, and Python's zipfile
+    never inflates it beyond the size it declares. MemberError if that size is
+    larger than ``limit``."""
     size = member.record.get("size", 0)
     if size > limit:
-        raise ValueError(f"{size} bytes is more than evidpack reads into memory ({limit})")
-    with zipfile.ZipFile(bundle_file(ctx, container)) as zf:
-        return zf.read(zf.infolist()[member.index - 1])
+        raise MemberError(f"{size} bytes is more than evidpack reads into memory ({limit})")
+    info = zf.infolist()[member.index - 1]
+
+    @contextmanager
+    def opener() -> Iterator[IO[bytes]]:
+        try:
+            fh = zf.open(info)
+        except _ZIP_ERRORS as exc:
+            raise MemberError(str(exc)) from None
+        stream = _MemberStream(fh)
+        try:
+            yield stream  # type: ignore[misc]
+        finally:
+            stream.close()
+
+    return opener
+
+
+@contextmanager
+def record_file(ctx: ImportContext, name: str) -> Iterator[IO[bytes]]:
+    """A derived record written a piece at a time, as ``ctx.write_record_bytes``
+    writes one whole: ``evidpack/records/<source>-<name>``, created once."""
+    rel = f"evidpack/records/{ctx.source.id}-{name}"
+    path = ctx.writer.root / rel
+    path.parent.mkdir(exist_ok=True)
+    with open(path, "xb", buffering=1 << 20) as fh:
+        ctx.writer.records_written.append(rel)
+        yield fh
 
 
 class Options:

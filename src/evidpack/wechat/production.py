@@ -6,13 +6,25 @@
 account (subscriber) or a login/IP entry. No row is ever dropped: a value that
 cannot be read is kept as given, and the row, field, value and problem are
 listed in ``parse_errors``.
+
+Memory does not grow with the production: rows are read as the table readers
+hand them over, and each account, login and parse error is written to a
+:class:`Spool` (an anonymous temporary file) as it is made. What is kept in
+memory is what the checks and the record's summary need: counts, logins per
+WeChat ID, the +86 accounts, the first parse error. :meth:`Production.write_record`
+then streams the record, byte for byte what ``json.dumps(record, indent=1,
+sort_keys=True, ensure_ascii=False)`` gives.
 """
 
 from __future__ import annotations
 
+import json
+import pickle
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from ..timeparse import ReadTime, TimeProblem, Zone, read_time
 from ..timeutil import format_utc
@@ -103,77 +115,164 @@ def timeline(kind: str, reference: str | None, sent: datetime | None, received: 
     return out
 
 
+class Spool:
+    """Entries written to an anonymous temporary file as they are made, and read
+    back in order (as often as wanted). Appending may be undone back to a :meth:`mark`."""
+
+    def __init__(self) -> None:
+        self._fh: IO[bytes] | None = None
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, entry: Any) -> None:
+        if self._fh is None:
+            self._fh = tempfile.TemporaryFile(prefix="evidpack-wechat-")
+        pickle.dump(entry, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._fh is None:
+            return
+        fh, count = self._fh, self.count
+        end = fh.seek(0, 2)
+        fh.seek(0)
+        try:
+            for _ in range(count):
+                yield pickle.load(fh)
+        finally:
+            fh.seek(end)
+
+    def mark(self) -> tuple[int, int]:
+        return (self._fh.tell() if self._fh is not None else 0), self.count
+
+    def undo(self, mark: tuple[int, int]) -> None:
+        where, self.count = mark
+        if self._fh is not None:
+            self._fh.seek(where)
+            self._fh.truncate()
+
+    def close(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            fh.close()
+
+
 @dataclass
 class _Section:
     header: Header
-    title: str | None
     preamble: list[dict[str, Any]]
-    rows: list[tuple[int, list[Any]]] = field(default_factory=list)
+    first: bool  # the table's first section: its preamble is never a title
+    rows: int = 0
 
 
 class Production:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.accounts: list[dict[str, Any]] = []
-        self.logins: list[dict[str, Any]] = []
-        self.errors: list[dict[str, Any]] = []
+        self.accounts = Spool()
+        self.logins = Spool()
+        self.errors = Spool()
         self.notes: list[tuple[str, str]] = []  # (subject, text): warnings such as zone conflicts
+        self.jurisdiction: list[dict[str, Any]] = []  # the +86 accounts, as the record lists them
+        self.first_error: dict[str, Any] | None = None
+        self._rows_with_problems = 0
+        self._logins_per_account: dict[str, int] = {}  # WeChat ID -> login rows (files read whole)
+        self._file_logins: dict[str, int] = {}  # the same for the file being read
+
+    def close(self) -> None:
+        for spool in (self.accounts, self.logins, self.errors):
+            spool.close()
 
     # --- files and tables ------------------------------------------------------------
 
     def read(self, doc: Document, place: Place) -> dict[str, Any]:
-        """Read every table of one file; returns the file's summary for the record."""
-        summary: dict[str, Any] = {"format": doc.format, **doc.info, "tables": [], "unrecognised": []}
+        """Read every table of one file; returns the file's summary for the record.
+        A reader that fails part-way (:class:`~.tables.Unreadable`, a damaged zip
+        member) leaves nothing of the file behind: what was made of its rows is
+        undone, and the error is raised on."""
+        mark = (self.accounts.mark(), self.logins.mark(), self.errors.mark(), len(self.notes), len(self.jurisdiction), self.first_error, self._rows_with_problems)
+        self._file_logins = {}
+        tables: list[dict[str, Any]] = []
+        unrecognised: list[dict[str, Any]] = []
+        try:
+            for table in doc.tables:
+                self._read_table(table, Place(place.item, place.file, place.member, table.name), tables, unrecognised)
+        except BaseException:
+            accounts, logins, errors, notes, jurisdiction, self.first_error, self._rows_with_problems = mark
+            self.accounts.undo(accounts)
+            self.logins.undo(logins)
+            self.errors.undo(errors)
+            del self.notes[notes:], self.jurisdiction[jurisdiction:]
+            self._file_logins = {}
+            raise
+        for wechat_id, n in self._file_logins.items():
+            self._logins_per_account[wechat_id] = self._logins_per_account.get(wechat_id, 0) + n
+        self._file_logins = {}
+        summary: dict[str, Any] = {"format": doc.format, **doc.info, "tables": tables, "unrecognised": unrecognised}
         if doc.problems:
             summary["problems"] = doc.problems
-        for table in doc.tables:
-            tplace = Place(place.item, place.file, place.member, table.name)
-            sections = self._sections(table)
-            if not sections:
-                summary["unrecognised"].append({"table": table.name, "rows": len(table.rows), **table.info})
-                continue
-            for sec in sections:
-                before = len(self.accounts) + len(self.logins)
-                for row, cells in sec.rows:
-                    self._row(sec.header, row, cells, tplace)
-                entry = {
-                    "table": table.name,
-                    **table.info,
-                    "kind": sec.header.kind,
-                    "header_row": sec.header.row,
-                    "columns": [c.to_json() for c in sec.header.columns],
-                    "rows": len(self.accounts) + len(self.logins) - before,
-                }
-                if sec.title:
-                    entry["title"] = sec.title
-                if sec.preamble:
-                    entry["preamble"] = sec.preamble
-                summary["tables"].append(entry)
         return summary
 
-    def _sections(self, table: RawTable) -> list[_Section]:
-        """Split a table at its header rows. Rows before the first header are its
-        preamble (kept as text); a one-cell row just before a later header is that
-        section's title; every other row after a header is a data row."""
-        headers = [match_header(row, cells, self.settings.columns) for row, cells in table.rows]
-        sections: list[_Section] = []
+    def _read_table(self, table: RawTable, place: Place, out: list[dict[str, Any]], unrecognised: list[dict[str, Any]]) -> None:
+        """Split a table at its header rows, reading it row by row. Rows before the
+        first header are its preamble (kept as text); a one-cell row just before a
+        later header is that section's title; every other row after a header is a
+        data row, read as soon as the row after it shows it is not a title."""
+        columns = self.settings.columns
+        rows = iter(table.rows)
+
+        def following() -> tuple[int, list[Any], Header | None] | None:
+            nxt = next(rows, None)
+            return None if nxt is None else (nxt[0], nxt[1], match_header(nxt[0], nxt[1], columns))
+
+        count = 0
+        section: _Section | None = None
         preamble: list[dict[str, Any]] = []
-        for i, ((row, cells), header) in enumerate(zip(table.rows, headers)):
+        current = following()
+        while current is not None:
+            row, cells, header = current
+            count += 1
             if header is not None:
                 self._note_zones(header, table)
-                sections.append(_Section(header, None, preamble))
+                if section is not None:
+                    out.append(self._finish(section, table))
+                section = _Section(header, preamble, first=section is None)
                 preamble = []
+                current = following()
                 continue
             texts = [cell_text(c) for c in cells if cell_text(c).strip()]
-            title_of_next = i + 1 < len(headers) and headers[i + 1] is not None and len(texts) == 1
-            if not sections or title_of_next:
+            current = following()
+            title_of_next = current is not None and current[2] is not None and len(texts) == 1
+            if section is None or title_of_next:
                 preamble.append({"row": row, "text": " | ".join(texts)})
             else:
-                sections[-1].rows.append((row, cells))
-        for sec in sections[1:]:
-            if len(sec.preamble) == 1:
-                sec.title, sec.preamble = sec.preamble[0]["text"], []
-        return sections
+                self._row(section.header, row, cells, place)
+                section.rows += 1
+        if section is not None:
+            out.append(self._finish(section, table))
+        else:
+            unrecognised.append({"table": table.name, "rows": count, **table.info})
+
+    @staticmethod
+    def _finish(sec: _Section, table: RawTable) -> dict[str, Any]:
+        title = None
+        preamble = sec.preamble
+        if not sec.first and len(preamble) == 1:
+            title, preamble = preamble[0]["text"], []
+        entry = {
+            "table": table.name,
+            **table.info,
+            "kind": sec.header.kind,
+            "header_row": sec.header.row,
+            "columns": [c.to_json() for c in sec.header.columns],
+            "rows": sec.rows,
+        }
+        if title:
+            entry["title"] = title
+        if preamble:
+            entry["preamble"] = preamble
+        return entry
 
     def _note_zones(self, header: Header, table: RawTable) -> None:
         manifest = self.settings.zone
@@ -204,7 +303,10 @@ class Production:
 
         def problem(fld: str, value: Any, text: str) -> None:
             problems.append({"field": fld, "value": cell_text(value), "problem": text})
-            self.errors.append({**place.at(row), "field": fld, "value": cell_text(value), "problem": text})
+            error = {**place.at(row), "field": fld, "value": cell_text(value), "problem": text}
+            self.errors.append(error)
+            if self.first_error is None:
+                self.first_error = error
 
         extra = [json_value(c) for c in cells[len(header.columns) :] if c is not None and cell_text(c) != ""]
         if extra:
@@ -213,7 +315,16 @@ class Production:
         reader = self._account if header.kind == "accounts" else self._login
         entry = reader(values, problem)
         entry.update({"other": other, "at": place.at(row), "problems": problems})
-        (self.accounts if header.kind == "accounts" else self.logins).append(entry)
+        if problems:
+            self._rows_with_problems += 1
+        if header.kind == "accounts":
+            self.accounts.append(entry)
+            if entry["weixin_likely"]:
+                self.jurisdiction.append({"wechat_id": entry["wechat_id"], "phone": entry["phone"]["e164"], "at": entry["at"], "note": JURISDICTION_NOTE})
+        else:
+            self.logins.append(entry)
+            if entry["wechat_id"]:
+                self._file_logins[entry["wechat_id"]] = self._file_logins.get(entry["wechat_id"], 0) + 1
 
     @staticmethod
     def _get(values: dict[str, tuple[Any, Column]], fld: str) -> tuple[Any, Column | None]:
@@ -319,35 +430,81 @@ class Production:
 
     # --- the record -------------------------------------------------------------------------
 
-    def record(self) -> dict[str, Any]:
-        per_account: dict[str, int] = {}
-        for login in self.logins:
-            if login["wechat_id"]:
-                per_account[login["wechat_id"]] = per_account.get(login["wechat_id"], 0) + 1
+    def all_accounts(self) -> Iterator[dict[str, Any]]:
+        """The accounts in order, each with its count of login rows."""
+        per_account = self._logins_per_account
         for acc in self.accounts:
             acc["logins"] = per_account.get(acc["wechat_id"], 0) if acc["wechat_id"] else 0
-        return {
-            "accounts": self.accounts,
-            "logins": self.logins,
-            "parse_errors": self.errors,
-            "jurisdiction": [
-                {"wechat_id": a["wechat_id"], "phone": a["phone"]["e164"], "at": a["at"], "note": JURISDICTION_NOTE}
-                for a in self.accounts
-                if a["weixin_likely"]
-            ],
+            yield acc
+
+    def write_record(
+        self,
+        fh: IO[bytes],
+        head: dict[str, Any],
+        *,
+        on_account: Callable[[dict[str, Any]], None] | None = None,
+        on_login: Callable[[dict[str, Any]], None] | None = None,
+        on_error: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Write the record — ``head`` (format, source, settings, files, …) with
+        the accounts, logins, parse errors, jurisdiction list and counts — as
+        ``json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True)`` and a
+        newline would, one entry at a time. Each account, login and parse error
+        is also handed to its ``on_…`` callback as it is written."""
+        body: dict[str, Any] = {
+            **head,
+            "accounts": _Streamed(self.all_accounts(), on_account),
+            "logins": _Streamed(iter(self.logins), on_login),
+            "parse_errors": _Streamed(iter(self.errors), on_error),
+            "jurisdiction": self.jurisdiction,
             "counts": self.counts(),
         }
+        fh.write(b"{")
+        for n, key in enumerate(sorted(body)):
+            fh.write(b"" if n == 0 else b",")
+            fh.write(b"\n " + json.dumps(key, ensure_ascii=False).encode("utf-8") + b": ")
+            value = body[key]
+            if isinstance(value, _Streamed):
+                value.write(fh)
+            else:
+                fh.write(_nested(value, 1))
+        fh.write(b"\n}\n")
 
     def counts(self) -> dict[str, int]:
-        rows = self.accounts + self.logins
         return {
             "accounts": len(self.accounts),
             "logins": len(self.logins),
-            "rows": len(rows),
-            "rows_with_problems": sum(1 for r in rows if r["problems"]),
+            "rows": len(self.accounts) + len(self.logins),
+            "rows_with_problems": self._rows_with_problems,
             "parse_errors": len(self.errors),
-            "weixin_likely": sum(1 for a in self.accounts if a["weixin_likely"]),
+            "weixin_likely": len(self.jurisdiction),
         }
+
+
+def _nested(value: Any, depth: int) -> bytes:
+    """``value`` as json.dumps(indent=1) writes it at ``depth`` levels down: its
+    own encoding with every line break indented ``depth`` more (a line break in
+    the text of a value is always escaped, so every one is the layout's)."""
+    text = json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
+    return text.replace("\n", "\n" + " " * depth).encode("utf-8")
+
+
+class _Streamed:
+    """A list in the record written as it is read (from a :class:`Spool`)."""
+
+    def __init__(self, entries: Iterator[dict[str, Any]], each: Callable[[dict[str, Any]], None] | None) -> None:
+        self.entries, self.each = entries, each
+
+    def write(self, fh: IO[bytes]) -> None:
+        """At depth 1 of the record: ``[`` then each entry at depth 2, or ``[]``."""
+        empty = True
+        for entry in self.entries:
+            fh.write(b"[\n  " if empty else b",\n  ")
+            fh.write(_nested(entry, 2))
+            empty = False
+            if self.each is not None:
+                self.each(entry)
+        fh.write(b"[]" if empty else b"\n ]")
 
 
 # Flat rows for catalogue tables and CSV exports (same columns in both).

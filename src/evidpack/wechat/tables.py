@@ -9,6 +9,17 @@ the values is the job of :mod:`evidpack.wechat.production`.
 A reader raises :class:`Unreadable` when it can read nothing (not a workbook, a
 password-protected spreadsheet, undecodable text); problems met part-way (a
 malformed CSV line) are listed in :attr:`Document.problems` and reading goes on.
+
+Delimited text and workbooks are read as streams: their rows are made one at a
+time as the consumer asks for them (:attr:`RawTable.rows` is then an iterator),
+so memory does not grow with the file. Such a reader may still raise
+:class:`Unreadable` part-way (a byte that does not decode on line 90,000), after
+rows were handed over: the consumer undoes what it made of them (see
+``Production.read``). Every reader takes a :class:`RowBudget`, shared by the
+files of one production: when it runs out, reading stops and
+:attr:`Document.stopped` says where. JSON and HTML are read whole: the importer
+caps their size, and one denser than :data:`MAX_JSON_ITEMS` brackets and commas
+or :data:`MAX_HTML_TAGS` tags is not parsed.
 """
 
 from __future__ import annotations
@@ -18,36 +29,120 @@ import csv
 import io
 import json
 import re
+import sys
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from html.parser import HTMLParser
-from typing import Any
+from typing import IO, Any
 
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
 DELIMITERS = (",", "\t", ";", "|")
+CHUNK = 1 << 20  # bytes read (and decoded) at a time
+MAX_LINE = 1 << 20  # characters: a longer line of delimited text stops reading (no table has one)
+MAX_PART = 64 << 20  # bytes: a workbook part other than a worksheet (shared strings, styles) is read whole
+MAX_SHEET = 512 << 20  # bytes: a worksheet is streamed, but no further than this
+MAX_COLUMNS = 128  # a sheet declaring more columns is read as stored, its rows not padded to that width
+_BATCH = 512  # workbook rows read at a time
+# JSON and HTML are parsed whole, and their parsed form can take 80 times their size (a file of "{}," is
+# all objects): one with more of these than real productions ever hold is not parsed.
+MAX_JSON_ITEMS = 2_000_000  # "{", "[" and "," (100,000 rows of ten fields have about 1,100,000)
+MAX_HTML_TAGS = 4_000_000  # "<" (100,000 rows of ten cells have about 2,100,000)
+
+#: Opens a file (or zip member) afresh, from its first byte, as a binary stream.
+Opener = Callable[[], AbstractContextManager[IO[bytes]]]
 
 
 class Unreadable(Exception):
     """Nothing could be read from the file; the message says why, in one line."""
 
 
+class RowBudget:
+    """How many rows (and malformed records), and how many cells in them, the
+    files of one production may hand over between them: a cap against
+    decompression bombs, whose rows would otherwise fill the records, the
+    catalogue and the PDF index (or keep a CPU busy for hours)."""
+
+    def __init__(self, rows: int, cells: int | None = None) -> None:
+        self.limit = rows
+        self.cell_limit = cells
+        self.used = 0
+        self.cells = 0
+        self._over = "rows"
+
+    def take(self, cells: int = 0, row: bool = True) -> bool:
+        """Count a row (or, with ``row=False``, only the cells of a blank one); False once over a cap."""
+        if row and self.used >= self.limit:
+            self._over = "rows"
+            return False
+        if self.cell_limit is not None and self.cells + cells > self.cell_limit:
+            self._over = "cells"
+            return False
+        self.used += 1 if row else 0
+        self.cells += cells
+        return True
+
+    @property
+    def spent(self) -> bool:
+        return self.used >= self.limit or (self.cell_limit is not None and self.cells >= self.cell_limit)
+
+    def stop(self, where: str) -> str:
+        what = f"{self.limit:,} rows" if self._over == "rows" else f"{self.cell_limit:,} cells"
+        return (
+            f"{where}: the production has more than {what}, the most evidpack reads from one production "
+            "(a cap against decompression bombs); reading stopped there, the rows before it were read"
+        )
+
+
 @dataclass
 class RawTable:
     name: str | None  # sheet name, JSON path, "table 2"; None for a CSV file
-    rows: list[tuple[int, list[Any]]]  # (row number, cells); blank rows left out
+    rows: Iterable[tuple[int, list[Any]]]  # (row number, cells); blank rows left out; read once
     info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Document:
+    """One file's tables. Use it as a context manager (or call :meth:`close`):
+    a streamed document holds its file open until then. :attr:`problems`,
+    :attr:`info` and :attr:`stopped` are complete once every table's rows were read."""
+
     format: str
     tables: list[RawTable]
     info: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    stopped: str | None = None  # where and why reading stopped early (the row budget ran out, a line too long)
+    closer: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        for table in self.tables:
+            close = getattr(table.rows, "close", None)
+            if close is not None:
+                close()
+        closer, self.closer = self.closer, None
+        if closer is not None:
+            closer()
+
+    def __enter__(self) -> "Document":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _budgeted(rows: Iterable[tuple[int, list[Any]]], budget: RowBudget | None, doc: Document, where: Callable[[int], str]) -> Iterator[tuple[int, list[Any]]]:
+    """Rows of a table read whole, until the production's budget runs out."""
+    for row, cells in rows:
+        if doc.stopped:
+            return
+        if budget is not None and not budget.take(len(cells)):
+            doc.stopped = budget.stop(where(row))
+            return
+        yield row, cells
 
 
 def _blank(cells: Sequence[Any]) -> bool:
@@ -55,6 +150,15 @@ def _blank(cells: Sequence[Any]) -> bool:
 
 
 # --- text -----------------------------------------------------------------------------
+
+
+_BOMS = (  # byte-order marks, UTF-32 first (its little-endian mark begins with UTF-16's)
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
@@ -66,13 +170,7 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
             raise Unreadable(f"not valid {encoding} text (byte 0x{data[exc.start]:02X} at offset {exc.start})") from None
-    for bom, name in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
+    for bom, name in _BOMS:
         if data.startswith(bom):
             try:
                 return data.decode(name), name
@@ -96,67 +194,239 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Encoding:
+    """How a stream of text is decoded, and how a byte that does not decode is reported
+    (the messages and offsets of :func:`decode_text`, which decodes a whole file)."""
+
+    codec: str
+    used: str  # as recorded: "utf-8", "utf-16-le (no byte-order mark)", the manifest's encoding
+    how: str  # "stated", "bom" or "utf-8"
+    sig_bom: bool = False  # utf-8-sig over a byte-order mark: offsets as decode_text gives them (after the mark)
+    decoder: str | None = None  # the codec that decodes it a chunk at a time, if not ``codec``
+
+    def error(self, opener: Opener, offset: int) -> Unreadable:
+        """``offset``: where, in the whole file, the bytes that do not decode start."""
+        if self.sig_bom:
+            offset -= len(codecs.BOM_UTF8)
+        if self.how == "bom":
+            return Unreadable(f"not valid {self.codec} text despite its byte-order mark (offset {offset})")
+        byte = _byte_at(opener, offset)
+        if self.how == "stated":
+            return Unreadable(f"not valid {self.codec} text (byte 0x{byte:02X} at offset {offset})")
+        return Unreadable(
+            f"not UTF-8 or UTF-16 text (byte 0x{byte:02X} at offset {offset}); "
+            "state its encoding with options.encoding, e.g. \"gb18030\""
+        )
+
+
+def _byte_at(opener: Opener, offset: int) -> int:
+    with opener() as fh:
+        while offset >= CHUNK:
+            offset -= len(fh.read(CHUNK)) or offset
+        piece = fh.read(offset + 1)
+    return piece[offset] if offset < len(piece) else 0
+
+
+class _Decoder:
+    """An incremental decoder that knows where, in the whole stream, a byte that
+    does not decode lies (as decoding the whole stream at once would say)."""
+
+    def __init__(self, codec: str) -> None:
+        self.codec = codec
+        self._dec = codecs.getincrementaldecoder(codec)("strict")
+        self.fed = 0
+
+    def decode(self, data: bytes, final: bool) -> str:
+        state = self._dec.getstate()
+        pending = state[0] if isinstance(state, tuple) and isinstance(state[0], bytes) else b""
+        try:
+            text = self._dec.decode(data, final)
+        except UnicodeDecodeError as exc:
+            start = self.fed - len(pending)  # where exc.object starts in the stream
+            if len(exc.object) == len(pending) + len(data) - len(codecs.BOM_UTF8):
+                start += len(codecs.BOM_UTF8)  # utf-8-sig decodes what follows its byte-order mark
+            raise _BadByte(start + exc.start) from None
+        except UnicodeError as exc:  # a codec's complaint about the whole stream, at no one byte
+            raise Unreadable(f"not valid {self.codec} text ({exc})") from None
+        self.fed += len(data)
+        return text
+
+
+class _BadByte(Exception):
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
+_NATIVE = {  # decoding a whole UTF-16/32 text without a byte-order mark reads it in the machine's order
+    "utf-16": (f"utf-16-{sys.byteorder[0]}e", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
+    "utf-32": (f"utf-32-{sys.byteorder[0]}e", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
+}
+
+
+def _encoding(opener: Opener, encoding: str | None) -> _Encoding:
+    """The encoding of a text file, decided as :func:`decode_text` decides it."""
+    if encoding:
+        name = codecs.lookup(encoding).name
+        with opener() as fh:
+            head = fh.read(4)
+        native, boms = _NATIVE.get(name, (None, ()))
+        # (an incremental UTF-16/32 decoder refuses a text without a mark, bytes.decode does not)
+        decoder = native if native and not head.startswith(boms) else None
+        return _Encoding(encoding, encoding, "stated", name == "utf-8-sig" and head.startswith(codecs.BOM_UTF8), decoder)
+    with opener() as fh:
+        sample = fh.read(4096)
+    for bom, name in _BOMS:
+        if sample.startswith(bom):
+            return _Encoding(name, name, "bom", name == "utf-8-sig")
+    if len(sample) >= 4:
+        even, odd = sample[0::2], sample[1::2]
+        for name, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+            if zeros.count(0) > 0.4 * len(zeros) and other.count(0) < 0.05 * len(other):
+                if _decodes(opener, name):
+                    return _Encoding(name, f"{name} (no byte-order mark)", "utf-8")
+                break
+    return _Encoding("utf-8", "utf-8", "utf-8")
+
+
+def _decodes(opener: Opener, codec: str) -> bool:
+    dec = _Decoder(codec)
+    with opener() as fh:
+        while True:
+            data = fh.read(CHUNK)
+            try:
+                dec.decode(data, not data)
+            except (_BadByte, Unreadable):
+                return False
+            if not data:
+                return True
+
+
 # --- CSV and other delimited text ----------------------------------------------------------------
 
 
-class _Lines:
-    """Lines of a text (endings kept), counting how many have been read."""
+class _LineTooLong(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
 
-    def __init__(self, text: str) -> None:
-        self._it = iter(io.StringIO(text, newline=""))
+
+_TOO_LONG = object()
+
+
+class _Lines:
+    """Lines of a stream of text (endings kept, split where io.StringIO(newline="")
+    splits: after \\n, \\r\\n or a lone \\r), decoded a chunk at a time, counting how
+    many have been read. A byte that does not decode raises :class:`Unreadable`;
+    a line longer than :data:`MAX_LINE` characters raises :class:`_LineTooLong`."""
+
+    def __init__(self, fh: IO[bytes], encoding: _Encoding, opener: Opener) -> None:
+        self._fh, self._encoding, self._opener = fh, encoding, opener
+        self._dec = _Decoder(encoding.decoder or encoding.codec)
+        self._buf: list[Any] = []
+        self._at = 0
+        self._carry = ""
+        self._eof = False
         self.count = 0
 
     def __iter__(self) -> "_Lines":
         return self
 
     def __next__(self) -> str:
-        line = next(self._it)
+        while self._at >= len(self._buf):
+            if self._eof:
+                raise StopIteration
+            self._fill()
+        line = self._buf[self._at]
+        self._at += 1
+        if line is _TOO_LONG or len(line) > MAX_LINE:
+            self._buf, self._at, self._eof = [], 0, True
+            raise _LineTooLong(self.count + 1)
         self.count += 1
         return line
 
+    def _fill(self) -> None:
+        data = self._fh.read(CHUNK)
+        final = not data
+        try:
+            text = self._carry + self._dec.decode(data, final)
+        except _BadByte as exc:
+            raise self._encoding.error(self._opener, exc.offset) from None
+        lines = io.StringIO(text, newline="").readlines()
+        self._carry = ""
+        if not final and lines and (lines[-1][-1] not in "\r\n" or lines[-1][-1] == "\r"):
+            self._carry = lines.pop()  # may go on in the next chunk (a \r may be the first half of \r\n)
+            if len(self._carry) > MAX_LINE:
+                lines.append(_TOO_LONG)
+                final = True
+        self._buf, self._at, self._eof = lines, 0, final
 
-def _parse_delimited(text: str, delimiter: str, limit: int | None = None) -> tuple[list[tuple[int, list[Any]]], list[str]]:
+
+def _records(lines: _Lines, delimiter: str, problems: list[str], budget: RowBudget | None, doc: Document | None, limit: int | None = None) -> Iterator[tuple[int, list[Any]]]:
     """Rows (with the line each starts on) and malformed-line problems. After a
     malformed record, reading resumes on the next line, so one bad quote does not
     lose the rest of the file."""
-    lines = _Lines(text)
-    rows: list[tuple[int, list[Any]]] = []
-    problems: list[str] = []
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     while limit is None or lines.count < limit:
         start = lines.count + 1
         try:
             cells = next(reader)
         except StopIteration:
-            break
+            return
+        except _LineTooLong as exc:
+            if doc is not None:
+                doc.stopped = f"line {exc.line}: longer than {MAX_LINE:,} characters (not a table row); reading stopped there, the lines before it were read"
+            return
         except csv.Error as exc:
+            if doc is not None and budget is not None and not budget.take():
+                doc.stopped = budget.stop(f"line {start}")
+                return
             end = lines.count
             where = f"line {start}" if end <= start else f"lines {start}-{end}"
             problems.append(f"{where}: malformed CSV ({exc})")
             reader = csv.reader(lines, delimiter=delimiter, strict=True)
             continue
         if not _blank(cells):
-            rows.append((start, cells))
-    return rows, problems
+            if doc is not None and budget is not None and not budget.take(len(cells)):
+                doc.stopped = budget.stop(f"line {start}")
+                return
+            yield start, cells
+
+
+def _delimited_rows(opener: Opener, encoding: _Encoding, delimiter: str, doc: Document, budget: RowBudget | None) -> Iterator[tuple[int, list[Any]]]:
+    if doc.stopped or (budget is not None and budget.spent):
+        doc.stopped = doc.stopped or (budget.stop("line 1") if budget is not None else None)
+        return
+    with opener() as fh:
+        yield from _records(_Lines(fh, encoding, opener), delimiter, doc.problems, budget, doc)
 
 
 def read_delimited(
-    data: bytes, *, score: Callable[[Sequence[Any]], int], encoding: str | None = None, delimiter: str | None = None
+    opener: Opener,
+    *,
+    score: Callable[[Sequence[Any]], int],
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    budget: RowBudget | None = None,
 ) -> Document:
     """CSV or other delimited text in any of the usual delimiters. Unless the
     manifest states one, the delimiter is the one under which a header row names
-    the most known fields (ties go to the first of comma, tab, semicolon, bar)."""
-    text, used = decode_text(data, encoding)
+    the most known fields in the first 200 lines (ties go to the first of comma,
+    tab, semicolon, bar). The text is decoded as :func:`decode_text` decodes it,
+    a chunk at a time; its rows are read as they are asked for."""
+    enc = _encoding(opener, encoding)
     if delimiter is None:
         best = (0, DELIMITERS[0])
         for d in DELIMITERS:
-            rows, _ = _parse_delimited(text, d, limit=200)
-            top = max((score(cells) for _, cells in rows), default=0)
+            with opener() as fh:
+                top = max((score(cells) for _, cells in _records(_Lines(fh, enc, opener), d, [], None, None, limit=200)), default=0)
             if top > best[0]:
                 best = (top, d)
         delimiter = best[1]
-    rows, problems = _parse_delimited(text, delimiter)
-    return Document("csv", [RawTable(None, rows)], {"encoding": used, "delimiter": delimiter}, problems)
+    doc = Document("csv", [], {"encoding": enc.used, "delimiter": delimiter})
+    doc.tables.append(RawTable(None, _delimited_rows(opener, enc, delimiter, doc, budget)))
+    return doc
 
 
 # --- XLSX ------------------------------------------------------------------------------------
@@ -167,48 +437,164 @@ def _date_only_format(number_format: str | None) -> bool:
     return not any(token in fmt for token in ("h", "s", "am/pm", "a/p"))
 
 
-def read_xlsx(data: bytes) -> Document:
+def _contains(fh: IO[bytes], needle: bytes) -> bool:
+    """Whether a seekable file holds ``needle`` (read a chunk at a time)."""
+    fh.seek(0)
+    tail = b""
+    while True:
+        data = fh.read(CHUNK)
+        if not data:
+            return False
+        if needle in tail + data:
+            return True
+        tail = data[-(len(needle) - 1) :]
+
+
+class _Unnamed:
+    """A file as openpyxl is given it: without a name, so that its messages
+    (kept in sealed checks) never show where the bundle is being built."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr == "name":
+            raise AttributeError(attr)
+        return getattr(self._fh, attr)
+
+
+def _oversized_part(fh: IO[bytes]) -> str | None:
+    """Why the workbook is not read, if a part of it would expand too far: a
+    part openpyxl reads whole (shared strings, styles, …) beyond
+    :data:`MAX_PART` bytes, a worksheet (streamed) beyond :data:`MAX_SHEET`.
+    (Python's zipfile never inflates a part beyond the size it declares.)"""
+    try:
+        with zipfile.ZipFile(_Unnamed(fh)) as zf:  # type: ignore[arg-type]
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None  # openpyxl says what is wrong with it
+    finally:
+        fh.seek(0)
+    for info in infos:
+        sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+        cap = MAX_SHEET if sheet else MAX_PART
+        if info.file_size > cap:
+            return (
+                f"its part {info.filename!r} would expand to {info.file_size:,} bytes, more than the {cap:,} evidpack reads "
+                f"of one part ({info.compress_size:,} bytes in the file: a decompression bomb?); kept but not read"
+            )
+    return None
+
+
+def read_xlsx(fh: IO[bytes], budget: RowBudget | None = None) -> Document:
     """Every worksheet of an XLSX workbook (hidden ones too, flagged), with typed
-    cells: date cells become naive datetimes (a date-only format gives a date)."""
-    if data.startswith(CFB_MAGIC):
-        if _ENCRYPTION_INFO in data:
+    cells: date cells become naive datetimes (a date-only format gives a date).
+    ``fh`` is a seekable binary file, read in place (openpyxl's read-only mode):
+    the rows of each sheet are read as they are asked for."""
+    fh.seek(0)
+    head = fh.read(len(CFB_MAGIC))
+    if head.startswith(CFB_MAGIC):
+        if _contains(fh, _ENCRYPTION_INFO):
             raise Unreadable(
                 "password-protected spreadsheet (an encrypted Office file); kept as received but not read — "
                 "decrypt a working copy and add it as its own source"
             )
         raise Unreadable("an Excel 97-2003 (.xls) or other OLE file, not XLSX; kept but not read — save a working copy as .xlsx or CSV")
-    if not data.startswith(b"PK"):
+    if not head.startswith(b"PK"):
         raise Unreadable("not an XLSX workbook (not a zip file)")
+    too_big = _oversized_part(fh)
+    if too_big:
+        raise Unreadable(too_big)
     import openpyxl
 
-    tables: list[RawTable] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    doc = Document("xlsx", [], {"sheets": []})
+    notes: set[str] = set()
+
+    def guarded(step: Callable[[], Any]) -> Any:
+        """Run one step of openpyxl's reading: its warnings are kept as reader
+        notes, and any error it raises (it raises many types for a damaged
+        workbook) makes the workbook unreadable."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
-                epoch = "1904" if wb.epoch.year == 1904 else "1900"
-                for ws in wb.worksheets:
-                    tables.append(RawTable(ws.title, list(_sheet_rows(ws)), {"state": ws.sheet_state, "date_system": epoch}))
+                return step()
+            except Exception as exc:
+                raise Unreadable(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
             finally:
-                wb.close()
-        except Exception as exc:  # openpyxl raises many types for a damaged workbook
-            raise Unreadable(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from None
-    notes = sorted({str(w.message) for w in caught})
-    return Document("xlsx", tables, {"sheets": [t.name for t in tables], **({"reader_notes": notes} if notes else {})})
+                notes.update(str(w.message) for w in caught)
+                if notes:
+                    doc.info["reader_notes"] = sorted(notes)
+
+    wb = guarded(lambda: openpyxl.load_workbook(_Unnamed(fh), read_only=True, data_only=True))
+    doc.closer = wb.close
+    try:
+        epoch = guarded(lambda: "1904" if wb.epoch.year == 1904 else "1900")
+        sheets = guarded(lambda: [(ws, ws.title, ws.sheet_state) for ws in wb.worksheets])
+    except BaseException:
+        doc.close()
+        raise
+    for ws, title, state in sheets:
+        doc.tables.append(RawTable(title, _sheet_rows(ws, title, guarded, doc, budget, notes), {"state": state, "date_system": epoch}))
+    doc.info["sheets"] = [t.name for t in doc.tables]
+    return doc
 
 
-def _sheet_rows(ws: Any) -> Iterator[tuple[int, list[Any]]]:
-    for row in ws.iter_rows():
+def _sheet_rows(
+    ws: Any, title: str, guarded: Callable[[Callable[[], Any]], Any], doc: Document, budget: RowBudget | None, notes: set[str]
+) -> Iterator[tuple[int, list[Any]]]:
+    """The non-blank rows of a sheet. openpyxl pads every row to the width the
+    sheet declares and fills every gap between rows with a blank row: a sheet
+    declaring A1:XFD1048576 around two cells would keep a CPU busy for hours. So
+    gap rows (one shared blank row) are passed over at no cost, a declared width
+    beyond :data:`MAX_COLUMNS` is not padded to, and every cell looked at counts
+    against the budget."""
+    if doc.stopped:
+        return
+    width = guarded(lambda: ws.max_column) or 0
+    if width > MAX_COLUMNS:
+        guarded(ws.reset_dimensions)
+        notes.add(f"sheet {title!r} declares {width:,} columns; its rows were read as stored, not padded to that width")
+        doc.info["reader_notes"] = sorted(notes)
+    rows = guarded(ws.iter_rows)
+    last = 0
+    while True:
+        batch, done = guarded(lambda: _next_rows(rows, _BATCH))
+        for number, cells, looked_at in batch:
+            if budget is not None and not budget.take(looked_at, row=number is not None):
+                doc.stopped = budget.stop(f"sheet {title!r} row {number}" if number is not None else f"sheet {title!r} after row {last}")
+                return
+            if number is not None:
+                last = number
+                yield number, cells
+        if done:
+            return
+
+
+def _next_rows(rows: Iterator[Any], count: int) -> tuple[list[tuple[int | None, list[Any], int]], bool]:
+    """The next ``count`` rows of a sheet as (row number, cells, cells looked at),
+    the number None for a blank row; and whether the sheet ended. openpyxl's
+    shared blank row (a gap between rows) is passed over."""
+    out: list[tuple[int | None, list[Any], int]] = []
+    filler: Any = None
+    for _ in range(count):
+        row = next(rows, None)
+        if row is None:
+            return out, True
+        if row is filler:
+            continue
         number = next((c.row for c in row if getattr(c, "row", None)), None)
+        if number is None:
+            filler = row  # (openpyxl hands the same blank row for every gap)
+            out.append((None, [], len(row)))
+            continue
         cells = []
         for c in row:
             v = c.value
             if isinstance(v, datetime) and v.time() == time(0) and _date_only_format(getattr(c, "number_format", None)):
                 v = v.date()
             cells.append(v)
-        if number is not None and not _blank(cells):
-            yield number, cells
+        out.append((None, [], len(row)) if _blank(cells) else (number, cells, len(row)))
+    return out, False
 
 
 def zip_is_workbook(file: Any) -> bool:
@@ -223,10 +609,18 @@ def zip_is_workbook(file: Any) -> bool:
 # --- JSON ------------------------------------------------------------------------------------
 
 
-def read_json(data: bytes, *, score: Callable[[Sequence[Any]], int], lines: bool = False, encoding: str | None = None) -> Document:
+def read_json(
+    data: bytes, *, score: Callable[[Sequence[Any]], int], lines: bool = False, encoding: str | None = None, budget: RowBudget | None = None
+) -> Document:
     """A JSON document (or JSON Lines): every array of objects becomes a table
     named by its JSON path, and so does a lone object whose keys name at least
     two known fields. Rows are the array items, numbered from 1."""
+    items = data.count(b"{") + data.count(b"[") + data.count(b",")
+    if items > MAX_JSON_ITEMS:
+        raise Unreadable(
+            f"not read: {items:,} brackets and commas, more than the {MAX_JSON_ITEMS:,} evidpack parses in a JSON file "
+            "(it is read whole; a decompression bomb?); kept as received"
+        )
     text, used = decode_text(data, encoding)
     obj: Any = []
     try:
@@ -242,6 +636,8 @@ def read_json(data: bytes, *, score: Callable[[Sequence[Any]], int], lines: bool
         raise Unreadable(f"not valid JSON ({where}, column {exc.colno}: {exc.msg})") from None
     doc = Document("jsonl" if lines else "json", [], {"encoding": used})
     _json_tables(obj, "$", doc, score)
+    for table in doc.tables:
+        table.rows = _budgeted(table.rows, budget, doc, lambda n, name=table.name: f"{name} item {n}" if n else f"{name} (its keys)")
     return doc
 
 
@@ -309,16 +705,22 @@ class _TableParser(HTMLParser):
             self._cell.append(data)
 
 
-def read_html(data: bytes, encoding: str | None = None) -> Document:
+def read_html(data: bytes, encoding: str | None = None, budget: RowBudget | None = None) -> Document:
     """Every ``<table>`` of an HTML page; a cell's text has the page's layout
     whitespace (spaces and line breaks at its edges) removed."""
+    tags = data.count(b"<")
+    if tags > MAX_HTML_TAGS:
+        raise Unreadable(
+            f"not read: {tags:,} tags, more than the {MAX_HTML_TAGS:,} evidpack parses in an HTML file "
+            "(it is read whole; a decompression bomb?); kept as received"
+        )
     text, used = decode_text(data, encoding)
     parser = _TableParser()
     parser.feed(text)
     parser.close()
-    tables = [
-        RawTable(f"table {n}", [(r, cells) for r, cells in enumerate(rows, 1) if not _blank(cells)])
-        for n, rows in enumerate(parser.tables, 1)
-    ]
-    return Document("html", tables, {"encoding": used})
+    doc = Document("html", [], {"encoding": used})
+    for n, rows in enumerate(parser.tables, 1):
+        kept = [(r, cells) for r, cells in enumerate(rows, 1) if not _blank(cells)]
+        doc.tables.append(RawTable(f"table {n}", _budgeted(kept, budget, doc, lambda r, n=n: f"table {n} row {r}")))
+    return doc
 
