@@ -131,3 +131,18 @@ def test_a_zip_needing_a_later_zip_version_is_one_line(cli, bundle_zip: Path, tm
     bad.write_bytes(bytes(data))
     r = cli("verify", bad, "--trust", TRUSTED)
     assert r.exit_code == 2 and r.stderr.strip() == f"evidpack: error: {bad}: not a bundle folder or a readable zip (zip file version 9.5)"
+
+
+def test_a_manifest_line_naming_a_file_outside_the_bag_is_refused(cli, bundle: Path, tmp_path: Path) -> None:
+    """(Not opened: a hostile bag's manifest could otherwise have verify hash any file of the verifier's machine.)"""
+    import hashlib
+
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not evidence\n")
+    manifest = bundle / "manifest-sha256.txt"
+    manifest.chmod(0o644)
+    line = f"{hashlib.sha256(outside.read_bytes()).hexdigest()}  data/../../outside.txt\n"
+    manifest.write_text(manifest.read_text("utf-8") + line, "utf-8")
+    r = verify(cli, bundle)
+    assert r.exit_code == 1
+    assert "'data/../../outside.txt' is not a path inside the bag (absolute, '..', '.' or empty parts); not opened" in r.output

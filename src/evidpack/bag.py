@@ -31,10 +31,11 @@ class ManifestProblem:
     text: str
 
 
-def _inside(path: str) -> bool:
+def inside(path: str) -> bool:
     """Whether a manifest path names a file inside the bag: relative, no '.', '..'
     or empty parts, no NUL. (A manifest of a hostile bag could name any file of
-    the verifier's machine otherwise.)"""
+    the verifier's machine otherwise; an importer's name, any place outside the
+    bundle.) Cheap for the usual path: it runs once per file."""
     if path[:1] in ("/", ".", "") or path[-1:] == "/" or "//" in path or "\0" in path:
         return path[:1] == "." and path not in (".", "..") and not path.startswith(("./", "../")) and posixpath.normpath(path) == path and "\0" not in path
     return "/." not in path or posixpath.normpath(path) == path
@@ -56,7 +57,7 @@ def parse_manifest(data: bytes, name: str) -> tuple[dict[str, str], list[Manifes
             problems.append(ManifestProblem(n, f"{name} line {n}: not '<digest> <path>'"))
             continue
         digest, path = parts[0].lower(), decode_path(parts[1].lstrip("*").lstrip())
-        if not _inside(path):
+        if not inside(path):
             problems.append(ManifestProblem(n, f"{name} line {n}: {path!r} is not a path inside the bag (absolute, '..', '.' or empty parts); not opened"))
             continue
         if path in entries:

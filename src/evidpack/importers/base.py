@@ -10,11 +10,11 @@ being built.
 from __future__ import annotations
 
 import os
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from .. import bag
 from ..errors import EvidpackError
 from ..mediatype import sniff
 from ..payloadcopy import Tee, copy_file, open_source as open_source_file  # noqa: F401  (re-exported)
@@ -104,7 +104,7 @@ class ImportContext:
         """Bag-relative path of a payload file of this source. Whatever an
         importer read its name from, it stays inside the source's folder: an
         absolute name, a '..' or '.' part or an empty part is refused here."""
-        if not rel or rel[0] == "/" or rel == ".." or rel.startswith("../") or "\0" in rel or posixpath.normpath(rel) != rel:
+        if not bag.inside(rel):
             raise EvidpackError(
                 f"refusing to write {rel!r} into the bundle: it would not stay inside data/{self.source.folder}/ "
                 "(an absolute path, a '..', '.' or empty part, or a NUL); nothing was sealed"
