@@ -30,6 +30,12 @@ def writable(path: Path) -> Path:
     return path
 
 
+def flip_signature(bundle: Path) -> None:
+    """One bit of the raw signature over the tag manifest changed."""
+    sig = writable(bundle / "tagmanifest-sha256.txt.sig")
+    sig.write_bytes(bytes([sig.read_bytes()[0] ^ 1]) + sig.read_bytes()[1:])
+
+
 # --- export case: where it writes -----------------------------------------------------
 
 
@@ -87,8 +93,7 @@ def test_export_refuses_a_bundle_whose_items_were_altered(bundle: Path, tmp_path
 @pytest.mark.parametrize("change", ["signature", "seal", "bag-info"])
 def test_export_refuses_a_bundle_whose_seal_does_not_hold(bundle: Path, tmp_path: Path, change: str) -> None:
     if change == "signature":
-        sig = writable(bundle / "tagmanifest-sha256.txt.sig")
-        sig.write_bytes(bytes([sig.read_bytes()[0] ^ 1]) + sig.read_bytes()[1:])
+        flip_signature(bundle)
         said = "signature does not match"
     elif change == "seal":
         seal = writable(bundle / "evidpack/seal.json")
@@ -181,8 +186,7 @@ def test_custody_add_refuses_a_bundle_that_no_longer_matches_its_seal(bundle: Pa
         items.write_text(items.read_text("utf-8").replace("ledger.csv", "ledger.CSV"), "utf-8")
         said = "evidpack/items.jsonl: changed since sealing"
     else:
-        sig = writable(bundle / "tagmanifest-sha256.txt.sig")
-        sig.write_bytes(bytes([sig.read_bytes()[0] ^ 1]) + sig.read_bytes()[1:])
+        flip_signature(bundle)
         said = "signature does not match"
     before = (bundle / LOG).read_bytes()
     err = one_line(run_cli("custody", "add", bundle, "--action", "transferred", "--to", "Court clerk", *DEMO), 1)
