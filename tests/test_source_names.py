@@ -4,8 +4,9 @@ under a name every tool reads the same, and the original name is recorded.
 - A stored name holds no '%', CR or LF, the characters a BagIt manifest must
   percent-encode and stock tools do not decode (sha256sum -c reads a manifest
   line as it is; bagit-python 1.9 leaves '%25' as it is): '%' is written '％',
-  CR, LF and bytes that are not UTF-8 '％XX'. The original name is in
-  original_path.
+  CR, LF, bytes that are not UTF-8 and white space ending a name '％XX'
+  (bagit-python strips white space from a manifest line). The original name
+  is in original_path.
 - Stored names are unique among all siblings (files and folders), fit 255
   bytes, and never depend on the examiner's paths.
 - A folder that cannot be listed is recorded, and with --keep-going the rest is
@@ -90,6 +91,39 @@ def test_names_with_percent_cr_lf_and_other_bytes_are_stored_so_every_tool_reads
     assert "%" not in (out / "manifest-sha256.txt").read_text("utf-8")  # nothing percent-encoded: each line is the name
     (warned,) = [c for c in _checks(out) if c["check"] == "stored-names"]
     assert warned["verdict"] == "warn" and warned["detail"].startswith("5 file(s) stored under another name")
+    assert cli("verify", out, "--trust", TRUSTED).exit_code == 0
+    _all_tools_agree(out)
+
+
+def test_names_ending_in_white_space_are_stored_so_bagit_python_finds_them(cli, tmp_path: Path) -> None:
+    # bagit-python strips white space (any Unicode white space) from both ends of a
+    # manifest line: "trail.txt " was looked for as "trail.txt" and the bag failed.
+    names = {
+        b"trail.txt ": b"1",
+        "ideographic\u3000".encode(): b"2",
+        b"tab\t": b"3",
+        b" lead.txt": b"4",  # inside a line: kept as it is
+        b"two  spaces.txt": b"5",
+        b"sub /in.txt": b"6",  # a folder's trailing space is escaped too (the same rule for every name)
+    }
+    m = _case(tmp_path, names, folders=(b"sub ",))
+    out = tmp_path / "out/B"
+    r = cli(*build_args(m, out))
+    assert r.exit_code == 0, r.output
+    files = [i for i in _items(out) if i["kind"] == "file"]
+    stored = {_raw(i): i["path"].removeprefix("data/S01-loose-files/") for i in files}
+    assert stored == {
+        b"trail.txt ": "trail.txt\uff0520",
+        "ideographic\u3000".encode(): "ideographic\uff05E3\uff0580\uff0580",
+        b"tab\t": "tab\uff0509",
+        b" lead.txt": " lead.txt",
+        b"two  spaces.txt": "two  spaces.txt",
+        b"sub /in.txt": "sub\uff0520/in.txt",
+    }
+    for i in files:
+        assert (out / i["path"]).read_bytes() == names[_raw(i)]
+    (warned,) = [c for c in _checks(out) if c["check"] == "stored-names"]
+    assert warned["detail"].startswith("4 file(s) stored under another name")
     assert cli("verify", out, "--trust", TRUSTED).exit_code == 0
     _all_tools_agree(out)
 

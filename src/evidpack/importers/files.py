@@ -86,8 +86,19 @@ _ENCODED = ("%", "\r", "\n")  # what a BagIt manifest must percent-encode (RFC 8
 
 def plain_name(name: str) -> bool:
     """Whether a file or folder name is stored as it is: valid UTF-8 without
-    ``%``, CR or LF, so its manifest line is the name itself."""
-    return not has_bad_utf8(name) and not any(c in name for c in _ENCODED)
+    ``%``, CR or LF, and not ending in white space, so its manifest line is the
+    name itself."""
+    return not has_bad_utf8(name) and not any(c in name for c in _ENCODED) and not name[-1:].isspace()
+
+
+def _trailing_space(name: str) -> int:
+    """Where the white space that ends ``name`` starts (``len(name)`` if none).
+    bagit-python strips it from each manifest line (Python's ``str.strip``: any
+    Unicode white space), and would then look for a file of another name."""
+    end = len(name)
+    while end and name[end - 1].isspace():
+        end -= 1
+    return end
 
 
 def stored_name(name: str, taken: set[str]) -> str:
@@ -96,17 +107,20 @@ def stored_name(name: str, taken: set[str]) -> str:
 
     A name that is not :func:`plain_name` is stored with each ``%`` written as
     ``％`` (FULLWIDTH PERCENT SIGN), and each CR, LF and byte that is not UTF-8
-    as ``％XX`` (its hex value). A manifest line must percent-encode ``%``, CR
+    as ``％XX`` (its hex value), as is each white-space character ending it (the
+    hex of its UTF-8 bytes). A manifest line must percent-encode ``%``, CR
     and LF, and stock tools do not decode that (``sha256sum -c`` reads the line
-    as it is; bagit-python 1.9 decodes CR and LF but not ``%25``): a stored name
-    without them reads the same to every tool. It is shortened to fit
+    as it is; bagit-python 1.9 decodes CR and LF but not ``%25``, and strips
+    white space from both ends of a line): a stored name without them reads
+    the same to every tool. It is shortened to fit
     :data:`NAME_MAX` and made unique with ``~`` and 12 hex digits of the SHA-256
     of its original bytes when it would be too long or would take a sibling's
     name. The original name (and its bytes) is in the item record."""
+    end = _trailing_space(name)
     out = "".join(
         ESCAPE if c == "%" else f"{ESCAPE}{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else f"{ESCAPE}{ord(c):02X}" if c in _ENCODED else c
-        for c in name
-    )
+        for c in name[:end]
+    ) + "".join(f"{ESCAPE}{b:02X}" for b in name[end:].encode("utf-8"))
     if len(out.encode("utf-8")) <= NAME_MAX and out not in taken:
         return out
     tag = "~" + hashlib.sha256(raw_bytes(name)).hexdigest()[:12]
@@ -378,7 +392,8 @@ class FilesImporter:
                 "stored-names",
                 "warn",
                 f"{renamed} file(s) stored under another name, e.g. {'; '.join(examples)}: a stored name holds no '%', CR or LF "
-                f"(written {ESCAPE}, and CR, LF as {ESCAPE}0D, {ESCAPE}0A), so every manifest line reads the same to sha256sum -c and bagit-python; "
+                f"(written {ESCAPE}, and CR, LF as {ESCAPE}0D, {ESCAPE}0A) and does not end in white space (a space as {ESCAPE}20), "
+                "so every manifest line reads the same to sha256sum -c and bagit-python; "
                 "original_path keeps each name as found",
             )
 
