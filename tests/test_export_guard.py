@@ -130,21 +130,65 @@ def _add_surrogate_event(bundle: Path) -> None:
     log.write_bytes(b"\n".join([*lines, forged]) + b"\n")
 
 
-def test_a_lone_surrogate_in_the_custody_log_is_exported_escaped(bundle: Path, tmp_path: Path) -> None:
+def test_a_custody_log_with_an_event_that_is_not_signed_is_refused(bundle: Path, tmp_path: Path) -> None:
+    # The export presents the custody events as the bundle's history: a forged event
+    # (here one whose details hold a lone surrogate, which no signature can cover) is not.
     _add_surrogate_event(bundle)
+    out = tmp_path / "x.jsonld"
+    for target in (out, "-"):
+        r = run_cli("export", "case", bundle, "--out", target)
+        err = one_line(r, 1)
+        assert "refusing to export" in err and "evidpack/custody.jsonl" in err and "ud800" not in r.stdout
+    assert not out.exists()
+    assert run_cli("verify", bundle, "--trust", TRUSTED).exit_code == 1
+
+
+def _append_signed(bundle: Path, details: dict) -> None:
+    """An event with ``details`` signed by a key nobody trusts, chained properly (the
+    log is not sealed: anyone with any key can append)."""
+    from datetime import datetime, timezone
+
+    from evidpack.keys import generate
+
+    log = writable(bundle / LOG)
+    lines = log.read_bytes().split(b"\n")[:-1]
+    last = json.loads(lines[-1])
+    key = generate("Mallory", "examiner")
+    line = custody.make_event(
+        seq=last["seq"] + 1, at=datetime.now(timezone.utc), action="note", key=key,
+        subject=last["subject"], details=details, prev=custody.line_hash(lines[-1]),
+    )
+    log.write_bytes(b"\n".join([*lines, line]) + b"\n")
+
+
+def test_hostile_text_in_a_signed_custody_event_is_exported_escaped(bundle: Path, tmp_path: Path) -> None:
+    _append_signed(bundle, {"zz": "\x1b[2J\x1b[32mVERIFIED\u202e gpj.exe", "nested": {"a": [1, {"b": "\x00"}]}})
+    assert run_cli("verify", bundle, "--trust", TRUSTED).exit_code == 3  # intact; Mallory is not trusted
     out = tmp_path / "x.jsonld"
     r = run_cli("export", "case", bundle, "--out", out)
     assert r.exit_code == 0, r.output
     data = out.read_bytes()
-    data.decode("utf-8")  # valid UTF-8
-    assert b"\\\\ud800 and \\\\udfff" in data  # the escape, as text
+    assert b"\x1b" not in data and b"\\u001b[2J" in data  # JSON escapes, as text
     doc = json.loads(data)
-    assert any("\\ud800" in d for n in doc["@graph"] for d in n.get("uco-core:description", []) if isinstance(d, str))
-    r = run_cli("export", "case", bundle, "--out", "-")
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout_bytes.decode("utf-8")) == doc
+    assert any("VERIFIED" in d for n in doc["@graph"] for d in n.get("uco-core:description", []) if isinstance(d, str))
     p = run_proc(tool("case_validate"), out)
     assert p.returncode == 0 and "Conforms: True" in p.stdout.decode(), p.stdout.decode()[:4000]
+
+
+def test_export_refuses_a_bundle_whose_custody_log_or_index_was_altered(bundle: Path, tmp_path: Path) -> None:
+    log = writable(bundle / LOG)
+    good = log.read_bytes()
+    tampered = good.replace(b"Det. Jane Roe", b"Det. John Doe", 1)
+    assert tampered != good
+    log.write_bytes(tampered)
+    err = one_line(run_cli("export", "case", bundle, "--out", tmp_path / "x.jsonld"), 1)
+    assert "refusing to export" in err and "evidpack/custody.jsonl" in err
+    log.write_bytes(good)
+    pdf = writable(bundle / "evidpack/index.pdf")
+    pdf.write_bytes(pdf.read_bytes() + b"\n% appended\n")
+    err = one_line(run_cli("export", "case", bundle, "--out", tmp_path / "x.jsonld"), 1)
+    assert "refusing to export" in err and "evidpack/index.pdf" in err
+    assert not (tmp_path / "x.jsonld").exists()
 
 
 # --- custody add: checked before it signs ----------------------------------------------
@@ -168,7 +212,7 @@ def test_custody_add_will_not_let_a_detail_claim_the_check(bundle: Path) -> None
     assert (bundle / LOG).read_bytes() == before
 
 
-@pytest.mark.parametrize("change", ["payload-appended", "payload-added", "payload-removed", "items", "signature"])
+@pytest.mark.parametrize("change", ["payload-appended", "payload-added", "payload-removed", "items", "signature", "index"])
 def test_custody_add_refuses_a_bundle_that_no_longer_matches_its_seal(bundle: Path, change: str) -> None:
     ledger = bundle / "data/S01-loose-files/ledger.csv"
     if change == "payload-appended":
@@ -185,6 +229,10 @@ def test_custody_add_refuses_a_bundle_that_no_longer_matches_its_seal(bundle: Pa
         items = writable(bundle / "evidpack/items.jsonl")
         items.write_text(items.read_text("utf-8").replace("ledger.csv", "ledger.CSV"), "utf-8")
         said = "evidpack/items.jsonl: changed since sealing"
+    elif change == "index":
+        pdf = writable(bundle / "evidpack/index.pdf")
+        pdf.write_bytes(pdf.read_bytes().replace(b"%%EOF", b"%%EOF\n% appended", 1))
+        said = "evidpack/index.pdf: changed"
     else:
         flip_signature(bundle)
         said = "signature does not match"

@@ -44,7 +44,7 @@ from typing import IO, Any
 
 from .bundle import Bundle
 from .catalogue import read_custody
-from .custody import line_hash, refuse_unsealed, seal_problems
+from .custody import history_problems, line_hash, refuse_unsealed, seal_problems
 from .errors import EvidpackError
 from .timeutil import format_utc, parse_rfc3339
 
@@ -577,8 +577,9 @@ def export_case(bundle: Path, out: Path, *, base: str = DEFAULT_BASE) -> ExportS
     ``out`` must be outside the bundle and must not exist (nothing is overwritten).
     The export presents items.jsonl, seal.json and the tag manifest as sealed, so
     first the seal is checked (:func:`evidpack.custody.seal_problems`: the tag
-    manifest's signatures by signer.pem and every tag file it lists); a bundle
-    that fails is refused (IntegrityError). The payload is not re-hashed: nothing
+    manifest's signatures by signer.pem and every tag file it lists), then the
+    custody log and index.pdf (:func:`evidpack.custody.history_problems`: the
+    events exported are the ones signed); a bundle that fails is refused (IntegrityError). The payload is not re-hashed: nothing
     of it is exported but what items.jsonl records."""
     if not _BASE.match(base):
         raise EvidpackError(f"--base {base!r}: must be an absolute IRI ending in '/', '#' or ':'")
@@ -586,7 +587,7 @@ def export_case(bundle: Path, out: Path, *, base: str = DEFAULT_BASE) -> ExportS
     with Bundle.open(bundle) as b:
         if not to_stdout:
             _check_out(Path(bundle), Path(out))
-        refuse_unsealed(bundle, seal_problems(b), "export")
+        refuse_unsealed(bundle, seal_problems(b) or history_problems(b), "export")
         graph = _Graph(b, bundle)
         if to_stdout:
             nodes = write_jsonld(graph.nodes(), sys.stdout, base)

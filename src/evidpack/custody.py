@@ -286,7 +286,7 @@ def _read_all(fd: int) -> bytes:
 CHECKED_KEY = "checked"
 CHECKED = (
     "seal and tag files only, payload files not re-hashed (run evidpack verify): before this event the seal's "
-    "signature, every tag file and Payload-Oxum (file count and bytes) matched the seal, and the custody chain was intact"
+    "signature, every tag file, index.pdf and Payload-Oxum (file count and bytes) matched the seal, and the custody chain was intact"
 )
 # Set while a caller that has itself verified the bundle (``disclose``: seal, Merkle root
 # and every disclosed file re-hashed) appends its event: no second check, no note.
@@ -332,6 +332,23 @@ def seal_problems(b: "Bundle") -> list[str]:
     return problems
 
 
+def history_problems(b: "Bundle", *, chain: bool = True) -> list[str]:
+    """What `evidpack verify` names under ``index-pdf`` and ``custody``: index.pdf is
+    signed by signer.pem and is the one the 'sealed' event records; with ``chain``, the
+    custody log's links, order and signatures hold, with one 'sealed' event naming this
+    tag manifest. Whom to trust is not asked. For a bundle :func:`seal_problems` passed."""
+    from .keys import parse_public_key
+    from .names import TAGMANIFEST
+    from .verify import Report, check_custody, check_index_pdf
+
+    signer = parse_public_key(b.read("evidpack/signer.pem") or b"", "evidpack/signer.pem")
+    rep = Report(str(b.path))
+    check_index_pdf(b, rep, signer)
+    if chain:
+        check_custody(b, rep, signer, [], hashlib.sha256(b.read(TAGMANIFEST) or b"").hexdigest(), None)
+    return [p for c in rep.checks if c.name in ("index-pdf", "custody") and c.verdict == "fail" for p in (c.problems or (c.reason,))]
+
+
 def payload_count_problems(b: "Bundle") -> list[str]:
     """The payload's file count and bytes against Payload-Oxum (bag-info.txt, a tag file
     covered by the seal): every file is listed, none is read."""
@@ -353,9 +370,8 @@ def _check_before_append(bundle: Path, action: str) -> None:
     from .bundle import Bundle
 
     with Bundle.open(bundle) as b:
-        problems = seal_problems(b)
-        if not problems:
-            problems = payload_count_problems(b)
+        # (the chain is checked by append, under the lock, just before it writes)
+        problems = seal_problems(b) or history_problems(b, chain=False) or payload_count_problems(b)
     refuse_unsealed(bundle, problems, f"add a '{action}' event", " (with --record --key it records the failure)")
 
 
@@ -400,7 +416,7 @@ def append(
 
     Unless the event records a verification itself (``verify --record``) or the caller
     has verified the bundle (:func:`verified_by_caller`), the seal and tag files are
-    checked first (:func:`seal_problems`, and the payload's count and bytes), a bundle
+    checked first (:func:`seal_problems`, :func:`history_problems`, and the payload's count and bytes), a bundle
     that fails is refused, and the event's details say what was checked
     (``checked``: :data:`CHECKED`)."""
     if action not in ACTIONS:

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from . import FORMAT, bag, canonical, merkle
+from . import FORMAT, bag
 from .errors import EvidpackError
 from .hashing import short as _short
 from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
@@ -257,10 +257,10 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
     rep.fail("seal", probs, f"seal.json ({FORMAT}) agrees with case.json, bag-info.txt and signer.pem")
 
     # -- the PDF index: outside the tag manifest, so signed on its own
-    _check_index_pdf(b, rep, signer)
+    check_index_pdf(b, rep, signer)
 
     # -- custody chain
-    _check_custody(b, rep, signer, trusted, hashlib.sha256(tm).hexdigest(), expect_head)
+    check_custody(b, rep, signer, trusted, hashlib.sha256(tm).hexdigest(), expect_head)
 
     if deep:
         from .members import check_members
@@ -308,7 +308,7 @@ def _note_outside_seal(b: Bundle, rep: Report) -> None:
         rep.add("outside-seal", "warn", f"{extras[0]} (evidpack writes none; it changes no sealed byte)", extras)
 
 
-def _check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
+def check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
     """evidpack/index.pdf is signed by the sealing key (index.pdf.sig) and is the
     file whose SHA-256 the signed 'sealed' custody event records."""
     with b.mapped(INDEX_PDF) as pdf:  # tens of MiB for a large case: mapped, not read
@@ -336,7 +336,7 @@ def _check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
     rep.fail("index-pdf", probs, f"{INDEX_PDF} (sha256 {_short(digest)}) is signed by the sealing key and is the one the 'sealed' event records")
 
 
-def _check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: list[PublicKey], tm_hash: str, expect_head: str | None) -> None:
+def check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: list[PublicKey], tm_hash: str, expect_head: str | None) -> None:
     """The custody chain: links, order, signatures, the seal event, and who signed."""
     data = b.read(CUSTODY_FILE)
     if data is None:
