@@ -79,7 +79,7 @@ def proof_member(exhibit_id: str) -> str:
 
 def safe_name(name: str, fallback: str = "file") -> str:
     """A file name any extractor can write (the record keeps the exact original)."""
-    base = _UNSAFE_CHARS.sub("_", name.rsplit("/", 1)[-1]).strip()
+    base = _UNSAFE_CHARS.sub("_", name.rstrip("/").rsplit("/", 1)[-1]).strip()  # (a folder entry's name ends in '/')
     return fallback if base in ("", ".", "..") else base
 
 
@@ -348,7 +348,10 @@ def _entry(it: ItemLine, redaction: Redaction | None, master: Master) -> Entry:
         return Entry(it, None, "redacted: see the derivative", redaction)
     if rec.get("kind") == "not-copied":
         return Entry(it, None, f"record only: not copied when sealed ({rec.get('reason', 'no reason given')})")
-    if rec.get("member_type") not in (None, "file"):
+    if rec.get("member_type") not in (None, "file") and not isinstance(rec.get("sha256"), str):
+        # (one that carries bytes — a zip entry marked as a folder or special file holding
+        # data, a tar member of an unknown type — was hashed when sealed: its content goes
+        # in as a file member's does)
         return Entry(it, None, f"record only: a {rec['member_type']} in its container, no content of its own")
     if not isinstance(rec.get("sha256"), str):
         why = "encrypted in its container" if rec.get("encrypted") else rec.get("not_read") or "no digest was recorded"
@@ -692,9 +695,11 @@ class _Inflate(io.RawIOBase):
 
 
 def _streamed(fh: BinaryIO, fmt: str) -> Iterator[tuple[int, str, BinaryIO]]:
-    """(member index, raw name in hex, data) for each regular member of a tar
-    (plain or compressed), a lone gzip, or an unencrypted Android backup, front to back.
-    The index counts every entry from 1, as the importer does."""
+    """(member index, raw name in hex, data) for each member of a tar (plain or
+    compressed), a lone gzip, or an unencrypted Android backup that has content,
+    front to back: a regular file, or a member of a type tarfile does not know
+    (read as a regular file, as GNU tar, tarfile and the importer read it). The
+    index counts every entry from 1, as the importer does."""
     if fmt == "android-backup":
         header = [fh.readline() for _ in range(4)]
         if header[3].strip() != b"none":
@@ -707,7 +712,7 @@ def _streamed(fh: BinaryIO, fmt: str) -> Iterator[tuple[int, str, BinaryIO]]:
         with tarfile.open(fileobj=stream, mode=mode, encoding="utf-8", errors="surrogateescape") as tf:
             for n, ti in enumerate(tf, 1):
                 tf.members.clear()  # memory must not grow with the member count
-                data = tf.extractfile(ti) if ti.isreg() else None
+                data = tf.extractfile(ti) if ti.isreg() or ti.type not in tarfile.SUPPORTED_TYPES else None
                 if data is not None:
                     yield n, ti.name.encode("utf-8", "surrogateescape").hex(), data
         return

@@ -35,11 +35,16 @@ def unsafe_name(name: str) -> str | None:
     return None
 
 
-def whole(data: Any, method: int, declared: int, limit: int) -> Any:
+def whole(data: Any, method: int, declared: int, limit: int) -> tuple[Any, int] | None:
     """A stored (0) or deflated (8) member's bytes from its compressed ``data``
-    in one piece of at most ``limit`` bytes, or None when it is not that simple
-    (it does not end where it should, or holds more than ``declared``): the
-    streaming reader then reads it and says what is wrong."""
+    in one piece of at most ``limit`` bytes, with the number of bytes of
+    ``data`` left after the end of the deflate stream (none for a stored
+    member: its compressed size is its size); or None when it is not that
+    simple (it does not end where it should, or holds more than ``declared``):
+    the streaming reader then reads it and says what is wrong. Bytes left after
+    the stream are what no extraction tool shows (it stops at the stream's
+    end): the reader reports them (``member-trailing-data``)."""
+    left = 0
     if method == 8:
         d = zlib.decompressobj(-15)
         try:
@@ -48,9 +53,10 @@ def whole(data: Any, method: int, declared: int, limit: int) -> Any:
             return None
         if not d.eof:
             return None
+        left = len(d.unused_data)  # (at the end of the stream, what follows it is here, never in unconsumed_tail)
     elif method != 0:
         return None
-    return data if len(data) <= declared else None
+    return (data, left) if len(data) <= declared else None
 
 
 def new_hash(name: str) -> Any:
@@ -65,22 +71,24 @@ _segments: dict[tuple[int, int], memoryview] = {}
 
 def hash_members(algorithms: tuple[str, ...], request: tuple[int, int, int, int, list[tuple[int, int, int, int]]]) -> list[Any]:
     """For each (offset, length, method, declared size) in the shared segment:
-    (size, hex digests in ``algorithms`` order, CRC-32, first bytes), or None
-    when :func:`whole` says the member is not simple."""
+    (size, hex digests in ``algorithms`` order, CRC-32, first bytes, bytes left
+    after the end of its deflate stream), or None when :func:`whole` says the
+    member is not simple."""
     fd, size, limit, head, items = request
     segment = _segments.get((fd, size))
     if segment is None:
         segment = _segments[(fd, size)] = memoryview(mmap.mmap(fd, size, prot=mmap.PROT_READ))
     out: list[Any] = []
     for offset, length, method, declared in items:
-        data = whole(segment[offset : offset + length], method, declared, limit)
-        if data is None:
+        got = whole(segment[offset : offset + length], method, declared, limit)
+        if got is None:
             out.append(None)
             continue
+        data, left = got
         hashers = [new_hash(a) for a in algorithms]
         for h in hashers:
             h.update(data)
-        out.append((len(data), [h.hexdigest() for h in hashers], zlib.crc32(data), bytes(data[:head])))
+        out.append((len(data), [h.hexdigest() for h in hashers], zlib.crc32(data), bytes(data[:head]), left))
     return out
 
 

@@ -1073,8 +1073,18 @@ class _Decompress:
     def ended(self) -> bool:
         return self._d is None or bool(self._d.eof)
 
+    @property
+    def left(self) -> int | None:
+        """Once a compressed stream has ended: how many of the bytes fed to it
+        follow its end (None while it goes on, and for a stored member)."""
+        d = self._d
+        return len(d.unused_data) if d is not None and d.eof else None
 
-def _zip_data(reader: RandomReader, offset: int, info: ZipEntry, key: Any = None) -> Iterator[bytes]:
+
+def _zip_data(reader: RandomReader, offset: int, info: ZipEntry, key: Any = None, left: list[int] | None = None) -> Iterator[bytes]:
+    """A member's bytes, decompressed in pieces. Where its compressed stream ends
+    before its compressed size does, what is left is not read (nor shown to the
+    decompressor, which would keep it): its length goes into ``left``."""
     d = _Decompress(info.compress_type, reader, offset)
     pos, remaining = offset + d.skip, info.compress_size - d.skip
     produced = 0
@@ -1090,21 +1100,71 @@ def _zip_data(reader: RandomReader, offset: int, info: ZipEntry, key: Any = None
             if produced > info.file_size:
                 raise _Unreadable(f"expands beyond the {info.file_size} bytes its directory entry declares")
             yield out
+        after = d.left  # (one look per chunk, only once the stream has ended: nothing on an ordinary member)
+        if after is not None:
+            if left is not None:
+                left.append(after + remaining)
+            break
     if not d.ended:
         raise _Unreadable("its compressed data ends before the end of the stream (truncated or corrupt)")
 
 
-def _whole(reader: RandomReader, start: int, info: ZipEntry) -> list[Any] | None:
+def _whole(reader: RandomReader, start: int, info: ZipEntry, left: list[int] | None = None) -> list[Any] | None:
     """A small stored or deflated member's data in one piece, as :func:`_zip_data`
     would give it (most members are small: this saves its machinery), or None
-    when :func:`_zip_data` is to read it (and say what is wrong with it)."""
+    when :func:`_zip_data` is to read it (and say what is wrong with it). The
+    bytes left after the end of a deflate stream are counted in ``left``."""
     if info.compress_type not in (0, 8):
         return None
     data = reader.view_range(start, info.compress_size)
     if len(data) != info.compress_size:
         return None
-    data = whole(data, info.compress_type, info.file_size, CHUNK)
-    return None if data is None else [data] if data else []
+    got = whole(data, info.compress_type, info.file_size, CHUNK)
+    if got is None:
+        return None
+    data, after = got
+    if left is not None:
+        left.append(after)
+    return [data] if data else []
+
+
+def _trailing(reader: RandomReader, start: int, info: ZipEntry, left: int) -> tuple[str, str] | None:
+    """The problem of a member whose compressed stream ends ``left`` bytes before
+    the compressed size its directory entry declares, or None when it ends there.
+
+    Those bytes are inside the member's data as the zip lays it out, so no
+    ``container-unlisted-data`` gap shows them, and every extraction tool stops
+    at the stream's end: ``unzip -t`` and Python's zipfile say nothing (7-Zip's
+    test says "There are some data after the end of the payload data" for a
+    deflate or bzip2 member). The member's digests are of what it decompresses
+    to, as extracted."""
+    if left <= 0:
+        return None
+    at = start + info.compress_size - left
+    method = _METHODS.get(info.compress_type, f"method {info.compress_type}")
+    return (
+        "member-trailing-data",
+        f"has {left} byte(s) at offsets {at} to {at + left - 1} after the end of its {method} stream, inside the {info.compress_size} "
+        f"compressed byte(s) its directory entry declares{_looks_like(reader.read_range, at, left)}; extraction stops at the end of the "
+        "stream and never shows them (unzip -t and Python's zipfile find nothing wrong, 7-Zip's test reports an error); they are kept "
+        "in the container but are not the member's content, whose digests are of the bytes it decompresses to",
+    )
+
+
+# Member problems that are warnings, not bad input: the member's content is what every tool
+# extracts, and the bytes said are kept, sealed with the container (as ``container-unlisted-data``).
+MEMBER_WARNINGS = frozenset({"member-trailing-data"})
+
+
+def report_member_problem(ctx: Any, message: str, check: str, subject: str | None) -> None:
+    """Report a member's problem to an import context: a ``warn`` check for
+    :data:`MEMBER_WARNINGS`, otherwise bad input (``ctx.problem``: the build
+    stops, or with ``--keep-going`` a failed check). Either way the member's
+    record lists it in ``problems``."""
+    if check in MEMBER_WARNINGS:
+        ctx.check(check, "warn", message, subject)
+    else:
+        ctx.problem(message, check=check, subject=subject)
 
 
 _SUPPORTED_METHODS = (0, 8, 12, 14)
@@ -1201,8 +1261,8 @@ class _Helpers:
             return set()
         done = set()
         for i, answer in zip(picked, answers):
-            member, info, _start = batch.jobs[i]
-            if answer is not None and _hashed(member, info, answer, algorithms, scanner):
+            member, info, start = batch.jobs[i]
+            if answer is not None and _hashed(member, info, answer, algorithms, scanner, reader, start):
                 done.add(i)
         return done
 
@@ -1211,10 +1271,13 @@ class _Helpers:
             worker.close()
 
 
-def _hashed(member: Member, info: ZipEntry, answer: tuple[int, list[str], int, bytes], algorithms: tuple[str, ...], scanner: MemberScanner | None) -> bool:
+def _hashed(
+    member: Member, info: ZipEntry, answer: tuple[int, list[str], int, bytes, int], algorithms: tuple[str, ...], scanner: MemberScanner | None,
+    reader: RandomReader, start: int,
+) -> bool:
     """Complete a member a helper hashed, as :func:`_zip_read` would; False when a
     recogniser wants its content (it is then read in the thread)."""
-    size, hexes, crc, head = answer
+    size, hexes, crc, head, left = answer
     scan = None
     if scanner is not None:
         path = member.fields["member_path"]
@@ -1226,7 +1289,8 @@ def _hashed(member: Member, info: ZipEntry, answer: tuple[int, list[str], int, b
             scan = scanner.result(path, size, head, None)
         except _STREAM_ERRORS:
             return False
-    _finish(member, info, _Streamed(size, dict(zip(algorithms, hexes)), head, crc, scan, None), algorithms)
+    tail = _trailing(reader, start, info, left) if left else None
+    _finish(member, info, _Streamed(size, dict(zip(algorithms, hexes)), head, crc, scan, None), algorithms, tail)
     return True
 
 
@@ -1523,21 +1587,25 @@ def _zip_read(
 ) -> None:
     """Stream one member's data out of the zip: inflate, check CRC and size, hash."""
     path = member.fields["member_path"]
+    left: list[int] = []  # bytes after the end of its compressed stream, once it has ended
     try:
-        pieces = _whole(reader, start, info) if info.compress_size <= CHUNK else None
-        s = _consume(pieces if pieces is not None else _zip_data(reader, start, info, key), path, info.file_size, algorithms, scanner)
+        pieces = _whole(reader, start, info, left) if info.compress_size <= CHUNK else None
+        s = _consume(pieces if pieces is not None else _zip_data(reader, start, info, key, left), path, info.file_size, algorithms, scanner)
     except _Unreadable as exc:  # raised before the first byte (a bad LZMA header)
         s = _Streamed(0, MultiHasher(algorithms).result().hex, b"", 0, None, str(exc))
-    _finish(member, info, s, algorithms)
+    _finish(member, info, s, algorithms, _trailing(reader, start, info, left[0]) if left and left[0] else None)
 
 
-def _finish(member: Member, info: ZipEntry, s: "_Streamed", algorithms: tuple[str, ...]) -> None:
-    """A member's record from what reading it found: content, CRC and size checked."""
+def _finish(member: Member, info: ZipEntry, s: "_Streamed", algorithms: tuple[str, ...], tail: tuple[str, str] | None = None) -> None:
+    """A member's record from what reading it found: content, CRC and size
+    checked, and ``tail`` (see :func:`_trailing`) said last."""
     fields = member.fields
     kind = fields["member_type"]
     if (kind == "directory" or kind in _SPECIAL) and info.file_size == 0:  # (read to see that its compressed data gives nothing)
         if not s.error and s.size == 0 and s.crc == info.CRC:
             member.problems += _type_problems(fields)  # it does: recorded as an empty one always was
+            if tail is not None:
+                member.problems.append(tail)
             return
         member.problems.append(("member-type", f"{_zip_odd(info, kind)}; read as a file's (see its other problems)"))
     _set_content(member, s, algorithms)
@@ -1553,6 +1621,8 @@ def _finish(member: Member, info: ZipEntry, s: "_Streamed", algorithms: tuple[st
         fields["link_target"] = escaped_name(os.fsdecode(s.head))
     if kind not in _SPECIAL:  # (one that was read carries bytes: its member-type problem says so)
         member.problems += _type_problems(fields)
+    if tail is not None:
+        member.problems.append(tail)
 
 
 # --- gzip --------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from .containers import (
     announced_format,
     catalogue,
     read_zip_directory,
+    report_member_problem,
 )
 from .files import FilesImporter, Found, escaped_name, has_bad_utf8, shown_path, walk
 from .support import Options
@@ -639,11 +640,11 @@ class DeviceImporter(FilesImporter):
             for check, reason in ev.problems:
                 shown_per_check[check] += 1
                 if shown_per_check[check] <= SHOWN_PER_CHECK:
-                    ctx.problem(f"{shown}: member {ev.path!r} {reason}", check=check, subject=ev.mid)
+                    report_member_problem(ctx, f"{shown}: member {ev.path!r} {reason}", check, ev.mid)
         types, expanded, unread = job.types, job.expanded, job.unread
         for check, n in sorted(shown_per_check.items()):
             if n > SHOWN_PER_CHECK:
-                ctx.problem(f"{shown}: {n - SHOWN_PER_CHECK} more member(s) with the same problem ({check}); each is marked in its member record", check=check, subject=cid)
+                report_member_problem(ctx, f"{shown}: {n - SHOWN_PER_CHECK} more member(s) with the same problem ({check}); each is marked in its member record", check, cid)
         kinds = ", ".join(f"{n} {k}{'' if n == 1 else 's'}" for k, n in sorted(types.items()))
         ctx.check(
             "container-readable",

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EvidpackError
 from .base import ImportContext
-from .containers import Member, Note, Problem, RandomReader, catalogue
+from .containers import Member, Note, Problem, RandomReader, catalogue, report_member_problem
 from .files import FilesImporter
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def catalogue_zip(ctx: ImportContext, container: dict[str, Any], shown: str, tag
                     rec["tags"] = tags
                 emitted = ctx.emit(rec)
                 for check, reason in ev.problems:
-                    ctx.problem(f"{shown}: member {ev.path!r} {reason}", check=check, subject=emitted["id"])
+                    report_member_problem(ctx, f"{shown}: member {ev.path!r} {reason}", check, emitted["id"])
                 members.append(ZipMember(emitted, ev.fields["member_index"]))
     finally:
         os.close(fd)
