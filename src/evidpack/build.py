@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import FORMAT, TOOL_NAME, __version__, bag, canonical, merkle
 from .bundle import Bundle
 from .casefile import Case
+from .cataloguewriter import RowSpool
 from .atomic import Interrupted, fsync_dir, sigterm_interrupts
 from .errors import EvidpackError
 from .hashing import hash_file
@@ -87,7 +88,15 @@ class _Key:
 class BundleWriter:
     """Owns everything written into the bundle under construction."""
 
-    def __init__(self, root: Path, case: Case, key: "SigningKey | Callable[[], SigningKey]", algorithms: tuple[str, ...], warn: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        case: Case,
+        key: "SigningKey | Callable[[], SigningKey]",
+        algorithms: tuple[str, ...],
+        warn: Callable[[str], None],
+        rows: RowSpool | None = None,
+    ) -> None:
         self.root = root
         self.case = case
         self.key = _Key(key)
@@ -105,7 +114,8 @@ class BundleWriter:
         self._items = open(root / "evidpack/items.jsonl", "wb", buffering=_WRITE_BUFFER)
         self._manifests = {a: open(root / f"manifest-{a}.txt", "wb", buffering=_WRITE_BUFFER) for a in algorithms}
         self.records_written: list[str] = []
-        self.tables: dict[str, list[dict[str, Any]]] = {}
+        # The importers' catalogue rows go to a file beside the bundle (never into it) until the catalogue is written.
+        self.rows = rows if rows is not None else RowSpool(_rows_path(root))
 
     @property
     def _salt(self) -> hmac.HMAC:
@@ -114,8 +124,9 @@ class BundleWriter:
             self._salt_hmac = hmac.new(self.key().derive_secret(f"leaf-salt {self.case.id}"), digestmod=hashlib.sha256)
         return self._salt_hmac
 
-    def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
-        self.tables.setdefault(table, []).extend(rows)
+    def add_rows(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows for an importer's catalogue table, spooled to disk (see :class:`RowSpool`)."""
+        self.rows.add(table, rows)
 
     @property
     def next_item(self) -> int:
@@ -244,6 +255,12 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
     return b"".join(canonical.dumps(r) + b"\n" for r in rows)
 
 
+def _rows_path(root: Path) -> Path:
+    """Where the importers' catalogue rows are spooled while ``root`` is built:
+    beside it (on the same disk, outside the bundle), hidden."""
+    return root.with_name(f"{root.name}.rows")
+
+
 def tag_files(root: Path) -> list[str]:
     """Every file outside ``data/`` that the tag manifest must cover, sorted."""
     out = []
@@ -307,14 +324,18 @@ def build(
     from .cataloguewriter import CatalogueWriter
     from .payloadcopy import CopyPool
 
+    rows = RowSpool(_rows_path(tmp))
     with sigterm_interrupts():
         try:
             tmp.mkdir()
             # The catalogue's child process starts now, and loads its libraries while the sources are read.
-            with CatalogueWriter() as catalogue, pool or CopyPool() as copiers:
-                result = _build_into(
-                    tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer, catalogue, copiers
-                )
+            try:
+                with CatalogueWriter() as catalogue, pool or CopyPool() as copiers:
+                    result = _build_into(
+                        tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer, catalogue, copiers, rows
+                    )
+            finally:
+                rows.remove()  # (the catalogue's child, which reads it, has ended)
             if out.exists() or out.is_symlink():
                 raise EvidpackError(f"{out}: appeared while building; the new bundle was discarded")
             os.rename(tmp, out)
@@ -353,9 +374,10 @@ def _build_into(
     pdf_signer: PdfCertSigner | None,
     catalogue: "CatalogueWriter",
     pool: "CopyPool",
+    rows: RowSpool,
 ) -> tuple[int, int, int, str, str, str, "PublicKey"]:
     _write(root, "bagit.txt", bag.BAGIT_TXT)
-    writer = BundleWriter(root, case, key, algorithms, warn)
+    writer = BundleWriter(root, case, key, algorithms, warn, rows)
     _write(root, INCOMPLETE_MARKER, b"build in progress or interrupted: this bundle is not sealed\n")
     # Custody events are signed once the sources are read (the key may still be
     # locked until then); their order is the order they happened in.
@@ -421,7 +443,7 @@ def _build_into(
         sources=source_rows,
         items_path=root / "evidpack/items.jsonl",
         custody_lines=list(custody.lines),
-        tables=writer.tables,
+        tables=rows.tables(),
     )
     tm_hash = ""
 
@@ -430,6 +452,7 @@ def _build_into(
         written (the catalogue last); returns its SHA-256."""
         nonlocal tm_hash
         catalogue.wait()
+        rows.remove()  # read: its disk space is free again
         tm = b"".join(bag.manifest_line(hash_file(root / rel, ("sha256",))["sha256"], rel) for rel in tag_files(root))
         _write(root, TAGMANIFEST, tm)
         _write(root, SIG_FILE, sealer.sign(tm))

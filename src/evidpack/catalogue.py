@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
 from pathlib import Path
@@ -111,13 +111,16 @@ def write_catalogue(
     sources: list[dict[str, Any]],
     items_path: Path,
     custody_lines: list[bytes],
-    tables: dict[str, list[dict[str, Any]]],
+    tables: Mapping[str, Iterable[dict[str, Any]]],
 ) -> None:
     """Write catalogue.sqlite: case, sources, source_checks, items (with indexes
     and full-text search), custody, and every importer table in ``tables``.
 
-    ``items.jsonl`` is streamed in batches, so memory stays flat however many
-    items there are. ``custody_lines`` are the events before the seal."""
+    ``items.jsonl`` is streamed in batches, and so are the importer tables'
+    rows (a build hands them over as :class:`~evidpack.cataloguewriter.SpooledRows`,
+    read back from its spool file a chunk at a time), so memory stays flat
+    however many items and rows there are. ``custody_lines`` are the events
+    before the seal."""
     for name in tables:
         _check_table_name(name)
     db = sqlite_utils.Database(path)

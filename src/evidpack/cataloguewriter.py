@@ -1,14 +1,20 @@
-"""Writing ``catalogue.sqlite`` beside the rest of a build (:class:`CatalogueWriter`).
+"""Writing ``catalogue.sqlite`` beside the rest of a build (:class:`CatalogueWriter`),
+and the rows of the importers' tables spooled to disk until then (:class:`RowSpool`).
 
 Apart from :mod:`evidpack.catalogue` so that a build can start the child
 process without loading SQLite's libraries itself (the child loads them)."""
 
 from __future__ import annotations
 
+import os
+import pickle
 import sys
+import threading
+from collections.abc import Iterable, Iterator
 from importlib import import_module
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import EvidpackError
 
@@ -77,6 +83,91 @@ class CatalogueWriter:
             if not (self._answer and self._answer.done()):
                 worker.proc.kill()
             worker.close()
+
+
+class RowSpool:
+    """The rows of the importers' catalogue tables (``wechat_logins``,
+    ``web_captures``, …), written to a temporary file as they are handed over
+    and read back, table by table, by whoever writes the catalogue: a build
+    holds none of them in memory, however many there are (a production may
+    hand over 200,000). The file is made on the first row, readable by its
+    owner only; :meth:`remove` deletes it (the build does, however it ends).
+
+    Rows are pickled :data:`CHUNK` at a time, so they come back exactly as
+    given (types, nesting, key order) and in order; each table's chunks are
+    noted by offset, so tables may be handed over interleaved."""
+
+    CHUNK = 1000  # rows per pickle: what a reader holds at a time
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fh: IO[bytes] | None = None
+        self._tables: dict[str, tuple[list[int], list[int]]] = {}  # name -> (chunk offsets, rows per chunk)
+        self._lock = threading.Lock()
+
+    def add(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Append ``rows`` to ``table`` (which exists from now on, even with no rows)."""
+        with self._lock:
+            offsets, counts = self._tables.setdefault(table, ([], []))
+            rows = iter(rows)
+            while chunk := list(islice(rows, self.CHUNK)):
+                fh = self._fh or self._open()
+                offsets.append(fh.tell())
+                counts.append(len(chunk))
+                pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _open(self) -> IO[bytes]:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        self._fh = os.fdopen(fd, "wb", buffering=1 << 20)
+        return self._fh
+
+    def tables(self) -> dict[str, "SpooledRows"]:
+        """Every table handed over, as rows to read back (the spool is closed
+        for writing: its readers see everything written)."""
+        self.close()
+        return {name: SpooledRows(str(self.path), tuple(offsets), sum(counts)) for name, (offsets, counts) in self._tables.items()}
+
+    def close(self) -> None:
+        with self._lock:
+            fh, self._fh = self._fh, None
+            if fh is not None:
+                fh.close()
+
+    def remove(self) -> None:
+        """Close and delete the file (safe to call twice, or when none was made)."""
+        self.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class SpooledRows:
+    """One table's rows in a :class:`RowSpool`'s file, read back in order a
+    chunk at a time (as often as wanted; in any process: it pickles as the
+    file's name and offsets, so it can be handed to the catalogue's child)."""
+
+    __slots__ = ("path", "offsets", "rows")
+
+    def __init__(self, path: str, offsets: tuple[int, ...], rows: int) -> None:
+        self.path, self.offsets, self.rows = path, offsets, rows
+
+    def __getstate__(self) -> tuple[str, tuple[int, ...], int]:
+        return self.path, self.offsets, self.rows
+
+    def __setstate__(self, state: tuple[str, tuple[int, ...], int]) -> None:
+        self.path, self.offsets, self.rows = state
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if not self.offsets:
+            return
+        with open(self.path, "rb") as fh:
+            for offset in self.offsets:
+                fh.seek(offset)
+                yield from pickle.load(fh)
 
 
 def worker_main() -> None:

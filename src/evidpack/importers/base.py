@@ -10,6 +10,7 @@ being built.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -68,10 +69,13 @@ class ImportContext:
 
     # --- catalogue tables and custody events ----------------------------------
 
-    def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """Rows for an importer's own catalogue table (e.g. ``wechat_logins``).
-        Each row gets a ``source`` column; the table is created at build time."""
-        self.writer.add_rows(table, [{"source": self.source.id, **r} for r in rows])
+    def add_rows(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows for an importer's own catalogue table (e.g. ``wechat_logins``),
+        a list or any iterable (read once, now). Each row gets a ``source``
+        column; the rows are spooled to disk, and the table is created at build
+        time (even with no rows)."""
+        source = self.source.id
+        self.writer.add_rows(table, ({"source": source, **r} for r in rows))
 
     def custody_event(self, action: str, details: dict[str, Any]) -> None:
         """A custody event this source calls for (e.g. ``received`` for a production),

@@ -271,8 +271,8 @@ class _Reader:
                 "counts": counts,
             },
         )
-        ctx.add_rows("web_captures", [_capture_row(c) for c in self.captures])
-        ctx.add_rows("wacz_pages", [_page_row(p) for p in self.pages])
+        ctx.add_rows("web_captures", (_capture_row(c) for c in self.captures))
+        ctx.add_rows("wacz_pages", (_page_row(p) for p in self.pages))
         ctx.facts["osint"] = counts
 
 

@@ -72,7 +72,7 @@ MAX_RATIO = 250  # a zip member larger than RATIO_FLOOR expanding more than this
 RATIO_FLOOR = 1024 * 1024
 MAX_ROWS = 200_000  # rows read from one production (real ones hold up to about 100,000 login rows)
 MAX_CELLS = 25_000_000  # cells looked at in one production (real rows have at most a few dozen)
-_BATCH = 10_000  # catalogue rows handed over at a time
+_BATCH = 1000  # catalogue rows handed over at a time (the build spools them to disk)
 # extension -> how the file is read; "required" formats must hold a recognised table
 READERS = {
     ".csv": "csv", ".tsv": "csv", ".tab": "csv", ".txt": "txt",
@@ -167,7 +167,7 @@ class _CsvOut:
 
 class _Rows:
     """Rows of an importer's catalogue table handed over a batch at a time (the
-    table is made, empty or not, in the order these are made)."""
+    table is made, empty or not; the build spools the rows to disk)."""
 
     def __init__(self, ctx: ImportContext, table: str) -> None:
         self._ctx, self._table = ctx, table
@@ -185,32 +185,15 @@ class _Rows:
             self._rows = []
 
 
-# Columns whose values repeat from row to row: the catalogue rows (held until the
-# build writes the catalogue) share one copy of each such value.
-_REPEATING = frozenset({
-    "item", "file", "member", "sheet", "wechat_id", "ip", "device", "event", "location", "time_zone", "time_zone_source",
-    "registration_country", "registration_time_zone", "registration_time_zone_source", "phone_region", "field", "problem",
-})
-_SHARED_MAX = 4096
-
-
 class _Each:
     """For each entry written to the record: its flat row, to the CSV export and the catalogue."""
 
     def __init__(self, flat: Callable[[dict[str, Any]], dict[str, Any]], export: _CsvOut, rows: _Rows) -> None:
         self._flat, self._export, self._rows = flat, export, rows
-        self._shared: dict[str, str] = {}
 
     def __call__(self, entry: dict[str, Any]) -> None:
         row = self._flat(entry)
         self._export.add(row)
-        shared = self._shared
-        for key in _REPEATING.intersection(row):
-            value = row[key]
-            if isinstance(value, str):
-                row[key] = shared.get(value, value)
-                if len(shared) < _SHARED_MAX:
-                    shared.setdefault(value, value)
         self._rows.add(row)
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+from array import array
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 from typing import IO, Any
@@ -21,7 +23,7 @@ from typing import IO, Any
 from reportlab.platypus import Flowable, PageBreak
 
 from .. import bag
-from ..bundle import Bundle
+from ..bundle import Bundle, zip_bomb_problem
 from ..custody import CUSTODY_FILE, line_hash, parse_lines
 from ..errors import EvidpackError
 from . import cover, custody_log, schedule, sources, verifying
@@ -49,7 +51,7 @@ class IndexInput:
     pdf_signer: str | None = None  # subject of the X.509 certificate that signs the PDF, if any
     late: LateDigest | None = None  # while sealing: the tag manifest is written as the PDF is saved
     custody_head: str | None = None  # SHA-256 of the log's last line
-    _records: dict[str, Any] = field(default_factory=dict)
+    _records: dict[Any, Any] = field(default_factory=dict)  # rel (or rel and the lists streamed) -> the record
 
     @property
     def case_id(self) -> str:
@@ -68,17 +70,193 @@ class IndexInput:
         tool = self.seal.get("tool") or {}
         return f"{tool.get('name', '?')} {tool.get('version', '?')}"
 
-    def records_of(self, source_id: str) -> dict[str, Any]:
+    def records_of(self, source_id: str) -> "SourceRecords":
         """The derived JSON records of a source, by name without the ``<source>-``
-        prefix (``S02-wechat.json`` -> ``wechat``)."""
+        prefix (``S02-wechat.json`` -> ``wechat``), each read when first asked for."""
         prefix = f"{RECORDS}{source_id}-"
-        out = {}
-        for rel in self.record_files:
-            if rel.startswith(prefix) and rel.endswith(".json"):
-                if rel not in self._records:
-                    self._records[rel] = _json(self.bundle, rel)
-                out[rel[len(prefix) : -len(".json")]] = self._records[rel]
-        return out
+        return SourceRecords(
+            self, {rel[len(prefix) : -len(".json")]: rel for rel in self.record_files if rel.startswith(prefix) and rel.endswith(".json")}
+        )
+
+    def record(self, rel: str, streamed: tuple[str, ...] = ()) -> Any:
+        """A derived record, read whole; with ``streamed``, those of its
+        top-level lists are :class:`StreamedList`s (see :func:`read_record`)."""
+        key = (rel, streamed) if streamed else rel
+        if key not in self._records:
+            self._records[key] = read_record(self.bundle, rel, streamed) if streamed else _json(self.bundle, rel)
+        return self._records[key]
+
+
+class SourceRecords(Mapping[str, Any]):
+    """A source's derived JSON records by name, each read (and kept) when first
+    asked for; :meth:`streamed` reads one with its large lists left on disk."""
+
+    def __init__(self, data: IndexInput, rels: dict[str, str]) -> None:
+        self._data, self._rels = data, rels
+
+    def __getitem__(self, name: str) -> Any:
+        return self._data.record(self._rels[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rels)
+
+    def __len__(self) -> int:
+        return len(self._rels)
+
+    def streamed(self, name: str, lists: tuple[str, ...]) -> Any:
+        """The record ``name`` (None if there is none) with its top-level lists
+        named in ``lists`` read back entry by entry as they are drawn."""
+        rel = self._rels.get(name)
+        return None if rel is None else self._data.record(rel, lists)
+
+
+# --- records with lists too large to hold ------------------------------------------------------------------
+
+# A record is written as json.dumps(record, indent=1, sort_keys=True) and a newline (see
+# wechat.production.Production.write_record): a top-level member starts a line indented by one
+# space and a quote, an entry of a top-level list a line indented by two spaces, and no other
+# line has an indent of one or two spaces but the closing ones (a line break inside a value is
+# always escaped). This finds those lines: indent 1 (any), or indent 2 not closing.
+_LINE = re.compile(rb"\n(?: (?! )|  (?![ \]}]))")
+_KEY, _CLOSE, _ENTRY = 1, 2, 3  # a line starting a member (' "'), another at indent 1, an entry of a list
+_BLOCK = 1 << 20
+
+
+class StreamedList(Collection[Any]):
+    """A top-level list of a derived record, never held in memory: its entries
+    are read back from the record file, one at a time, each time it is
+    iterated (a bundle's file or zip member, read from where the first entry
+    starts). :func:`read_record` notes where each entry starts (eight bytes an
+    entry) and has checked that each is valid JSON."""
+
+    def __init__(self, bundle: Bundle, rel: str, starts: array, end: int) -> None:
+        self.bundle, self.rel, self.starts, self.end = bundle, rel, starts, end
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __contains__(self, value: object) -> bool:
+        return any(entry == value for entry in self)
+
+    def __iter__(self) -> Iterator[Any]:
+        starts, n = self.starts, len(self.starts)
+        with _opened(self.bundle, self.rel) as fh:
+            fh.seek(starts[0])
+            for i in range(n):
+                start, last = starts[i], i + 1 == n
+                entry = _entry(fh.read((self.end if last else starts[i + 1]) - start), last)
+                if entry is _BAD:
+                    raise EvidpackError(f"{self.bundle.path}: {self.rel}: the entry at byte {start:,} is not what was read before (changed?); cannot render the index")
+                yield entry
+
+
+def read_record(bundle: Bundle, rel: str, lists: tuple[str, ...]) -> Any:
+    """A derived record (as :meth:`IndexInput.record` reads it) with each of its
+    top-level lists named in ``lists`` that holds entries a :class:`StreamedList`:
+    memory does not grow with the entries (a WeChat production's logins may be
+    200,000). The record is read twice as a stream: once to find where its
+    members and the lists' entries start, once to parse each member and entry
+    (so a bad one is found now, not while the index is drawn). A record not
+    laid out as evidpack writes it, or one that does not parse so, is read
+    whole, as any other record: the same values either way."""
+    if not bundle.exists(rel):
+        return _json(bundle, rel)  # (which says it is missing)
+    if bundle.is_zip:
+        info = bundle.zip_member(rel)
+        bomb = zip_bomb_problem(info) if info is not None else None
+        if bomb is not None:
+            raise EvidpackError(f"{bundle.path}: {bomb}")
+    with _opened(bundle, rel) as fh:
+        at, kinds, size, ends = _lines(fh)
+    record = None
+    if ends == (b"{\n", b"\n}\n") and at and at[0] == 2 and kinds[0] == _KEY:
+        with _opened(bundle, rel) as fh:
+            record = _members(bundle, rel, fh, at, kinds, size - 2, lists)
+    return _json(bundle, rel) if record is None else record
+
+
+def _opened(bundle: Bundle, rel: str) -> IO[bytes]:
+    raw = bundle.open_stream(rel)
+    return raw if bundle.is_zip else io.BufferedReader(raw, 1 << 16)  # type: ignore[arg-type,return-value]
+
+
+def _lines(fh: IO[bytes]) -> tuple[array, bytearray, int, tuple[bytes, bytes]]:
+    """Where each line of :data:`_LINE` starts, and its kind; the file's size;
+    its first two and last three bytes. Read a block at a time."""
+    found, kinds = array("q"), bytearray()
+    base, buf, head = 0, b"", b""
+    while True:
+        block = fh.read(_BLOCK)
+        buf += block
+        head = head or buf[:2]
+        cut = len(buf) - 3 if block else len(buf)  # a line found before the cut has its first character in buf
+        for m in _LINE.finditer(buf):
+            at = m.start()
+            if at >= cut:
+                break
+            first = buf[m.end() : m.end() + 1]
+            kinds.append(_ENTRY if m.end() - at == 3 else _KEY if first == b'"' else _CLOSE)
+            found.append(base + at + 1)
+        if not block:
+            return found, kinds, base + len(buf), (head, buf[-3:])
+        base, buf = base + cut, buf[cut:]
+
+
+def _members(
+    bundle: Bundle, rel: str, fh: IO[bytes], at: array, kinds: bytearray, end: int, lists: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The record's members (from offset 2 to ``end``: ``at`` and ``kinds`` are
+    its lines of :data:`_LINE`), read in order; None if any is not as evidpack
+    writes it."""
+    keys = [i for i, kind in enumerate(kinds) if kind == _KEY]
+    record: dict[str, Any] = {}
+    fh.seek(2)
+    for n, k in enumerate(keys):
+        last = n + 1 == len(keys)
+        start, stop = at[k], end if last else at[keys[n + 1]]
+        close = len(at) - 1 if last else keys[n + 1] - 1  # the member's last line of _LINE
+        head = fh.read((at[k + 1] if close > k else stop) - start)
+        if (
+            head.endswith(b'": [\n')
+            and close > k + 1
+            and kinds[close] == _CLOSE
+            and kinds.count(_ENTRY, k + 1, close) == close - k - 1
+            and (name := _value(head[1:-4])) in lists
+        ):
+            starts = at[k + 1 : close]
+            for i, entry in enumerate(starts):
+                if _entry(fh.read((at[close] if i + 1 == len(starts) else starts[i + 1]) - entry), i + 1 == len(starts)) is _BAD:
+                    return None
+            if fh.read(stop - at[close]) != (b" ]\n" if last else b" ],\n"):
+                return None
+            record[name] = StreamedList(bundle, rel, starts, at[close])
+            continue
+        text = head + fh.read(stop - start - len(head))
+        if not text.endswith(b"\n" if last else b",\n") or last and text.endswith(b",\n"):
+            return None
+        member = _value(b"{" + text[: -1 if last else -2] + b"}")
+        if not isinstance(member, dict):
+            return None
+        record.update(member)
+    return record
+
+
+_BAD = object()
+
+
+def _value(data: bytes) -> Any:
+    """``data`` as JSON (decoded as json.loads decodes UTF-8 bytes), or :data:`_BAD`."""
+    try:
+        return json.loads(data.decode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError):
+        return _BAD
+
+
+def _entry(piece: bytes, last: bool) -> Any:
+    """An entry of a streamed list from its lines (with the comma after it, but for the last)."""
+    if not piece.endswith(b"\n" if last else b",\n") or last and piece.endswith(b",\n"):
+        return _BAD
+    return _value(piece[: -1 if last else -2])
 
 
 def _json(bundle: Bundle, rel: str) -> Any:

@@ -35,6 +35,14 @@ class SourceView:
         facts = self.row.get("facts")
         return facts if isinstance(facts, dict) else {}
 
+    def streamed(self, name: str, lists: tuple[str, ...]) -> Any:
+        """The record ``name`` with its top-level lists named in ``lists`` read
+        back entry by entry as they are drawn, never held (where the records
+        can: see :meth:`evidpack.report.index.SourceRecords.streamed`); each
+        such list has a length and can be iterated, as a list."""
+        streamed = getattr(self.records, "streamed", None)
+        return streamed(name, lists) if streamed is not None else self.records.get(name)
+
 
 def subheading(text: str) -> list[Flowable]:
     return [Para(text, H3, space_before=8, space_after=3)]

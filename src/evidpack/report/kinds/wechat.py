@@ -2,11 +2,15 @@
 ``records/<source>-wechat.json`` — the request timeline, the accounts (names
 exactly as produced), the jurisdiction note for +86 accounts, the login/IP
 table in UTC with the original time text beside it, and every row that did not
-parse."""
+parse.
+
+Every row is drawn, however many (a production may hold 200,000): the
+accounts, logins and parse errors are read back from the record one at a time
+as the pages are laid out (:data:`STREAMED`), never held in memory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from reportlab.platypus import Flowable
@@ -17,10 +21,12 @@ from ..styles import BODY, CELL, CELL_MONO, CELL_NAME, CELL_NOTE, NOTE, TextStyl
 from .common import SourceView, subheading, text, time_cell
 
 NOTE_BOX = TextStyle("sans", 8.5, 11.5, (0.45, 0.22, 0.0))
+STREAMED = ("accounts", "logins", "parse_errors")  # the record's lists that grow with the production
+Entries = Collection[dict[str, Any]]  # a list, or entries read back from the record as drawn
 
 
 def render(view: SourceView) -> list[Flowable]:
-    record = view.records.get("wechat")
+    record = view.streamed("wechat", STREAMED)
     if not isinstance(record, dict):
         return [*subheading("Production"), Para("No production record (records/%s-wechat.json) was written." % view.id, NOTE)]
     out: list[Flowable] = [*subheading("Production"), summary(record)]
@@ -68,7 +74,7 @@ def request(req: dict[str, Any] | None) -> list[Flowable]:
     return out + [table]
 
 
-def accounts(rows: list[dict[str, Any]]) -> list[Flowable]:
+def accounts(rows: Entries) -> list[Flowable]:
     out = subheading(f"Accounts ({len(rows)})")
     if not rows:
         return out + [Para("No account rows.", NOTE)]
@@ -121,7 +127,7 @@ def jurisdiction(entries: list[dict[str, Any]]) -> list[Flowable]:
     ]
 
 
-def logins(rows: list[dict[str, Any]]) -> list[Flowable]:
+def logins(rows: Entries) -> list[Flowable]:
     out = subheading(f"Logins and IP addresses ({len(rows):,}), in UTC")
     if not rows:
         return out + [Para("No login/IP rows.", NOTE)]
@@ -154,7 +160,7 @@ def logins(rows: list[dict[str, Any]]) -> list[Flowable]:
     return out + [table]
 
 
-def parse_errors(rows: list[dict[str, Any]]) -> list[Flowable]:
+def parse_errors(rows: Entries) -> list[Flowable]:
     if not rows:
         return subheading("Rows that did not parse") + [Para("None: every value of every row was read.", NOTE)]
     table = Table(
