@@ -140,3 +140,23 @@ def test_encrypted_ab_is_kept_with_its_header_but_not_listed(cli, tmp_path: Path
     assert members(bundle) == []
     (c,) = checks(bundle, "android-backup-members")
     assert c["verdict"] == "not-checkable" and "decrypts nothing" in c["detail"]
+
+
+def test_bytes_after_an_ab_compressed_stream_are_reported(cli, tmp_path: Path) -> None:
+    # The tar's end marker is inside the zlib stream: bytes appended after the stream
+    # were never looked at, and the container was said to be "read to its end".
+    name = ab(tmp_path)
+    path = tmp_path / name
+    clean = path.read_bytes()
+    path.write_bytes(clean + b"HIDDEN AFTER THE STREAM" + bytes(range(256)) * 40)
+    bundle = built(cli, tmp_path, name)
+    (trailing,) = checks(bundle, "container-trailing-data")
+    assert trailing["verdict"] == "warn"
+    assert f"{23 + 256 * 40} byte(s) follow the end of the backup's compressed (zlib) stream, from offset {len(clean)}" in trailing["detail"]
+    assert len(members(bundle)) == 2
+    assert verify_deep(cli, bundle).exit_code == 0
+
+
+def test_an_ab_without_bytes_after_its_stream_reports_none(cli, tmp_path: Path) -> None:
+    bundle = built(cli, tmp_path, ab(tmp_path))
+    assert checks(bundle, "container-trailing-data") == [] and checks(bundle, "container-readable")[0]["verdict"] == "pass"

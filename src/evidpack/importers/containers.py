@@ -1646,6 +1646,13 @@ class _Capped(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def after_end(self, size: int) -> int:
+        """For a zlib stream read to its end-of-stream marker: how many bytes of the
+        file (``size`` bytes) follow it (0 when none, or when it was not read to its end)."""
+        if self._kind == "gzip" or not self._z.eof:
+            return 0
+        return len(self._z.unused_data) + max(0, size - self._raw.pos)
+
     def _zlib_read(self, n: int) -> bytes:
         while True:
             if self._z.eof:
@@ -2059,7 +2066,15 @@ def _android_backup(reader: RandomReader, algorithms: tuple[str, ...], limits: L
         return
     yield Fact("android_backup", header)
     offset = sum(len(line) + 1 for line in lines[:4])
-    stream: io.RawIOBase = reader.stream(offset)
-    if header["compressed"]:
-        stream = _Capped(reader.stream(offset), "zlib", limits)
+    if not header["compressed"]:
+        yield from _tar(reader.stream(offset), algorithms, scanner, "zlib")
+        return
+    stream = _Capped(reader.stream(offset), "zlib", limits)
     yield from _tar(stream, algorithms, scanner, "zlib")
+    after = stream.after_end(reader.size)
+    if after:
+        yield Note(
+            "container-trailing-data", "warn",
+            f"{after} byte(s) follow the end of the backup's compressed (zlib) stream, from offset {reader.size - after}; "
+            "they are kept in the container but are not part of the backup",
+        )
