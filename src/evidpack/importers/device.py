@@ -731,7 +731,11 @@ class DeviceImporter(FilesImporter):
         for backup in self._backups:
             ctx.facts.setdefault("itunes_backups", []).append(backup.facts())
             where = self._shown(ctx.source, backup.root)
-            if backup.encrypted:
+            for note in backup.notes:  # a value recorded other than as read (a NaN as text)
+                ctx.check("itunes-manifest", "warn", f"{where}: {note}", backup.root or ".")
+            # The flag alone never skips a check: a Manifest.db that is plain SQLite was read,
+            # and the files are checked against it whatever Manifest.plist says.
+            if backup.encrypted and backup.manifest_db != "read":
                 ctx.check(
                     "itunes-manifest", "not-checkable",
                     f"{where}: the backup is encrypted (Manifest.plist IsEncrypted); its Manifest.db and files are encrypted with keys "
@@ -746,7 +750,22 @@ class DeviceImporter(FilesImporter):
             if backup.manifest_db != "read":
                 continue
             missing = sorted(set(backup.files) - backup.seen)
-            ctx.check("itunes-manifest", "pass", f"{where}: Manifest.db maps {len(backup.files)} stored file(s) to their domains and paths", backup.root or ".")
+            maps = f"Manifest.db maps {len(backup.files)} stored file(s) to their domains and paths"
+            if not backup.encrypted:
+                ctx.check("itunes-manifest", "pass", f"{where}: {maps}", backup.root or ".")
+            elif backup.manifest_key:
+                ctx.problem(
+                    f"{where}: Manifest.plist says the backup is encrypted (IsEncrypted, and a ManifestKey, the key of an encrypted "
+                    f"Manifest.db), yet Manifest.db is a plain SQLite database: they disagree; {maps}, and the files are checked against it",
+                    check="itunes-manifest", subject=backup.root or ".",
+                )
+            else:
+                ctx.check(
+                    "itunes-manifest", "warn",
+                    f"{where}: Manifest.plist says the backup is encrypted (IsEncrypted), yet Manifest.db is a plain SQLite database "
+                    f"(iOS before 10.2 did not encrypt it; later versions do): {maps}, and the files are checked against it",
+                    backup.root or ".",
+                )
             if missing:
                 ctx.problem(
                     f"{where}: Manifest.db lists {len(missing)} file(s) the backup folder does not hold, e.g. {missing[0]} "
