@@ -141,6 +141,12 @@ def test_a_date_without_an_offset_is_not_guessed() -> None:
     assert ufed.parse_ufd_date("28/07/2024 07:27:27") is None
 
 
+@pytest.mark.parametrize("text", ["01/01/0001 00:00 (+5)", "31/12/9999 23:59 (-5)"])
+def test_a_date_outside_the_years_1_to_9999_in_utc_is_not_read(text: str) -> None:
+    # (it was an uncaught overflow: the whole build stopped with an internal error)
+    assert ufed.parse_ufd_date(text) is None
+
+
 # --- .ufdr --------------------------------------------------------------------------------
 
 

@@ -134,12 +134,13 @@ def parse_ufd_date(text: str) -> dict[str, Any] | None:
     offset = timedelta(hours=int(m["oh"]), minutes=minutes) * (-1 if m["sign"] == "-" else 1)
     try:
         local = datetime(int(m["year"]), month, day, hour, int(m["mi"]), int(m["s"] or 0), tzinfo=timezone(offset))
-    except ValueError:
+        utc = format_utc(local)
+    except (ValueError, OverflowError):  # no such date, or one outside the years 1-9999 once in UTC
         return None
     total = int(offset.total_seconds()) // 60
     return {
         "text": text.strip(),
-        "utc": format_utc(local),
+        "utc": utc,
         "offset": f"{'-' if total < 0 else '+'}{abs(total) // 60:02d}:{abs(total) % 60:02d}",
         "order": order,
     }
