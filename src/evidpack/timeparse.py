@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .timeutil import format_utc
+from .timeutil import TimeOutOfRange, format_utc
 
 DATE_ORDERS = ("DMY", "MDY", "YMD")
 EXCEL_1900 = datetime(1899, 12, 30)
@@ -68,6 +68,10 @@ _NAMED_ZONES = {
 
 class TimeProblem(ValueError):
     """A value that cannot be read as a time without guessing; the message says why."""
+
+
+class NoZone(TimeProblem):
+    """A time of day that states no zone, where none was given for it (never guessed)."""
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,7 @@ def _from_number(n: Decimal, original: str, zone: Zone | None, zone_source: str,
 
 def _localise(naive: datetime, original: str, form: str, zone: Zone | None, zone_source: str) -> ReadTime:
     if zone is None:
-        raise TimeProblem(
+        raise NoZone(
             f"{original.strip()!r} states no zone, its column header states none, and the case manifest sets no "
             "options.zone; evidpack never guesses a zone"
         )
@@ -284,7 +288,10 @@ def _localise(naive: datetime, original: str, form: str, zone: Zone | None, zone
         return _result(naive.replace(tzinfo=zone.tz), original, form, zone_source, zone.label)
     first, second = naive.replace(tzinfo=zone.tz, fold=0), naive.replace(tzinfo=zone.tz, fold=1)
     if first.utcoffset() != second.utcoffset():
-        back = first.astimezone(timezone.utc).astimezone(zone.tz).replace(tzinfo=None)
+        try:
+            back = first.astimezone(timezone.utc).astimezone(zone.tz).replace(tzinfo=None)
+        except OverflowError:
+            raise _out_of_range(original) from None
         what = "does not exist (skipped by a daylight-saving change)" if back != naive else "is ambiguous (repeated by a daylight-saving change)"
         raise TimeProblem(f"{original.strip()!r} {what} in {zone.label}")
     return _result(first, original, form, zone_source, zone.label)
@@ -299,4 +306,12 @@ def _result(moment: datetime, original: str, form: str, zone_source: str, zone_l
     if zone_label is None:
         offset = moment.utcoffset()
         zone_label = _offset_label(offset) if offset is not None else None
-    return ReadTime(original=original, form=form, zone=zone_label, zone_source=zone_source, utc=format_utc(moment))
+    try:
+        utc = format_utc(moment)
+    except TimeOutOfRange:
+        raise _out_of_range(original) from None
+    return ReadTime(original=original, form=form, zone=zone_label, zone_source=zone_source, utc=utc)
+
+
+def _out_of_range(original: str) -> TimeProblem:
+    return TimeProblem(f"{original.strip()!r} is outside the years 1-9999 in UTC (RFC 3339 cannot write it)")

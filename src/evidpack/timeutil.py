@@ -14,27 +14,51 @@ _RFC3339 = re.compile(
 )
 
 
+class TimeOutOfRange(OverflowError, ValueError):
+    """A moment outside the years 1-9999 in UTC, which RFC 3339 cannot write.
+
+    Callers that catch ``ValueError`` or ``OverflowError`` catch it too."""
+
+
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _stamp(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` with a four-digit year (strftime writes year 999 as ``999``)."""
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+
+
 def format_utc(moment: datetime) -> str:
-    """``2026-03-02T10:11:12Z``; microseconds are kept when not zero."""
+    """``2026-03-02T10:11:12Z``; microseconds are kept when not zero.
+
+    Raises :class:`TimeOutOfRange` when the moment in UTC falls outside the years 1-9999."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime given to format_utc")
-    moment = moment.astimezone(timezone.utc)
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise TimeOutOfRange(f"{moment.isoformat()} is outside the years 1-9999 in UTC") from None
     if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{_stamp(moment)}.{moment.microsecond:06d}".rstrip("0") + "Z"
+    return _stamp(moment) + "Z"
 
 
 def format_epoch_ns(ns: int) -> str:
-    """A file-system time in nanoseconds since the epoch, exactly, in UTC."""
+    """A file-system time in nanoseconds since the epoch, exactly, in UTC.
+
+    Raises :class:`TimeOutOfRange` for a time outside the years 1-9999."""
     seconds, frac = divmod(ns, 1_000_000_000)
     try:
         t = time.gmtime(seconds)  # three times faster than datetime + strftime: once per item
     except (OverflowError, OSError, ValueError):
         t = None
-    if t is not None and 1000 <= t.tm_year <= 9999:
+    if t is not None and 1 <= t.tm_year <= 9999:
         base = "%04d-%02d-%02dT%02d:%02d:%02d" % t[:6]
     else:
-        base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        try:
+            base = _stamp(_UTC_EPOCH + timedelta(seconds=seconds))
+        except OverflowError:
+            raise TimeOutOfRange(f"{seconds} seconds since 1970 is outside the years 1-9999") from None
     if frac:
         base += "." + f"{frac:09d}".rstrip("0")
     return base + "Z"
@@ -69,8 +93,13 @@ def build_time(option: str | None) -> datetime:
     if text is None or text == "":
         return datetime.now(timezone.utc).replace(microsecond=0)
     if text.strip().isdigit():
-        return datetime.fromtimestamp(int(text.strip()), timezone.utc)
+        try:
+            return _UTC_EPOCH + timedelta(seconds=int(text.strip()))
+        except (OverflowError, ValueError):
+            raise EvidpackError(f"{origin}: {text.strip()[:40]} seconds since the epoch is after the year 9999") from None
     try:
         return parse_rfc3339(text).astimezone(timezone.utc)
+    except OverflowError:
+        raise EvidpackError(f"{origin}: {text.strip()!r} is outside the years 1-9999 in UTC") from None
     except ValueError as exc:
         raise EvidpackError(f"{origin}: {exc}; or give seconds since the epoch") from None

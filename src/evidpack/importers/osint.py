@@ -10,16 +10,13 @@ table; WACZ pages in ``wacz_pages``. See docs/osint.md.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..osint.images import ImageProblem, image_format, read_image
 from ..osint.mhtml import MhtmlProblem, read_mhtml
-from ..osint.wacz import check_wacz, datapackage
+from ..osint.wacz import PAGE_BYTES, PAGE_ROWS, JsonProblem, escape_surrogates, loads, open_member, read_wacz, surrogate_note, type_name, why_not_read
 from ..osint.warc import WarcScan, scan_warc
 from ..timeparse import DATE_ORDERS, TimeProblem, Zone, read_time
 from .base import ImportContext
@@ -33,6 +30,7 @@ OPTIONS = ("zone", "date_order")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".jfif")
 WARC_EXTENSIONS = (".warc", ".warc.gz", ".warc.gzip")
 READ_LIMIT = 256 * 1024 * 1024  # MHTML pages and screenshots are read into memory up to this size
+SIDECAR_LIMIT = 16 * 1024 * 1024  # sidecar JSON is read up to this size
 SIDECAR_FIELDS = ("url", "captured_at", "tool", "operator", "sha256")
 
 
@@ -57,13 +55,6 @@ def _sidecar_for(rel: str, names: set[str]) -> str | None:
         if candidate and candidate != rel and candidate in names:
             return candidate
     return None
-
-
-@contextlib.contextmanager
-def _member_stream(zip_path: Path, index: int) -> Iterator[BinaryIO]:
-    """A member of a copied zip, by its 1-based place in the central directory."""
-    with zipfile.ZipFile(zip_path) as zf, zf.open(zf.infolist()[index - 1]) as fh:
-        yield fh  # type: ignore[misc]
 
 
 class OsintImporter:
@@ -128,8 +119,12 @@ class _Reader:
         subject = where["file"] + (f":{where['member_path']}" if "member_path" in where else "")
         if scan.whole_file_gzip:
             summary["whole_file_gzip"] = True
+            what = "the whole file is one gzip member"
+            if scan.gzip_members and scan.gzip_members > 1:
+                summary["multi_record_member"] = scan.multi_record_member
+                what = f"gzip member {scan.multi_record_member or '?'} of {scan.gzip_members} holds more than one record"
             self.ctx.problem(
-                f"{shown}: the whole file is one gzip member, not one member per record as WARC.gz requires "
+                f"{shown}: {what}, not one member per record as WARC.gz requires "
                 "(tools cannot seek to its records); its records were read from the decompressed stream",
                 check="warc-gzip-members",
                 subject=subject,
@@ -159,20 +154,31 @@ class _Reader:
         if members is None:
             summary["problem"] = "not a readable zip"
             return
-        package, why = datapackage(path)
-        if why:
-            self.ctx.problem(f"{shown}: {why}", check="wacz", subject=rel)
-        failures: list[str] = []
+        failures: set[str] = set()
 
-        def problem(text: str) -> None:
-            failures.append(text)
-            self.ctx.problem(f"{shown}: {text}", check="wacz-resources", subject=rel)
+        def problem(text: str, check: str = "wacz-resources") -> None:
+            failures.add(check)
+            self.ctx.problem(f"{shown}: {text}", check=check, subject=rel)
 
-        wacz = check_wacz(package, members, path, problem)
+        wacz, package_read = read_wacz(path, members, problem)
         summary["wacz"] = wacz
         checked = [r for r in wacz["resources"] if r.get("verdict") == "pass"]
-        if package is not None and not failures:
-            self.ctx.check("wacz-resources", "pass", f"{shown}: {len(checked)} of {len(wacz['resources'])} datapackage.json resource(s) match in hash and size; datapackage-digest.json: {wacz['datapackage_digest']['verdict']}", rel)
+        digest_verdict = wacz["datapackage_digest"]["verdict"]
+        if package_read and "wacz-resources" not in failures and not wacz["resources"]:
+            self.ctx.check("wacz-resources", "not-checkable", f"{shown}: datapackage.json lists no resources; datapackage-digest.json: {digest_verdict}", rel)
+        elif package_read and "wacz-resources" not in failures:
+            self.ctx.check("wacz-resources", "pass", f"{shown}: {len(checked)} of {len(wacz['resources'])} datapackage.json resource(s) match in hash and size; datapackage-digest.json: {digest_verdict}", rel)
+        if wacz.get("notes"):
+            more = len(wacz["notes"]) - 1
+            self.ctx.check("wacz", "warn", f"{shown}: {wacz['notes'][0]}" + (f" (and {more} more note(s) in the record)" if more else ""), rel)
+        if wacz.get("pages_not_listed"):
+            self.ctx.check(
+                "wacz-pages",
+                "warn",
+                f"{shown}: {len(wacz['pages']):,} page(s) listed; {wacz['pages_not_listed']:,} more line(s) of its pages lists not read "
+                f"(evidpack reads at most {PAGE_ROWS:,} lines, {PAGE_BYTES >> 20} MiB, of them per WACZ; the WACZ is kept whole)",
+                rel,
+            )
         sig = wacz["datapackage_digest"]
         if sig.get("signed"):
             who = sig["signature"].get("domain") or sig["signature"]["kind"]
@@ -183,11 +189,17 @@ class _Reader:
             self.pages.append({"item": record["id"], "file": rel, **page})
         for m in members:
             low = m.name.lower()
-            if m.readable and m.name.startswith("archive/") and low.endswith(WARC_EXTENSIONS):
+            if m.record.get("member_type") == "file" and m.name.startswith("archive/") and low.endswith(WARC_EXTENSIONS):
                 where = {"item": record["id"], "file": rel, "member": m.record["id"], "member_path": m.name}
                 msummary: dict[str, Any] = {"item": m.record["id"], "file": rel, "member_path": m.name, "kind": "warc"}
                 self.files.append(msummary)
-                self._warc(lambda m=m: _member_stream(path, m.index), low.endswith((".gz", ".gzip")), f"{shown}: member {m.name!r}", where, msummary)
+                why = why_not_read(m)
+                if why:  # (the catalogue has reported it): nothing is read from a member found bad
+                    msummary["not_read"] = why
+                    self.ctx.check("warc-readable", "not-checkable", f"{shown}: member {m.name!r}: its records were not read ({why})", f"{rel}:{m.name}")
+                    continue
+                opener = lambda m=m: open_member(path, m.index, m.name)  # noqa: E731
+                self._warc(opener, low.endswith((".gz", ".gzip")), f"{shown}: member {m.name!r}", where, msummary)
 
     def _single(self, kind: str, path: Path, record: dict[str, Any], shown: str, where: dict[str, Any], summary: dict[str, Any]) -> None:
         if record["size"] > READ_LIMIT:
@@ -204,6 +216,15 @@ class _Reader:
         if kind == "mhtml":
             capture["captured_at"] = capture["date"]
         self.captures.append({**where, **capture})
+        problems = capture.get("problems") or []
+        if problems:  # what was found inside the page or image fails its check, as a WARC record's problems do
+            more = len(problems) - 1
+            self.ctx.problem(
+                f"{shown}: {problems[0]}" + (f" (and {more} more problem(s))" if more else "") + "; kept as received",
+                check=kind,
+                subject=where["file"],
+            )
+            return
         what = f"{capture.get('width')}x{capture.get('height')} {capture['format'].upper()}" if kind == "image" else f"{capture['url']!r}, {capture['parts']} part(s)"
         self.ctx.check(kind, "pass", f"{shown}: {what}", where["file"])
 
@@ -214,17 +235,29 @@ class _Reader:
         shown = source_name(self.source, sidecar)
         out: dict[str, Any] = {"item": sidecar["id"], "file": rel}
         try:
-            fields = json.loads(bundle_file(self.ctx, sidecar).read_bytes())
+            if sidecar["size"] > SIDECAR_LIMIT:
+                raise JsonProblem(f"it is {sidecar['size']} bytes, more than evidpack reads ({SIDECAR_LIMIT})")
+            fields = loads(bundle_file(self.ctx, sidecar).read_bytes())
             if not isinstance(fields, dict):
-                raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError) as exc:
+                raise JsonProblem(f"{type_name(fields)}, not an object")
+        except JsonProblem as exc:
             out["problem"] = f"not a JSON object ({exc})"
             self.ctx.problem(f"{shown}: sidecar of {capture_rel}: {out['problem']}", check="sidecar", subject=rel)
             return out
+        fields, escaped = escape_surrogates(fields)
         out["fields"] = fields
+        if escaped:
+            out["notes"] = [surrogate_note("its fields", escaped)]
+            self.ctx.check("sidecar", "warn", f"{shown}: {out['notes'][0]}", rel)
         for key in ("url", "tool", "operator"):
-            out[key] = fields.get(key)
-        if fields.get("captured_at") is not None:
+            value = fields.get(key)
+            out[key] = value if value is None or isinstance(value, str) else None
+            if value is not None and not isinstance(value, str):
+                self.ctx.problem(f"{shown}: sidecar of {capture_rel}: {key!r} is {type_name(value)}, not text", check="sidecar", subject=rel)
+        if isinstance(fields.get("captured_at"), (list, dict, bool)):
+            out["captured_at"] = {"original": None, "utc": None, "problem": f"{type_name(fields['captured_at'])}, not a time"}
+            self.ctx.problem(f"{shown}: captured_at is {type_name(fields['captured_at'])}, not a time", check="sidecar", subject=rel)
+        elif fields.get("captured_at") is not None:
             try:
                 out["captured_at"] = read_time(fields["captured_at"], zone=self.zone, date_order=self.date_order).to_json()
             except TimeProblem as exc:

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from ..importers.containers import Limits
 from ..timeparse import TimeProblem, read_time
 
 _ALGORITHMS = {"sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256", "md5": "md5", "sha512": "sha512", "sha-512": "sha512"}
@@ -46,7 +47,8 @@ class WarcScan:
     captures: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # each one is a failed check
     gzip_members: int | None = None  # None: not gzip
-    whole_file_gzip: bool = False
+    whole_file_gzip: bool = False  # a gzip member holds more than one record (warcio refuses the file)
+    multi_record_member: int | None = None  # which member, when the file has more than one
 
     def tally(self, which: str) -> dict[str, int]:
         out = {"pass": 0, "fail": 0, "not-checkable": 0}
@@ -129,39 +131,62 @@ class _Digest:
 
 
 class _Dechunker:
-    """Removes HTTP/1.1 chunked transfer coding from a body fed piece by piece."""
+    """Removes HTTP/1.1 chunked transfer coding from a body fed piece by piece.
+    Each byte fed is looked at a bounded number of times (the buffer is walked with
+    an offset and trimmed once per feed), so many tiny chunks cost no more than few
+    big ones. A body of very many tiny chunks (more than :data:`CHUNKS_FREE`,
+    averaging under :data:`CHUNK_AVERAGE` bytes) is given up (``gave_up``): each
+    chunk costs Python work, and a few bytes each would make a small file take
+    minutes."""
+
+    LINE_LIMIT = 1024  # a chunk-size line longer than this is not chunked coding
+    CHUNKS_FREE = 100_000
+    CHUNK_AVERAGE = 256
 
     def __init__(self, sink: Callable[[bytes], None]) -> None:
         self.sink = sink
-        self.buf = b""
+        self.buf = bytearray()
         self.data_left = 0  # bytes of chunk data still to come
         self.crlf_left = 0  # bytes of the CRLF after chunk data still to skip
         self.done = False
         self.broken = False
+        self.gave_up = False
+        self.chunks = 0
+        self.fed = 0
 
     def feed(self, data: bytes) -> None:
-        self.buf += data
-        while self.buf and not (self.done or self.broken):
-            if self.data_left:
-                take = self.buf[: self.data_left]
-                self.buf, self.data_left = self.buf[len(take) :], self.data_left - len(take)
-                self.sink(take)
-                if not self.data_left:
-                    self.crlf_left = 2
-            elif self.crlf_left:
-                skip = min(self.crlf_left, len(self.buf))
-                self.buf, self.crlf_left = self.buf[skip:], self.crlf_left - skip
-            else:
-                line, sep, rest = self.buf.partition(b"\r\n")
-                if not sep:
-                    self.broken = len(self.buf) > 1024
-                    return
-                try:
-                    size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    self.broken = True
-                    return
-                self.buf, self.data_left, self.done = rest, size, size == 0
+        if self.done or self.broken or self.gave_up:
+            return
+        self.fed += len(data)
+        buf = self.buf
+        buf += data
+        pos, end = 0, len(buf)
+        with memoryview(buf) as view:
+            while pos < end and not (self.done or self.broken):
+                if self.data_left:
+                    take = min(self.data_left, end - pos)
+                    self.sink(view[pos : pos + take])
+                    pos, self.data_left = pos + take, self.data_left - take
+                    if not self.data_left:
+                        self.crlf_left = 2
+                elif self.crlf_left:
+                    skip = min(self.crlf_left, end - pos)
+                    pos, self.crlf_left = pos + skip, self.crlf_left - skip
+                else:
+                    eol = buf.find(b"\r\n", pos, min(end, pos + self.LINE_LIMIT + 2))
+                    if eol < 0:
+                        self.broken = end - pos > self.LINE_LIMIT
+                        break
+                    try:
+                        size = int(bytes(view[pos:eol]).split(b";")[0].strip(), 16)
+                    except ValueError:
+                        self.broken = True
+                        break
+                    pos, self.data_left, self.done = eol + 2, size, size == 0
+                    self.chunks += 1
+                    if self.chunks > self.CHUNKS_FREE and self.chunks * self.CHUNK_AVERAGE > self.fed:
+                        self.gave_up = True
+        del buf[:pos]
 
 
 # --- records -------------------------------------------------------------------------------------
@@ -236,12 +261,22 @@ def _read_record(record: Any, capture: dict[str, Any]) -> None:
         payload.reason, payload.hashers = "no end of HTTP headers found", []
         if head:
             capture.update(_http_head(bytes(head)))
+    if dechunker is not None and dechunker.gave_up:  # the payload as stored is still checked
+        payload.hashers = payload.hashers[:1]
+        dechunked_h = None
     declared_length = h.get_header("Content-Length")
     capture["content_length"] = int(declared_length) if declared_length and declared_length.isdigit() else declared_length
     capture["bytes_read"] = total
     capture["block_digest"] = block.result()
     labels = ("payload as stored", "payload with chunked transfer coding removed")
     capture["payload_digest"] = payload.result(labels if dechunked_h is not None else labels[:1])
+    if dechunker is not None and dechunker.gave_up and capture["payload_digest"]["verdict"] == "fail":
+        capture["payload_digest"] = {
+            "declared": payload.declared,
+            "verdict": "not-checkable",
+            "reason": f"the payload as stored does not match, and with more than {dechunker.CHUNKS_FREE:,} chunks averaging under "
+            f"{dechunker.CHUNK_AVERAGE} bytes its de-chunked form was not computed",
+        }
     if declared_length is None:
         capture["problems"].append("no Content-Length header (the record header is damaged or cut)")
     elif isinstance(capture["content_length"], int) and total < capture["content_length"]:
@@ -289,67 +324,90 @@ def _capture(record: Any, n: int) -> dict[str, Any]:
     return capture
 
 
-def gzip_members(stream: BinaryIO) -> tuple[int, str | None]:
-    """How many gzip members the stream holds, and a problem if one is corrupt
-    or the file ends inside one. Output is discarded as it is made."""
+def gzip_members(stream: BinaryIO, limits: Limits = Limits(), until: int | None = None) -> tuple[int, str | None]:
+    """How many gzip members the stream holds, and a problem if one is corrupt,
+    the file ends inside one, or it expands beyond the device importer's caps
+    (``limits``). Output is discarded as it is made. With ``until``, counting
+    stops at the member holding that offset of the file: its number is returned."""
     members = 0
     d = zlib.decompressobj(31)
     fed = False
+    read = produced = 0
     while True:
         data = stream.read(1 << 20)
         if not data:
             break
+        read += len(data)
         while data:
             try:
-                d.decompress(data, 1 << 20)
+                produced += len(d.decompress(data, 1 << 20))
                 while d.unconsumed_tail and not d.eof:
-                    d.decompress(d.unconsumed_tail, 1 << 20)
+                    produced += len(d.decompress(d.unconsumed_tail, 1 << 20))
+                    if produced > limits.max_expanded or (produced > limits.ratio_floor and produced > limits.max_ratio * read):
+                        break
             except zlib.error as exc:
                 return members, f"gzip member {members + 1} is corrupt ({exc})"
+            if produced > limits.max_expanded:
+                return members, f"expands beyond the cap of {limits.max_expanded:,} bytes; its records were not read"
+            if produced > limits.ratio_floor and produced > limits.max_ratio * read:
+                return members, f"expands more than {limits.max_ratio:,.0f}:1 (cap); its records were not read"
             fed = True
             if not d.eof:
                 break
             members += 1
+            if until is not None and read - len(d.unused_data) > until:
+                return members, None  # the next member starts after ``until``
             data, d, fed = d.unused_data, zlib.decompressobj(31), False
     if fed:
         return members, f"gzip member {members + 1} is cut short (the file ends inside it)"
     return members, None
 
 
-def scan_warc(open_stream: Callable[[], BinaryIO], *, gzipped: bool) -> WarcScan:
-    """Every record of a WARC (``open_stream`` opens it afresh from the bundle)."""
+def scan_warc(open_stream: Callable[[], BinaryIO], *, gzipped: bool, limits: Limits = Limits()) -> WarcScan:
+    """Every record of a WARC (``open_stream`` opens it afresh from the bundle).
+    A stream that cannot be read (an OSError, such as a zip member zipfile
+    refuses) is a problem of the scan, never an exception."""
     scan = WarcScan()
-    with open_stream() as fh:
-        head = fh.read(4096)
-    if gzipped and head.startswith(b"\x1f\x8b"):
-        try:
-            head = zlib.decompressobj(31).decompress(head, 8)
-        except zlib.error as exc:
-            scan.problems.append(f"gzip member 1 is corrupt ({exc})")
-            return scan
-    if not head.startswith(b"WARC/"):
-        scan.problems.append(f"not a WARC file (it starts with {head[:8].hex(' ') or 'nothing: it is empty'})")
-        return scan
-    if gzipped:
+    try:
         with open_stream() as fh:
-            scan.gzip_members, problem = gzip_members(fh)
-        if problem:
-            scan.problems.append(problem)
-    with open_stream() as fh:
-        try:
-            _iterate(fh, scan, "file")
+            head = fh.read(4096)
+        if gzipped and head.startswith(b"\x1f\x8b"):
+            try:
+                head = zlib.decompressobj(31).decompress(head, 8)
+            except zlib.error as exc:
+                scan.problems.append(f"gzip member 1 is corrupt ({exc})")
+                return scan
+        if not head.startswith(b"WARC/"):
+            scan.problems.append(f"not a WARC file (it starts with {head[:8].hex(' ') or 'nothing: it is empty'})")
             return scan
-        except ArchiveLoadFailed as exc:
-            if "non-chunked gzip" not in str(exc):
-                raise
-    # One gzip member for the whole file: warcio refuses it (it cannot seek to records);
-    # read the records from the decompressed stream instead, and say so.
-    scan.whole_file_gzip = True
-    scan.captures = []
-    import gzip
+        if gzipped:
+            with open_stream() as fh:
+                scan.gzip_members, problem = gzip_members(fh, limits)
+            if problem:
+                scan.problems.append(problem)
+                if problem.startswith("expands"):
+                    return scan  # (nothing more is inflated)
+        with open_stream() as fh:
+            try:
+                _iterate(fh, scan, "file")
+                return scan
+            except ArchiveLoadFailed as exc:
+                if "non-chunked gzip" not in str(exc):
+                    raise
+        # A gzip member holding more than one record (the whole file, or one of several members):
+        # warcio refuses it (it cannot seek to those records); read the records from the
+        # decompressed stream instead, and say which member.
+        scan.whole_file_gzip = True
+        if scan.gzip_members and scan.gzip_members > 1 and scan.captures:
+            with open_stream() as fh:
+                scan.multi_record_member, _ = gzip_members(fh, limits, until=scan.captures[-1]["offset"])
+        scan.captures = []
+        import gzip
 
-    with open_stream() as raw, gzip.GzipFile(fileobj=raw) as fh:
-        _iterate(fh, scan, "decompressed stream")
+        with open_stream() as raw, gzip.GzipFile(fileobj=raw) as fh:
+            _iterate(fh, scan, "decompressed stream")
+    except OSError as exc:
+        scan.problems.append(f"cannot be read ({_one_line(str(exc)) or type(exc).__name__})")
     return scan
 
 

@@ -5,17 +5,22 @@ every screenshot, and the pages a WACZ lists."""
 from __future__ import annotations
 
 import io
+import struct
+import warnings
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from reportlab.platypus import Flowable
 
+from ...osint.images import read_image
 from ..flowables import Column, Lines, Para, Picture, Row, Table
 from ..styles import CELL_BOLD, CELL_MONO, CELL_NAME, CELL_NOTE, CELL_NOTE_NAME, CELL_PATH, NOTE, VERDICTS
 from .common import SourceView, first, subheading, time_cell
 
 THUMBNAIL_PX = 480  # longest side of an embedded screenshot thumbnail
 THUMBNAIL_HEIGHT = 150.0  # points
+THUMBNAIL_MAX_PIXELS = 40_000_000  # a screenshot larger than this gets no thumbnail (decoding it would take too much memory)
+PAGE_ROWS = 500  # pages of WACZ files listed in the index (all are in the record and the wacz_pages table)
 
 
 def render(view: SourceView) -> list[Flowable]:
@@ -36,7 +41,8 @@ def render(view: SourceView) -> list[Flowable]:
             )
         )
     out += screenshots(view, [c for c in captures if c.get("format") in ("png", "jpeg")])
-    out += pages(record.get("pages") or [])
+    not_listed = sum(int((f.get("wacz") or {}).get("pages_not_listed") or 0) for f in record.get("files") or [] if isinstance(f, dict))
+    out += pages(record.get("pages") or [], not_listed)
     return out
 
 
@@ -69,10 +75,10 @@ def screenshots(view: SourceView, shots: list[dict[str, Any]]) -> list[Flowable]
     def row(c: dict[str, Any]) -> Row:
         sidecar = c.get("sidecar") or {}
         data = view.data.bundle.read(f"{folder}/{c.get('file')}") if not c.get("member_path") else None
-        picture = thumbnail(data) if data is not None else None
+        picture = thumbnail(data) if data is not None else "the image could not be read"
         return [
             Lines.of((c.get("item"), CELL_MONO)),
-            picture or Lines.of(("no thumbnail: the image could not be read", CELL_NOTE)),
+            picture if isinstance(picture, Picture) else Lines.of((f"no thumbnail: {picture}", CELL_NOTE)),
             Lines.of(
                 (c.get("file"), CELL_PATH),
                 (f"{c.get('format', '').upper()}, {c.get('width')}×{c.get('height')} px" if c.get("width") else None, CELL_NOTE),
@@ -105,28 +111,72 @@ def _digests(c: dict[str, Any]) -> Lines:
     return Lines.of(("NOT CHECKABLE", CELL_BOLD), ("the capture states no digest", CELL_NOTE))
 
 
-def thumbnail(data: bytes) -> Picture | None:
-    """A screenshot scaled down for the index (the original stays in the payload)."""
+def _too_large(width: Any, height: Any) -> str | None:
+    if not isinstance(width, int) or not isinstance(height, int):
+        return "its size could not be read"
+    if width * height > THUMBNAIL_MAX_PIXELS:
+        return f"too large ({width:,}×{height:,} px, over {THUMBNAIL_MAX_PIXELS // 1_000_000} megapixels); the original is the item"
+    return None
+
+
+def thumbnail(data: bytes) -> Picture | str:
+    """A screenshot scaled down for the index (the original stays in the payload),
+    or why there is none. The size is read from the image's header first (by
+    evidpack, then as Pillow reads it) and an image over
+    :data:`THUMBNAIL_MAX_PIXELS` is never decoded; Pillow's decompression-bomb
+    warning is an error, so nothing reaches stderr."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
-            small = im.convert("RGB")
-            small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
-            out = io.BytesIO()
-            small.save(out, "JPEG", quality=82, optimize=False, progressive=False)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return None
+        header = read_image(data)
+    except (ValueError, IndexError, struct.error):
+        return "the image could not be read"
+    why = _too_large(header.get("width"), header.get("height"))
+    if why:
+        return why
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                why = _too_large(*im.size)
+                if why:
+                    return why
+                im.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
+                if im.format == "PNG" and im.mode == "RGB":  # (the same pixels as convert() gives, without a full-size copy)
+                    im.load()
+                    small = im
+                else:
+                    small = im.convert("RGB")
+                small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+                out = io.BytesIO()
+                small.save(out, "JPEG", quality=82, optimize=False, progressive=False)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return "the image could not be read"
     return Picture(out.getvalue(), THUMBNAIL_HEIGHT)
 
 
-def pages(rows: list[dict[str, Any]]) -> list[Flowable]:
+def _text(value: Any) -> str | None:
+    """A value of a record drawn as text (a record read back may hold anything)."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def pages(rows: list[dict[str, Any]], not_listed: int = 0) -> list[Flowable]:
+    """The pages WACZ files list: the first :data:`PAGE_ROWS`, and how many more there are."""
     if not rows:
         return []
+    shown = rows[:PAGE_ROWS]
     table = Table(
         [Column("Item", 64, CELL_MONO), Column("URL and title", 1.0), Column("Time (UTC)", 96)],
-        ([p.get("item"), Lines.of((p.get("url"), CELL_PATH), (p.get("title"), CELL_NAME), (f"{p.get('file')}: {p.get('list')} line {p.get('line')}", CELL_NOTE)),
-          time_cell(p.get("ts"))] for p in rows),
+        ([_text(p.get("item")), Lines.of((_text(p.get("url")), CELL_PATH), (_text(p.get("title")), CELL_NAME), (f"{p.get('file')}: {p.get('list')} line {p.get('line')}", CELL_NOTE)),
+          time_cell(p.get("ts") if isinstance(p.get("ts"), dict) else None)] for p in shown),
     )
-    return subheading(f"Pages listed in WACZ files ({len(rows):,})") + [table]
+    out: list[Flowable] = subheading(f"Pages listed in WACZ files ({len(rows):,})")
+    more = len(rows) - len(shown)
+    if more or not_listed:
+        said = [f"The first {len(shown):,} are listed here"]
+        if more:
+            said.append(f"all {len(rows):,} read are in the capture record and the wacz_pages table")
+        if not_listed:
+            said.append(f"{not_listed:,} more line(s) of the pages lists were not read (the WACZ is kept whole)")
+        out.append(Para("; ".join(said) + ".", NOTE, space_after=3))
+    return out + [table]
 
 
