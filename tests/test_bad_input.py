@@ -135,6 +135,25 @@ def test_malformed_manifest(cli, tmp_path: Path, text: str, needles: tuple[str, 
     build_fails(cli, tmp_path, m, *needles)
 
 
+@pytest.mark.parametrize(
+    "old, new, needles",
+    [
+        ('title = "Test case (synthetic)"', 'title = "' + "T" * 1001 + '"', ("case.title", "is too long: 1,001 characters, at most 1,000")),
+        ('label = "Loose files"', 'label = "Loose files"\nnotes = "' + "n" * 100_001 + '"', ("sources[0].notes", "100,001 characters, at most 100,000")),
+        ('id = "TC-0001"', 'id = "' + "x" * 5000 + '"', ("case.id", "(5,000 characters) does not match")),
+    ],
+)
+def test_an_overlong_manifest_value_is_named_not_printed(cli, tmp_path: Path, old: str, new: str, needles: tuple[str, ...]) -> None:
+    write_tree(tmp_path / "evidence", {"a.txt": "a"})
+    m = tmp_path / "case.toml"
+    text = manifest_text('"evidence"')
+    assert old in text
+    m.write_text(text.replace(old, new, 1))
+    r = cli(*build_args(m, tmp_path / "out/B"))
+    assert r.exit_code == 2 and len(r.stderr) < 400, r.stderr[:400]  # the value is quoted in part, if at all
+    one_line_error(r, *needles)
+
+
 def test_missing_manifest_and_key(cli, tmp_path: Path) -> None:
     one_line_error(cli(*build_args(tmp_path / "none.toml", tmp_path / "o")), "none.toml", "no such case manifest")
     m = make_case(tmp_path)

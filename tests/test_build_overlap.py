@@ -138,6 +138,38 @@ def test_a_batch_goes_to_the_least_busy_worker_then_in_turn() -> None:
     pool._all = []
 
 
+def test_a_worker_is_added_only_when_every_worker_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = CopyPool(3)
+    added: list[_Busy] = []
+
+    def grow() -> None:
+        added.append(_Busy(0))
+        pool._all.append(added[-1])  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pool, "_grow", grow)
+    pool._all = [_Busy(0)]  # type: ignore[list-item]
+    pool.submit(("sha256",), [0])  # type: ignore[list-item]  # the one worker is idle: it takes it
+    assert not added
+    pool.submit(("sha256",), [1])  # type: ignore[list-item]  # it is busy: a second starts and takes this one
+    assert len(added) == 1 and added[0].got == [[1]]
+    pool.submit(("sha256",), [2])  # type: ignore[list-item]
+    pool.submit(("sha256",), [3])  # type: ignore[list-item]
+    assert len(pool._all) == 3  # never more than asked for
+    pool.submit(("sha256",), [4])  # type: ignore[list-item]
+    assert len(pool._all) == 3
+    pool._all = []
+
+
+def test_a_pool_starts_one_worker_and_one_file_needs_no_other(tmp_path: Path) -> None:
+    (tmp_path / "x").write_bytes(b"x")
+    st = os.lstat(tmp_path / "x")
+    with CopyPool(2) as pool:
+        assert len(pool.start()._all) == 1
+        job = (str(tmp_path / "x"), str(tmp_path / "o/x"), (st.st_ino, st.st_dev), "x")
+        assert pool.submit(("sha256",), [job]).result(timeout=60)[0][0] == 1
+        assert len(pool._all) == 1
+
+
 def test_released_workers_end_on_their_own_and_more_work_starts_new_ones(tmp_path: Path) -> None:
     (tmp_path / "x").write_bytes(b"x")
     st = os.lstat(tmp_path / "x")
@@ -184,7 +216,7 @@ def test_a_bad_manifest_stops_the_workers_started_before_it_was_read(cli, tmp_pa
     bad.write_text("[case]\nid = 1\n")
     r = cli(*build_args(bad, tmp_path / "out"))
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "bad.toml" in r.stderr
-    assert len(started) == 2 and all(w.proc.poll() is not None for w in started)
+    assert len(started) == 1 and all(w.proc.poll() is not None for w in started)
     assert not (tmp_path / "out").exists()
 
 

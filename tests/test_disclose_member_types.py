@@ -105,3 +105,73 @@ def test_a_whole_container_with_such_members_is_disclosed_member_by_member(cli, 
         name = f"files/{m['id'].replace('/', '_')}/{m['member_path'].rstrip('/').rsplit('/', 1)[-1]}"
         assert {k: m[k] for k in ("size", "sha256", "md5")} == _digests(package[name])
     assert verify(cli, out, "--trust", TRUSTED, password=None).exit_code == 0
+
+
+# --- members sealed from only part of what their container declares, or with a bad CRC ---------------------
+
+
+def _partial_bundle(cli, tmp_path: Path) -> Path:
+    import struct
+
+    from device_support import tar_of
+
+    ev = tmp_path / "ev"
+    # a tar cut short inside its last member: sealed with the 1,000 of 3,000 bytes it holds
+    tar_of(tmp_path / "x.tar", [("first", b"1" * 700), ("cut", b"C" * 3000)])
+    whole = (tmp_path / "x.tar").read_bytes()
+    ev.mkdir()
+    (ev / "t.tar").write_bytes(whole[: whole.index(b"C" * 3000) + 1000])
+    # a folder entry declaring 0 bytes that stores 5 (sealed with the 0 bytes it declares: the
+    # 5 are a problem of its record); and a file whose CRC-32 is wrong
+    with zipfile.ZipFile(ev / "z.zip", "w") as zf:
+        zf.writestr(zipfile.ZipInfo("d/", (2024, 7, 28, 7, 27, 26)), b"hello")
+        zf.writestr(zipfile.ZipInfo("crc.txt", (2024, 7, 28, 7, 27, 26)), b"bad crc\n")
+    data = bytearray((ev / "z.zip").read_bytes())
+    central = bytes(data).index(b"PK\x01\x02")
+    struct.pack_into("<L", data, 22, 0)  # d/: uncompressed size 0, in the local header ...
+    struct.pack_into("<L", data, central + 24, 0)  # ... and in the central directory
+    at = bytes(data).index(b"crc.txt") - 30  # crc.txt's local header: its CRC-32, here and in the central directory
+    struct.pack_into("<L", data, at + 14, 0xDEADBEEF)
+    struct.pack_into("<L", data, bytes(data).index(b"PK\x01\x02", central + 1) + 16, 0xDEADBEEF)
+    (ev / "z.zip").write_bytes(bytes(data))
+    out = tmp_path / "out/P"
+    r = cli(*build_args(device_case(tmp_path, "ev"), out, "--keep-going"))
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_members_read_in_part_or_with_a_bad_crc_are_disclosed_as_sealed_and_verify(cli, tmp_path: Path) -> None:
+    bundle = _partial_bundle(cli, tmp_path)
+    sealed = _by_path(bundle)
+    expected = {"cut": b"C" * 1000, "d/": b"", "crc.txt": b"bad crc\n"}
+    assert (sealed["cut"]["declared_size"], sealed["d/"]["declared_size"]) == (3000, 0)
+    assert "declared_size" not in sealed["crc.txt"] and any(p.startswith("member-crc: ") for p in sealed["crc.txt"]["problems"])
+    for path, data in expected.items():
+        assert {k: sealed[path][k] for k in ("size", "sha256", "md5")} == _digests(data), path
+
+    out = tmp_path / "pkg/P-disclosure-01.zip"
+    out.parent.mkdir()
+    r = disclose(cli, bundle, out, *sum((["--include", sealed[p]["id"]] for p in [*expected, "first"]), []))
+    assert r.exit_code == 0, r.output  # (it stopped: "cannot be read out of container")
+    package = read_package(out)
+    listed = {i["id"]: i for i in json.loads(package["disclosure.json"])["items"]}
+    for path, data in expected.items():
+        assert package[listed[sealed[path]["id"]]["file"]] == data, path  # the bytes sealed, no more
+    r = verify(cli, out, "--trust", TRUSTED)
+    assert r.exit_code == 0, r.output
+    assert "4 disclosed file(s) match their sealed records" in r.output
+
+
+def test_a_member_whose_bytes_differ_from_the_sealed_ones_still_stops_the_disclosure(cli, tmp_path: Path) -> None:
+    """(The CRC-32 is not what guards a disclosure: the sealed SHA-256 and MD5 are.)"""
+    bundle = _partial_bundle(cli, tmp_path)
+    sealed = _by_path(bundle)
+    z = next(p for p in (bundle / "data").rglob("z.zip"))
+    z.chmod(0o644)
+    data = z.read_bytes()
+    z.write_bytes(data.replace(b"bad crc\n", b"bad CRC\n"))
+    out = tmp_path / "pkg/P-disclosure-02.zip"
+    out.parent.mkdir()
+    r = disclose(cli, bundle, out, "--include", sealed["crc.txt"]["id"])
+    assert r.exit_code == 1 and "it is not what was sealed; nothing was disclosed" in r.output, r.output
+    assert not out.exists()

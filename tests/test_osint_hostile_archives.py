@@ -486,3 +486,23 @@ def test_a_huge_screenshot_gets_no_thumbnail_and_is_never_decoded(tmp_path: Path
     assert "DecompressionBomb" not in stderr and "Warning" not in stderr, stderr
     text = run_proc(tool("pdftotext"), "-enc", "UTF-8", out / "evidpack/index.pdf", "-").stdout.decode()
     assert "no thumbnail: too large (13,000×13,000 px, over 40 megapixels)" in " ".join(text.split())
+
+
+# --- a title or URL of a megabyte: shown in part in the index, whole in the record -----------------------------
+
+
+def test_a_huge_page_title_is_cut_in_the_index_and_kept_whole_in_the_record(tmp_path: Path) -> None:
+    title = "T" * 600_000 + "END"
+    url = "http://x/" + "u" * 300_000
+    pages = HEADER + b"".join(
+        json.dumps({"id": str(i), "url": url, "ts": "2026-03-11T06:02:09Z", "title": title}).encode() + b"\n" for i in range(5)
+    )
+    rec, _, out = built(tmp_path, {"c.wacz": wacz({"archive/data.warc": warc_rec(), "pages/pages.jsonl": pages})})
+    assert [p["title"] for p in rec["pages"]] == [title] * 5 and rec["pages"][0]["url"] == url  # nothing lost
+    pdf = out / "evidpack/index.pdf"
+    pages_in_pdf = int(next(line.split()[1] for line in run_proc(tool("pdfinfo"), pdf).stdout.decode().splitlines() if line.startswith("Pages:")))
+    assert pages_in_pdf < 30  # was hundreds: every character laid out
+    text = " ".join(run_proc(tool("pdftotext"), "-enc", "UTF-8", pdf, "-").stdout.decode().split())
+    assert text.count(f"… {len(title) - 2000:,} more characters not shown; the whole value is in the bundle's records") == 5
+    assert text.count(f"… {len(url) - 2000:,} more characters not shown") == 5
+    assert "END" not in text

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import IO, Any
 
 import pytest
-from conftest import VENV_BIN, assert_clean, build_args, run_cli
+from conftest import TRUSTED, VENV_BIN, assert_clean, build_args, run_cli
 
 from evidpack import bundle as bundlemod
 from evidpack import catalogue as cataloguemod
@@ -202,6 +202,12 @@ def test_a_custody_member_bomb_is_refused_before_it_is_inflated(zipped: Path, tm
     for r in (shown, queried):
         one_line_error(r, 2, "custody.jsonl inflates to", "zip bomb")
     assert peak < 24 << 20, peak  # the 48 MiB member was never inflated
+    # verify: a failed check in its report (the bundle was altered), not unusable input
+    v = run_cli("verify", bomb, "--trust", TRUSTED, "--json")
+    assert v.exit_code == 1, v.output
+    checks = json.loads(v.stdout)["checks"]
+    assert [(c["check"], c["verdict"]) for c in checks] == [("structure", "fail")]
+    assert "custody.jsonl inflates to" in checks[0]["reason"] and "no other check was run" in checks[0]["problems"][1]
 
 
 def test_a_tag_file_over_the_read_limit_is_refused_with_one_line(
@@ -216,6 +222,8 @@ def test_a_tag_file_over_the_read_limit_is_refused_with_one_line(
     for target in (bundle, big):
         one_line_error(run_cli("query", target, "SELECT 1"), 2, "custody.jsonl is", "more than the 65536 bytes")
         one_line_error(run_cli("custody", "show", target), 2, "custody.jsonl is")
+        v = run_cli("verify", target, "--trust", TRUSTED)
+        assert v.exit_code == 1 and "custody.jsonl is" in v.output and "Traceback" not in v.output, v.output
 
 
 def test_the_read_limit_leaves_payload_and_large_tag_files_alone(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -438,6 +438,31 @@ def test_a_production_zip_is_kept_whole_and_its_members_read(cli, tmp_path: Path
     assert rec["logins"][0]["at"]["item"] == "E0001/M000003"
 
 
+def test_spools_go_beside_the_bundle_never_to_the_system_temporary_folder(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows of a production (and a zipped workbook's copy) are spooled to
+    anonymous files in the folder the bundle is built in: the system's temporary
+    folder may be memory, or too small, and is never used (here it does not exist)."""
+    import tempfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("data/subscriber.csv", HEADER + ALICE)
+        zf.writestr("data/ip.xlsx", xlsx({"IP": [["Login Time", "IP"], [datetime(2026, 3, 11, 14, 2, 9), "192.0.2.7"]]}))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    made: list[str | None] = []
+    real = tempfile.TemporaryFile
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        made.append(kwargs.get("dir"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", spy)
+    rec, out = built(cli, tmp_path, {"WCI-production.zip": buf.getvalue()})
+    assert len(rec["accounts"]) == 1 and len(rec["logins"]) == 1
+    assert len(made) >= 3 and set(made) == {str(out.parent)}  # accounts, logins and the workbook's copy
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # anonymous: nothing left beside the bundle
+
+
 # --- bad input ---------------------------------------------------------------------------------------------------
 
 

@@ -75,6 +75,11 @@ def zip_bomb_problem(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
+class TagFileRefused(EvidpackError):
+    """A tag file refused unread: a zip member that would inflate implausibly,
+    or a file larger than such a file can hold. Not something evidpack wrote."""
+
+
 class Bundle:
     """A bundle opened for reading. Paths are bag-relative with ``/``."""
 
@@ -189,9 +194,9 @@ class Bundle:
                 return None
             bomb = None if rel.startswith("data/") else zip_bomb_problem(info)
             if bomb is not None:
-                raise EvidpackError(f"{self.path}: {bomb}")
+                raise TagFileRefused(f"{self.path}: {bomb}")
             if limit is not None and info.file_size > limit:
-                raise EvidpackError(self._too_large(info.filename, info.file_size, limit))
+                raise TagFileRefused(self._too_large(info.filename, info.file_size, limit))
             try:
                 return self._zip.read(info)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -205,7 +210,7 @@ class Bundle:
             size = os.fstat(fh.fileno()).st_size
             data = fh.read(limit + 1) if size <= limit else b""
         if size > limit or len(data) > limit:  # (read past the limit if it grew meanwhile)
-            raise EvidpackError(self._too_large(rel, max(size, len(data)), limit))
+            raise TagFileRefused(self._too_large(rel, max(size, len(data)), limit))
         return data
 
     def _too_large(self, what: str, size: int, limit: int) -> str:

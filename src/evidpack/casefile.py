@@ -123,7 +123,17 @@ def _message(err: jsonschema.ValidationError) -> str:
         return err.message.replace("is a required property", "is required")
     if err.validator == "pattern" and err.schema.get("pattern", "").startswith("^[^\\r\\n]"):
         return "must be one line"
-    return err.message
+    if err.validator == "maxLength" and isinstance(err.instance, str):
+        return f"is too long: {len(err.instance):,} characters, at most {err.validator_value:,}"
+    message = err.message
+    if isinstance(err.instance, str) and len(err.instance) > _SHOWN:
+        message = message.replace(repr(err.instance), f"{err.instance[:_SHOWN]!r}… ({len(err.instance):,} characters)")
+    if len(message) > 4 * _SHOWN:  # (a long table or list, printed whole by the schema library)
+        message = message[: 4 * _SHOWN] + "…"
+    return message
+
+
+_SHOWN = 80  # characters of a value an error message quotes
 
 
 def _plain_options(value: Any, where: str) -> None:

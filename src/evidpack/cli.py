@@ -260,8 +260,9 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
 
     if (pdf_cert is None) != (pdf_key is None) or (pdf_key_passphrase_file and pdf_key is None):
         raise EvidpackError("--pdf-cert and --pdf-key go together (and --pdf-key-passphrase-file needs them)")
-    # The copy workers start first: they are ready by the time the manifest is
-    # read, and the build hands them its first files at once. The key is
+    # A copy worker starts first: it is ready by the time the manifest is read,
+    # and the build hands it its first files at once (more start as the work
+    # needs them). The key is
     # unlocked while they copy (see build.build).
     with CopyPool().start() as pool:
         from . import casefile

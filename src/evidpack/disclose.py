@@ -19,6 +19,7 @@ appended to the master's log, and the only step after that is the rename.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import gzip
 import hashlib
@@ -729,16 +730,36 @@ def _raw_key(rec: dict[str, Any]) -> str:
     return str(rec.get("member_path_raw") or str(rec.get("member_path", "")).encode("utf-8", "surrogateescape").hex())
 
 
+def _read_in_part(rec: dict[str, Any]) -> bool:
+    """A member sealed from only part of what its container declares (cut short,
+    unreadable past a point, or a folder entry declaring 0 bytes that stores
+    some): its digests cover the ``size`` bytes read, and so does its copy."""
+    return "declared_size" in rec
+
+
 def _extract(pkg: "_Package", e: Entry, src: BinaryIO, cid: str) -> None:
     """Copy one member into the package, hashing it; never more than one byte past
-    its sealed size is read, so a doctored container cannot balloon."""
+    its sealed size is read, so a doctored container cannot balloon (and, for a
+    member read only in part when sealed, nothing past its sealed size)."""
     size = int(e.item.record.get("size") or 0)
     try:
         with pkg.stream(str(e.file), size) as dst:
-            got = copy_and_hash(src, dst, _algorithms(e.item.record), limit=size + 1)
+            got = copy_and_hash(src, dst, _algorithms(e.item.record), limit=size if _read_in_part(e.item.record) else size + 1)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error, tarfile.TarError) as exc:
         raise IntegrityError(f"{e.id}: cannot be read out of container {cid} ({exc}); nothing was disclosed") from None
     _check_out(e, got.size, got.hex)
+
+
+def _as_sealed(info: zipfile.ZipInfo, rec: dict[str, Any]) -> zipfile.ZipInfo:
+    """The zip entry to read a member by: as the zip says, or, for a member read
+    only in part when sealed, declaring the size sealed (zipfile reads no more
+    than an entry declares, and a folder entry declaring 0 bytes was sealed with
+    the bytes it stores)."""
+    if not _read_in_part(rec):
+        return info
+    sealed = copy.copy(info)
+    sealed.file_size = int(rec.get("size") or 0)
+    return sealed
 
 
 def _write_members(pkg: "_Package", bundle: Bundle, master: Master, cid: str, entries: list[Entry], occ: dict[str, int]) -> None:
@@ -760,10 +781,15 @@ def _write_members(pkg: "_Package", bundle: Bundle, master: Master, cid: str, en
                     if info is None:
                         raise IntegrityError(f"{e.id}: member {e.item.record.get('member_path')!r} is not in container {cid}; nothing was disclosed")
                     try:
-                        src = zf.open(info)
+                        src = zf.open(_as_sealed(info, e.item.record))
                     except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
                         raise IntegrityError(f"{e.id}: cannot be read out of container {cid} ({exc}); nothing was disclosed") from None
                     with src:
+                        # The sealed SHA-256 and MD5 check what comes out (_check_out), not the
+                        # zip's CRC-32: a member sealed with a bad CRC (a member-crc problem),
+                        # or read only in part, is disclosed as it was sealed.
+                        if hasattr(src, "_expected_crc"):
+                            src._expected_crc = None
                         _extract(pkg, e, src, cid)
             return
         by_index = {e.item.record["member_index"]: e for e in entries if isinstance(e.item.record.get("member_index"), int)}
@@ -777,7 +803,9 @@ def _write_members(pkg: "_Package", bundle: Bundle, master: Master, cid: str, en
                 if e is None and fmt == "gzip" and raw == "" and len(by_name) == 1:
                     e = by_name.popitem()[1]  # a lone gzip's one member, whatever it was named
                 if e is not None:
-                    _extract(pkg, e, data, cid)
+                    # (read in part when sealed: from tarfile's unbuffered reader, which reads
+                    # no more than asked; its buffered one reads ahead, past where the data end)
+                    _extract(pkg, e, getattr(data, "raw", data) if _read_in_part(e.item.record) else data, cid)
                 if not by_index and not by_name:
                     break
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:

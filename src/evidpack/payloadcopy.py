@@ -547,15 +547,24 @@ class CopyPool:
         self._turn = 0
 
     def start(self) -> "CopyPool":
-        """Start the worker processes now (they take a few hundredths of a second)."""
+        """Start a worker process now (it takes a few hundredths of a second);
+        the others start when the work needs them (see :meth:`_grow`)."""
         if self.workers and not self._all:
-            try:
-                for _ in range(self.workers):
-                    self._all.append(_Worker())
-            except OSError:  # no interpreter to start (embedded, frozen): copy here instead
-                self.close()
-                self.workers = 0
+            self._grow()
         return self
+
+    def _grow(self) -> None:
+        """One more worker. A build of one large file, or of a few small ones,
+        never starts the second: its start-up would only take CPU time from the
+        digests the build waits for."""
+        try:
+            self._all.append(_Worker())
+        except OSError:  # no interpreter to start (embedded, frozen): copy here instead
+            if self._all:
+                self.workers = len(self._all)
+                return
+            self.close()
+            self.workers = 0
 
     def submit(self, algorithms: tuple[str, ...], jobs: list[Job]) -> "Future[list[Any]]":
         """Copy ``jobs``; the future's answer has one entry per job, in order:
@@ -573,6 +582,8 @@ class CopyPool:
             return fut
         if not self.start()._all:
             return self._submit(op, algorithms, jobs)
+        if len(self._all) < self.workers and all(w.waiting() for w in self._all):
+            self._grow()  # every worker is busy: another one takes this batch
         # The least busy worker, the next in turn among equals: a worker copying
         # a large file is passed over while the others have less to do.
         n = len(self._all)

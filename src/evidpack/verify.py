@@ -24,7 +24,7 @@ from . import FORMAT, bag
 from .errors import EvidpackError
 from .hashing import short as _short
 from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
-from .bundle import Bundle
+from .bundle import Bundle, TagFileRefused
 from .custody import CUSTODY_FILE, _brief, as_object as _obj, check_chain, json_kind as _kind, parse_lines
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .verify_payload import Walked, check_payload
@@ -147,7 +147,14 @@ def verify_bundle(
     """Every check on a sealed bundle. Payload files are re-hashed with SHA-256;
     ``all_digests`` also recomputes the other digests the bundle lists (MD5)."""
     with Bundle.open(path) as b:
-        return _verify(b, trusted, deep=deep, expect_head=expect_head, all_digests=all_digests)
+        try:
+            return _verify(b, trusted, deep=deep, expect_head=expect_head, all_digests=all_digests)
+        except TagFileRefused as exc:
+            # Nothing evidpack writes is refused so: the bundle was altered. A failed
+            # check (exit 1), not unusable input; the checks after it are not run.
+            rep = Report(str(b.path), trusted_fingerprints=tuple(k.fingerprint for k in trusted))
+            rep.fail("structure", [str(exc), "no other check was run: evidpack never writes such a tag file, so this bundle was altered"], "")
+            return rep
 
 
 def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str | None, all_digests: bool) -> Report:

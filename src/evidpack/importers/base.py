@@ -99,6 +99,13 @@ class ImportContext:
 
     # --- payload -------------------------------------------------------------
 
+    @property
+    def scratch(self) -> str:
+        """The folder for an importer's temporary files: the one the bundle is
+        built in (never the system's temporary folder, which may be memory, or
+        small). Make them anonymous (``tempfile.TemporaryFile(dir=...)``)."""
+        return str(self.writer.root.parent)
+
     def waiting_for_copies(self) -> None:
         """Called by an importer that has copies under way and would wait for
         them: the build does now what needs no data (it unlocks the sealing key)."""

@@ -91,7 +91,7 @@ class WechatProductionImporter:
         settings = read_settings(opts)
         request = read_request(opts)
         copied = copy_source(source, ctx)
-        production = Production(settings)
+        production = Production(settings, ctx.scratch)
         try:
             reader = _Reader(source, ctx, settings, production)
             files = [summary for record in copied for summary in reader.read(record)]
@@ -301,13 +301,13 @@ class _Input:
             return fh.read()
 
     @contextmanager
-    def seekable(self) -> Iterator[IO[bytes]]:
-        """The file itself, or (a zip member) a copy in an anonymous temporary file."""
+    def seekable(self, folder: str | None = None) -> Iterator[IO[bytes]]:
+        """The file itself, or (a zip member) a copy in an anonymous temporary file in ``folder``."""
         if self._path is not None:
             with open(self._path, "rb") as fh:
                 yield fh
             return
-        with tempfile.TemporaryFile(prefix="evidpack-wechat-") as tmp, self.open() as src:
+        with tempfile.TemporaryFile(prefix=".evidpack-wechat-", dir=folder) as tmp, self.open() as src:
             while chunk := src.read(1 << 20):
                 tmp.write(chunk)
             tmp.seek(0)
@@ -396,7 +396,7 @@ class _Reader:
             return header_score(cells, s.columns)
 
         if kind in ("xlsx", "cfb"):
-            return read_xlsx(stack.enter_context(inp.seekable()), budget=self.budget)
+            return read_xlsx(stack.enter_context(inp.seekable(self.ctx.scratch)), budget=self.budget)
         if kind in ("csv", "txt"):
             return read_delimited(inp.open, score=score, encoding=s.encoding, delimiter=s.delimiter, budget=self.budget)
         if kind in ("json", "jsonl"):

@@ -31,6 +31,7 @@ from .layout import exact, wrap
 from .styles import (
     CELL,
     CELL_HEADER,
+    CELL_NOTE,
     CELL_PAD_X,
     CELL_PAD_Y,
     EXACT,
@@ -112,6 +113,21 @@ class Lines:
     @classmethod
     def of(cls, *pieces: tuple[str | None, TextStyle]) -> "Lines":
         return cls(tuple((t, s) for t, s in pieces if t))
+
+
+#: Characters of one value a table cell shows. A longer one (a capture's
+#: title or URL can be a megabyte) is cut, with a note saying how much is left
+#: out: the whole value is in the bundle's records, which the index lists.
+CELL_CHARS = 2000
+
+
+def _capped(pieces: Iterable[tuple[str, TextStyle]]) -> Iterator[tuple[str, TextStyle]]:
+    for text, style in pieces:
+        if len(text) <= CELL_CHARS:
+            yield text, style
+            continue
+        yield text[:CELL_CHARS] + "…", style
+        yield f"… {len(text) - CELL_CHARS:,} more characters not shown; the whole value is in the bundle's records", CELL_NOTE
 
 
 @dataclass(frozen=True)
@@ -415,7 +431,7 @@ class Table(Flowable):
             else:
                 lines = []
                 tall = 0.0
-                for text, style in ((cell, col.style),) if isinstance(cell, str) else cell.pieces:
+                for text, style in _capped(((cell, col.style),) if isinstance(cell, str) else cell.pieces):
                     if text.isascii() and text.isprintable() and fonts.plain_width(text, style.role, style.size) <= inner:
                         wrapped = [text]  # most cells of a large table: one line that fits
                     else:

@@ -116,11 +116,13 @@ def timeline(kind: str, reference: str | None, sent: datetime | None, received: 
 
 
 class Spool:
-    """Entries written to an anonymous temporary file as they are made, and read
-    back in order (as often as wanted). Appending may be undone back to a :meth:`mark`."""
+    """Entries written to an anonymous temporary file (in ``folder``, else the
+    system's temporary folder) as they are made, and read back in order (as
+    often as wanted). Appending may be undone back to a :meth:`mark`."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: str | None = None) -> None:
         self._fh: IO[bytes] | None = None
+        self._folder = folder
         self.count = 0
 
     def __len__(self) -> int:
@@ -128,7 +130,7 @@ class Spool:
 
     def append(self, entry: Any) -> None:
         if self._fh is None:
-            self._fh = tempfile.TemporaryFile(prefix="evidpack-wechat-")
+            self._fh = tempfile.TemporaryFile(prefix=".evidpack-wechat-", dir=self._folder)
         pickle.dump(entry, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
         self.count += 1
 
@@ -168,11 +170,12 @@ class _Section:
 
 
 class Production:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, scratch: str | None = None) -> None:
+        """``scratch``: the folder the entries are spooled in (see :class:`Spool`)."""
         self.settings = settings
-        self.accounts = Spool()
-        self.logins = Spool()
-        self.errors = Spool()
+        self.accounts = Spool(scratch)
+        self.logins = Spool(scratch)
+        self.errors = Spool(scratch)
         self.notes: list[tuple[str, str]] = []  # (subject, text): warnings such as zone conflicts
         self.jurisdiction: list[dict[str, Any]] = []  # the +86 accounts, as the record lists them
         self.first_error: dict[str, Any] | None = None
