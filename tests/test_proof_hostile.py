@@ -97,6 +97,93 @@ def test_proof_fifo_is_refused_at_once(bundle: Path, tmp_path: Path) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_file_that_is_not_regular_is_refused_at_once(bundle: Path, proof: Path, tmp_path: Path, kind: str) -> None:
+    """FILE a FIFO (open would block) or /dev/zero (never ends): one line, exit 2, at once."""
+    if kind == "fifo":
+        target = tmp_path / "ledger.fifo"
+        os.mkfifo(target)
+    else:
+        target = Path("/dev/zero")
+    p = subprocess.run([str(VENV_BIN / "evidpack"), "verify-item", str(target), "--proof", str(proof), "--trust", str(TRUSTED)],
+                       capture_output=True, timeout=60)
+    err = p.stderr.decode()
+    assert p.returncode == 2, err
+    assert f"{target}: not a regular file" in err and "Traceback" not in err and "internal error" not in err
+    assert len(err.strip().splitlines()) == 1 and not p.stdout
+
+
+def test_a_larger_file_fails_without_being_read_whole(cli, bundle: Path, proof: Path, tmp_path: Path) -> None:
+    big = tmp_path / "ledger.csv"
+    big.write_bytes((bundle / LEDGER).read_bytes() + b"x" * 100_000)
+    r = cli("verify-item", big, "--proof", proof, "--trust", TRUSTED)
+    assert_clean(r)
+    assert r.exit_code == 1 and "FAIL      file" in r.output and f"{big}: larger than the " in r.output, r.output
+
+
+@pytest.mark.parametrize(("field", "value"), [("leaf_index", False), ("leaf_index", True), ("tree_size", True), ("tree_size", False)])
+def test_bool_in_place_of_an_integer_is_refused(cli, bundle: Path, proof: Path, field: str, value: bool) -> None:
+    _edit(proof, lambda o: o["inclusion"].__setitem__(field, value))
+    r = _verify_item(cli, bundle, proof)
+    assert r.exit_code == 1 and "FAIL      inclusion-proof" in r.output, r.output
+    assert f"inclusion proof's {field} is {value}, not an integer" in r.output and "VERIFIED" not in r.output.replace("NOT INTACT", "")
+    report = json.loads(_verify_item(cli, bundle, proof, "--json").stdout)
+    assert report["exit_code"] == 1 and "inclusion-proof" in [c["check"] for c in report["checks"] if c["verdict"] == "fail"]
+
+
+@pytest.mark.parametrize("field", ["leaf_index", "tree_size"])
+def test_huge_proof_numbers_are_shown_shortened(cli, bundle: Path, proof: Path, field: str) -> None:
+    _edit(proof, lambda o: o["inclusion"].__setitem__(field, 10**4000))
+    r = _verify_item(cli, bundle, proof)
+    assert r.exit_code == 1 and "FAIL      inclusion-proof" in r.output, r.output
+    assert "0" * 200 not in r.output and max(len(ln) for ln in r.output.splitlines()) < 500, r.output
+
+
+# --- members sealed in part or with a bad CRC: the proof verifies, and says what the record says ---------
+
+
+@pytest.fixture
+def partial(cli, tmp_path: Path) -> Path:
+    from test_disclose_member_types import _partial_bundle
+
+    return _partial_bundle(cli, tmp_path)
+
+
+@pytest.mark.parametrize(("path", "data", "said"), [
+    ("cut", b"C" * 1000, ["member-readable: truncated", "declared size: its container declares 3000 bytes"]),
+    ("crc.txt", b"bad crc\n", ["member-crc: bad CRC-32"]),
+])
+def test_a_member_sealed_with_problems_verifies_and_its_report_says_so(cli, partial: Path, tmp_path: Path, path: str,
+                                                                      data: bytes, said: list[str]) -> None:
+    from device_support import members
+
+    rec = next(m for m in members(partial) if m["member_path"] == path)
+    proof = tmp_path / f"{path}.proof.json"
+    r = cli("proof", partial, rec["id"], "--out", proof)
+    assert r.exit_code == 0, r.output
+    assert "record says:" in r.output and all(s in r.output for s in said), r.output
+    file = tmp_path / path.replace(".", "-copy.")
+    file.write_bytes(data)
+    r = cli("verify-item", file, "--proof", proof, "--trust", TRUSTED)
+    assert_clean(r)
+    assert r.exit_code == 0, r.output  # the bytes are exactly those sealed ...
+    assert "PASS      file" in r.output and "WARN      record" in r.output and "(1 warning(s) above)" in r.output
+    assert r.output.strip().splitlines()[-1].startswith(f"VERIFIED: {file.name} is exhibit {rec['id']}")
+    assert all(s in r.output for s in said), r.output  # ... and the report says what the sealed record says of them
+    r = cli("verify-item", file, "--proof", proof, "--trust", TRUSTED, "--json")
+    report = json.loads(r.stdout)
+    assert r.exit_code == 0 and report["result"] == "verified"
+    warned = [c for c in report["checks"] if c["check"] == "record"]
+    assert len(warned) == 1 and warned[0]["verdict"] == "warn"
+    assert all(any(s in p for p in warned[0]["problems"]) for s in said), warned
+    assert rec["problems"][0] in warned[0]["problems"]
+
+
+def test_a_sound_record_gives_no_record_warning(cli, bundle: Path, proof: Path) -> None:
+    r = _verify_item(cli, bundle, proof)
+    assert r.exit_code == 0 and "WARN" not in r.output and "warning" not in r.output, r.output
+
+
 # --- disclosure packages -------------------------------------------------------------
 
 

@@ -140,7 +140,7 @@ def proof(bundle: Path, exhibit: str, out: Path) -> None:
       evidpack proof bundles/NC-2026-0142 E0001/M000017 --out EnMicroMsg.db.proof.json
       evidpack verify-item EnMicroMsg.db --proof EnMicroMsg.db.proof.json --trust keys/trusted/
     """
-    from .proof import make_proof, proof_bytes
+    from .proof import make_proof, proof_bytes, record_notes
 
     if out.exists() or out.is_symlink():
         raise EvidpackError(f"{out}: already exists; refusing to overwrite")
@@ -158,6 +158,9 @@ def proof(bundle: Path, exhibit: str, out: Path) -> None:
     echo_safe(f"  sha256:        {t(rec.get('sha256', '(none recorded)'))}")
     echo_safe(f"  leaf:          {item.index} of {len(master.leaves)}; Merkle root {t(master.root)}")
     echo_safe(f"  sealed by:     {t(master.signer.describe())}")
+    # what the sealed record says about these bytes (cut short, a bad CRC-32...): the proof carries it, say it
+    for n, note in enumerate(record_notes(rec)):
+        echo_safe(f"  {'record says:' if n == 0 else '':<15}{t(note)}")
 
 
 @click.command("verify-item")

@@ -161,7 +161,7 @@ def _check_seal_json(rep: Report, master: SealedMaster, out: SealCheck, extra: t
         problems.append(f"{SEAL_FILE}: format is {show(seal.get('format'), True)}, expected {FORMAT!r}")
     if seal and m.get("alg") != MERKLE_ALG:
         problems.append(f"{SEAL_FILE}: Merkle algorithm {show(m.get('alg'), True)}, expected {MERKLE_ALG!r}")
-    if seal and not (isinstance(m.get("root"), str) and _HEX64.match(m["root"]) and isinstance(m.get("leaves"), int)):
+    if seal and not (isinstance(m.get("root"), str) and _HEX64.match(m["root"]) and type(m.get("leaves")) is int):
         problems.append(f"{SEAL_FILE}: no valid merkle root and leaf count")
     named = seal.get("signer")
     if seal and not isinstance(named, dict):
@@ -321,8 +321,13 @@ def check_item_proof(proof: Any, root: str | None, leaves: int | None, *, where:
     if record.get("id") != rid:
         problems.append(f"{where}: the record is exhibit {show(record.get('id'), True)}, the proof says {show(rid, True)}")
     index, size, path = inc.get("leaf_index"), inc.get("tree_size"), inc.get("audit_path")
-    if inc.get("alg") != MERKLE_ALG or not isinstance(index, int) or not isinstance(size, int) or not isinstance(path, list):
+    if inc.get("alg") != MERKLE_ALG or not isinstance(path, list):
         return None, problems + [f"{where}: inclusion proof is not {MERKLE_ALG} with leaf_index, tree_size and audit_path"]
+    # type() is int: a JSON true/false is a bool, which isinstance(..., int) would take for 1/0
+    not_int = [f"{where}: inclusion proof's {name} is {show(value, True)}, not an integer"
+               for name, value in (("leaf_index", index), ("tree_size", size)) if type(value) is not int]
+    if not_int:
+        return None, problems + not_int
     if not all(isinstance(h, str) and _HEX64.match(h) for h in path):
         return None, problems + [f"{where}: audit path holds something that is not a SHA-256 hex digest"]
     leaf = merkle.leaf_hash(line)
@@ -331,7 +336,9 @@ def check_item_proof(proof: Any, root: str | None, leaves: int | None, *, where:
     if root is None:
         return None, problems + [f"{where}: cannot be checked: no usable sealed root"]
     if leaves is not None and size != leaves:
-        problems.append(f"{where}: proof is for a tree of {size} items, the seal has {leaves}: a proof from another bundle?")
+        problems.append(f"{where}: proof is for a tree of {show(size)} items, the seal has {show(leaves)}: a proof from another bundle?")
+    if not 0 <= index < size:  # (said here, not by merkle: a hostile number is shown shortened)
+        return None, problems + [f"{where}: inclusion proof does not fit the tree (leaf_index {show(index)} is outside a tree of {show(size)} leaves)"]
     try:
         got = merkle.root_from_proof(leaf, index, size, [bytes.fromhex(h) for h in path]).hex()
     except ValueError as exc:
@@ -354,17 +361,20 @@ def check_stream(fh: BinaryIO, record: dict[str, Any], where: str) -> list[str]:
     return digest_problems(got.size, got.hex, record, where)
 
 
-def hash_input(path: Path, what: str, algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS) -> Digests:
-    """Digests of a file the user named (one read), or one line saying why it cannot be read."""
+def hash_input(path: Path, what: str, algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS, *, limit: int | None = None) -> Digests:
+    """Digests of a file the user named (one read; at most ``limit`` bytes when given),
+    or one line saying why it cannot be read. Anything but a regular file (a FIFO,
+    a device, a socket) is refused at once, never opened for a blocking or endless read."""
+    fd = _open_regular(path, what, "file")
     try:
-        with open(path, "rb") as fh:
-            return copy_and_hash(fh, None, algorithms)
-    except FileNotFoundError:
-        raise EvidpackError(f"{what}: no such file") from None
-    except IsADirectoryError:
-        raise EvidpackError(f"{what}: is a folder, not a file") from None
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return copy_and_hash(fh, None, algorithms, limit=limit)
     except OSError as exc:
         raise EvidpackError(f"{what}: cannot read ({exc.strerror})") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def digest_problems(size: int, hexes: dict[str, str], record: dict[str, Any], where: str) -> list[str]:
@@ -413,29 +423,45 @@ def show(value: Any, quoted: bool = False) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _read_regular(path: Path, what: str, limit: int) -> bytes:
-    """The bytes of ``path``, refusing at once (never blocking) anything that is not
-    a regular file: a FIFO, a device or a socket named as the proof file."""
+def _open_regular(path: Path, name: str, what: str) -> int:
+    """A read-only descriptor of ``path``, refusing at once (never blocking) anything
+    that is not a regular file: a FIFO, a device or a socket. Errors are one line
+    starting with ``name``; ``what`` is the kind of file expected ("proof file")."""
+    noun = "" if what == "file" else f" {what}"  # "cannot read (...)" / "cannot read proof file (...)"
+    irregular = f"{name}: not a regular file (a FIFO, device or socket?)" + ("" if what == "file" else f"; a {what} must be a file")
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise EvidpackError(f"{path}: no such {what}") from None
+        raise EvidpackError(f"{name}: no such {what}") from None
     except OSError as exc:
-        raise EvidpackError(f"{path}: cannot read {what} ({exc.strerror})") from None
+        raise EvidpackError(f"{name}: cannot read{noun} ({exc.strerror})") from None
     if stat.S_ISDIR(st.st_mode):
-        raise EvidpackError(f"{path}: is a folder, not a {what}")
+        raise EvidpackError(f"{name}: is a folder, not a {what}")
     if not stat.S_ISREG(st.st_mode):
-        raise EvidpackError(f"{path}: not a regular file (a FIFO, device or socket?); a {what} must be a file")
+        raise EvidpackError(irregular)
     try:
         # O_NONBLOCK: if the path was swapped for a FIFO since the stat, open still returns at once
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise EvidpackError(f"{path}: no such {what}") from None
+        raise EvidpackError(f"{name}: no such {what}") from None
     except OSError as exc:
-        raise EvidpackError(f"{path}: cannot read {what} ({exc.strerror})") from None
+        raise EvidpackError(f"{name}: cannot read{noun} ({exc.strerror})") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise EvidpackError(f"{path}: not a regular file (a FIFO, device or socket?); a {what} must be a file")
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError as exc:
+        os.close(fd)
+        raise EvidpackError(f"{name}: cannot read{noun} ({exc.strerror})") from None
+    if not regular:
+        os.close(fd)
+        raise EvidpackError(irregular)
+    return fd
+
+
+def _read_regular(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of ``path``, refusing at once (never blocking) anything that is not
+    a regular file: a FIFO, a device or a socket named as the proof file."""
+    fd = _open_regular(path, str(path), what)
+    try:
         with os.fdopen(fd, "rb") as fh:
             fd = -1
             data = fh.read(limit + 1)
@@ -498,7 +524,20 @@ class ItemReport(Report):
     def summary(self) -> str:
         if self.exit_code != 0 or self.trusted_as is None:
             return super().summary
-        return f"VERIFIED: {self.file} is exhibit {self.exhibit} of case {self.case}, exactly as sealed by trusted key {self.trusted_as.describe()}"
+        return f"VERIFIED: {self.file} is exhibit {self.exhibit} of case {self.case}, exactly as sealed by trusted key {self.trusted_as.describe()}{self.warnings}"
+
+
+def record_notes(record: dict[str, Any]) -> list[str]:
+    """What a sealed record says about its own bytes: its ``problems`` (a member cut
+    short, a bad CRC-32...) and, for a member read only in part, the size its
+    container declares. A proof shows the bytes are exactly those sealed; these say
+    what the sealed bytes are (e.g. 700 of a 51,200-byte member), and must be shown with it."""
+    found = record.get("problems")
+    notes = [p if isinstance(p, str) else show(p, True) for p in (found if isinstance(found, list) else [found] if found else [])]
+    if "declared_size" in record:
+        notes.append(f"declared size: its container declares {show(record.get('declared_size'))} bytes; "
+                     f"the sealed digests cover the {show(record.get('size'))} bytes that were read")
+    return notes
 
 
 def verify_item(file: Path, proof_path: Path, trusted: list[PublicKey]) -> ItemReport:
@@ -515,7 +554,8 @@ def verify_item(file: Path, proof_path: Path, trusted: list[PublicKey]) -> ItemR
     rep.trusted_as = next((k for k in trusted if sc.signer is not None and k.raw == sc.signer.raw), None)
     where = f"exhibit {pid}"
     record, problems = check_item_proof(proof, sc.root, sc.leaves, where=where)
-    rep.fail("inclusion-proof", problems, f"record of {pid} is leaf {proof['inclusion'].get('leaf_index') if isinstance(proof.get('inclusion'), dict) else '?'} of the sealed Merkle tree (root {sc.root})")
+    proven = record is not None
+    rep.fail("inclusion-proof", problems, f"record of {pid} is leaf {show(proof['inclusion'].get('leaf_index')) if isinstance(proof.get('inclusion'), dict) else '?'} of the sealed Merkle tree (root {sc.root})")
     if record is None:
         # an unproven record is still what the proof claims; compare with it, but it proves nothing
         try:
@@ -523,12 +563,24 @@ def verify_item(file: Path, proof_path: Path, trusted: list[PublicKey]) -> ItemR
         except (ValueError, RecursionError):
             record = {}
     record = record if isinstance(record, dict) else {}
-    got = hash_input(file, str(file), tuple(a for a in ("sha256", "md5") if isinstance(record.get(a), str)) or ("sha256",))
-    problems = digest_problems(got.size, got.hex, record, str(file))
+    size = record.get("size")
+    size = size if type(size) is int and size >= 0 else None
+    # never more than one byte past the sealed size: a wrong, huge file fails at once
+    got = hash_input(file, str(file), tuple(a for a in ("sha256", "md5") if isinstance(record.get(a), str)) or ("sha256",),
+                     limit=None if size is None else size + 1)
+    if size is not None and got.size > size:
+        problems = [f"{file}: larger than the {size} bytes of sealed record {show(record.get('id'))} (reading stopped there)"]
+    else:
+        problems = digest_problems(got.size, got.hex, record, str(file))
     rep.fail(
         "file",
         problems,
         f"{file.name}: {show(record.get('size'))} bytes, sha256{' and md5' if 'md5' in record else ''} match sealed record {show(record.get('id'))}",
         f"{file.name} is not the sealed exhibit {pid}: {problems[0] if problems else ''}",
     )
+    notes = record_notes(record) if proven else []
+    if notes:
+        # not a failure (the bytes are exactly those sealed), but what the sealed record says about them
+        more = f" (and {len(notes) - 1} more)" if len(notes) > 1 else ""
+        rep.add("record", "warn", f"sealed record {show(record.get('id'))} says: {notes[0]}{more}", notes)
     return rep
