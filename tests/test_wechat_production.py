@@ -569,3 +569,13 @@ def test_sources_are_unchanged(cli, tmp_path: Path) -> None:
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "source").iterdir()}
     assert cli(*build_args(m, tmp_path / "out/B")).exit_code == 0
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "source").iterdir()} == before
+
+
+def test_a_registration_date_without_a_time_is_shown_as_a_date_not_as_unread(cli, tmp_path: Path) -> None:
+    import subprocess
+
+    rec, out = built(cli, tmp_path, {"s.csv": HEADER + "wxid_example_d,Dee,+61 491 570 157,,AU,2019-05-01\n"})
+    reg = rec["accounts"][0]["registration_time"]
+    assert reg["date"] == "2019-05-01" and reg["utc"] is None
+    text = " ".join(subprocess.run(["pdftotext", str(out / "evidpack/index.pdf"), "-"], capture_output=True, text=True, check=True).stdout.split())
+    assert "2019-05-01" in text and "date only (no time of day, so no UTC)" in text and "not read" not in text

@@ -617,7 +617,7 @@ class DeviceImporter(FilesImporter):
         report = ufdr.report if ufdr is not None else None
         reported = _ReportedHashes(shown) if report is not None else None
         shown_per_check: Counter[str] = Counter()
-        readable = True
+        readable: bool | None = True
         ctx.writer.add_member_lines(cid, job.spool.lines())
         n = 0
         for ev in job.spool.events():
@@ -646,27 +646,39 @@ class DeviceImporter(FilesImporter):
             if n > SHOWN_PER_CHECK:
                 report_member_problem(ctx, f"{shown}: {n - SHOWN_PER_CHECK} more member(s) with the same problem ({check}); each is marked in its member record", check, cid)
         kinds = ", ".join(f"{n} {k}{'' if n == 1 else 's'}" for k, n in sorted(types.items()))
-        ctx.check(
-            "container-readable",
-            "pass" if readable else "fail",
-            f"{shown}: read to its end as {container['container_format']}" if readable else f"{shown}: could not be read to its end (see the failed checks above)",
-            cid,
-        )
-        ctx.check(
-            "member-count",
-            "pass",
-            f"{shown}: {job.members} member(s){f' ({kinds})' if kinds else ''}; {expanded} bytes streamed out of the copy and hashed "
-            f"({', '.join(job.algorithms)}), nothing unpacked to disk",
-            cid,
-        )
+        header = job.facts.get("android_backup")
+        encrypted = isinstance(header, dict) and header.get("encryption") not in (None, "none")
+        not_read = None
+        if readable and encrypted:  # only the header was read: the members are behind the password
+            readable = None
+            not_read = f"encrypted ({header.get('encryption')}): only its header was read; evidpack decrypts nothing, so its members were not read"
+            ctx.check("container-readable", "not-checkable", f"{shown}: not read to its end: {not_read}", cid)
+            ctx.check("member-count", "not-checkable", f"{shown}: members not known (not listed): {not_read}", cid)
+        else:
+            ctx.check(
+                "container-readable",
+                "pass" if readable else "fail",
+                f"{shown}: read to its end as {container['container_format']}" if readable else f"{shown}: could not be read to its end (see the failed checks above)",
+                cid,
+            )
+            ctx.check(
+                "member-count",
+                "pass",
+                f"{shown}: {job.members} member(s){f' ({kinds})' if kinds else ''}; {expanded} bytes streamed out of the copy and hashed "
+                f"({', '.join(job.algorithms)}), nothing unpacked to disk",
+                cid,
+            )
         if unread:
             ctx.check("member-hashes", "not-checkable", f"{shown}: {unread} member(s) use a compression method evidpack cannot read; they are kept, not hashed", cid)
         if ufdr is not None:
             self._ufdr_checks(shown, cid, ufdr, reported, ctx)
-        self._containers.append(
-            {"item": cid, "path": container["path"], "format": container["container_format"], "members": job.members,
-             "member_bytes": expanded, "readable": readable}
-        )
+        fact: dict[str, Any] = {"item": cid, "path": container["path"], "format": container["container_format"], "members": job.members,
+                                "member_bytes": expanded, "readable": readable}
+        if not_read:
+            fact["not_read"] = not_read  # (readable None: "members" counts the records made, none)
+        if isinstance(header, dict):
+            fact["android_backup"] = header
+        self._containers.append(fact)
 
     def _ufdr_checks(self, shown: str, cid: str, ufdr: _UfdrScanner, reported: "_ReportedHashes | None", ctx: ImportContext) -> None:
         if ufdr.report is None:
@@ -674,10 +686,11 @@ class DeviceImporter(FilesImporter):
             ctx.problem(f"{shown}: not a readable .ufdr: {why}", check="ufdr-report", subject=cid)
             return
         report = ufdr.report
-        ctx.facts.setdefault("ufdr", []).append({"item": cid, **report.facts()})
+        assert reported is not None
+        # (every member has been emitted: ``found`` holds the Local Paths that are members)
+        ctx.facts.setdefault("ufdr", []).append({"item": cid, **report.facts(), "tagged_files_in_ufdr": report.tagged(reported.found)})
         if report.namespace != ufed.UFDR_NAMESPACE:
             ctx.check("ufdr-report", "warn", f"{shown}: report.xml is in namespace {report.namespace!r}, not {ufed.UFDR_NAMESPACE}", cid)
-        assert reported is not None
         self._tool_hashes += reported.listed
         if reported.not_listed:
             self._tool_hashes_not_listed.append({"from": reported.shown, "item": cid, **dict(sorted(reported.not_listed.items()))})

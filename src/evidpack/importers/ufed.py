@@ -47,17 +47,6 @@ class Ufd:
         want = section.casefold()
         return [e for name, items in self.sections if name.casefold() == want for e in items]
 
-    def table(self, section: str) -> dict[str, Any]:
-        """A section as a dict; a key given more than once with different values keeps them all."""
-        out: dict[str, Any] = {}
-        for key, value, _ in self.entries(section):
-            if key in out and out[key] != value:
-                prev = out[key] if isinstance(out[key], list) else [out[key]]
-                out[key] = prev + [value]
-            else:
-                out.setdefault(key, value)
-        return out
-
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """(text, encoding as found) of a small text file written by a Windows tool."""
@@ -148,20 +137,42 @@ def parse_ufd_date(text: str) -> dict[str, Any] | None:
 
 def ufd_facts(ufd: Ufd, name: str) -> dict[str, Any]:
     """What a .ufd says, for sources.jsonl: its sections (hashes excepted: they are
-    checked, not copied) and every date it gives, in UTC with the text beside it."""
-    sections = {}
-    dates = {}
-    for section, _items in ufd.sections:
-        if section.upper() in HASH_SECTIONS or section in sections:
-            continue
-        table = ufd.table(section)
-        sections[section or "(no section)"] = table
+    checked, not copied) and every date it gives, in UTC with the text beside it.
+
+    Sections are kept under their names as written (``[General]`` and ``[GENERAL]``
+    are two sections, each with its own entries; a name given twice is one section
+    holding the entries of both); entries before any section (or in ``[]``) are
+    under ``""``. A date is under ``"<section>.<key>"`` with the same section name:
+    the parsed date of the value, or, for a key given with several values, a list
+    of the values' dates in their order (``None`` for a value that is not a date)."""
+    by_name: dict[str, list[tuple[str, str, int]]] = {}
+    for section, items in ufd.sections:
+        if section.upper() not in HASH_SECTIONS:
+            by_name.setdefault(section, []).extend(items)
+    sections: dict[str, dict[str, Any]] = {}
+    dates: dict[str, Any] = {}
+    for section, items in by_name.items():
+        table = _table(items)
+        sections[section] = table
         for key, value in table.items():
-            for v in value if isinstance(value, list) else [value]:
-                parsed = parse_ufd_date(v)
-                if parsed:
-                    dates[f"{section}.{key}"] = parsed
+            where = f"{section}.{key}"
+            if isinstance(value, list):
+                parsed = [parse_ufd_date(v) for v in value]
+                found: Any = parsed if any(parsed) else None
+            else:
+                found = parse_ufd_date(value)
+            if found and where not in dates:  # (a "." in a name can make two the same: the first is kept)
+                dates[where] = found
     return {"file": name, "encoding": ufd.encoding, "line_endings": ufd.line_endings, "sections": sections, "dates": dates}
+
+
+def _table(items: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """Entries as a dict: a key's value, or, when it is given more than once with
+    different values, the list of every value it is given, in file order."""
+    values: dict[str, list[str]] = {}
+    for key, value, _ in items:
+        values.setdefault(key, []).append(value)
+    return {key: given[0] if len(set(given)) == 1 else given for key, given in values.items()}
 
 
 @dataclass(frozen=True)
@@ -275,22 +286,72 @@ class Report:
     namespace: str
     project: dict[str, str] = field(default_factory=dict)
     extractions: list[dict[str, str]] = field(default_factory=list)
-    case_information: list[dict[str, str]] = field(default_factory=list)
-    metadata: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    case_information: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # member path (Local Path, '/'-separated) -> (device path, sha256, md5, size)
     files: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
     files_without_local_path: int = 0
+    # Local Paths given by more than one tagged file -> how many more (``files`` keeps the last)
+    repeated_local_paths: dict[str, int] = field(default_factory=dict)
+
+    def tagged(self, paths: Any = None) -> int:
+        """How many tagged files the report lists; with ``paths``, how many of
+        them give a Local Path in ``paths``."""
+        if paths is None:
+            return len(self.files) + sum(self.repeated_local_paths.values()) + self.files_without_local_path
+        return sum(1 + self.repeated_local_paths.get(p, 0) for p in paths)
 
     def facts(self) -> dict[str, Any]:
+        """For sources.jsonl (the importer adds ``tagged_files_in_ufdr``, the tagged
+        files whose Local Path is a member of the .ufdr, once its members are read)."""
         return {
             "namespace": self.namespace,
             "project": self.project,
             "extractions": self.extractions,
             "case_information": self.case_information,
             "metadata": self.metadata,
-            "tagged_files": len(self.files) + self.files_without_local_path,
-            "tagged_files_in_ufdr": len(self.files),
+            "tagged_files": self.tagged(),
+            "tagged_files_with_local_path": self.tagged(self.files),
         }
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?P<zone>Z|z|[+-]\d{2}:?\d{2})?$")
+_NO_ZONE = re.compile(r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?$")
+NO_ZONE = "not stated in report.xml: not converted to UTC (evidpack never guesses a zone)"
+
+
+def parse_report_date(text: str) -> dict[str, Any] | None:
+    """A report.xml value that is a time: UFED's ``28/07/2024 07:27:27(UTC-4)`` (as
+    :func:`parse_ufd_date`) or ISO 8601 with a zone, converted to UTC; one that
+    states no zone is kept as text with ``utc`` None and ``zone`` saying so; None
+    for a value that is not a time."""
+    parsed = parse_ufd_date(text)
+    if parsed:
+        return parsed
+    value = text.strip()
+    m = _ISO.match(value)
+    if m and m["zone"]:
+        try:
+            moment = datetime.fromisoformat(value.replace("z", "Z").replace(" ", "T", 1))
+            utc = format_utc(moment)
+        except (ValueError, OverflowError):
+            return None
+        offset = moment.utcoffset() or timedelta(0)
+        total = int(offset.total_seconds()) // 60
+        return {"text": value, "utc": utc, "offset": f"{'-' if total < 0 else '+'}{abs(total) // 60:02d}:{abs(total) % 60:02d}"}
+    if m or _NO_ZONE.match(value):
+        return {"text": value, "utc": None, "zone": NO_ZONE}
+    return None
+
+
+def _named_value(elem: ET.Element) -> dict[str, Any]:
+    """A report.xml ``<item>``/``<field>``: its name and text, and the time it gives, if it is one."""
+    value = (elem.text or "").strip()
+    out: dict[str, Any] = {"name": elem.get("name", ""), "value": value}
+    date = parse_report_date(value) if len(value) < 64 else None
+    if date:
+        out["date"] = date
+    return out
 
 
 _PROJECT_SECTIONS = ("Extraction Data", "Device Info", "Additional Fields")
@@ -321,17 +382,19 @@ def read_report(fh: BinaryIO) -> Report:
             if tag == "extractionInfo":
                 report.extractions.append(dict(elem.attrib))
             elif tag == "field" and any(_local(e.tag) == "caseInformation" for e in stack):
-                report.case_information.append({"name": elem.get("name", ""), "value": (elem.text or "").strip()})
+                report.case_information.append(_named_value(elem))
             elif tag == "item" and current is not None:
                 current["items"][elem.get("name", "")] = (elem.text or "").strip()
             elif tag == "item" and section in _PROJECT_SECTIONS and len(stack) == 2:
-                report.metadata.setdefault(section, []).append({"name": elem.get("name", ""), "value": (elem.text or "").strip()})
+                report.metadata.setdefault(section, []).append(_named_value(elem))
             elif tag == "metadata":
                 section = None
             elif tag == "file" and current is not None:
                 items = current["items"]
                 local = items.get("Local Path", "").replace("\\", "/")
                 if local:
+                    if local in report.files:
+                        report.repeated_local_paths[local] = report.repeated_local_paths.get(local, 0) + 1
                     report.files[local] = (current["path"], items.get("SHA256", ""), items.get("MD5", ""), current["size"])
                 else:
                     report.files_without_local_path += 1

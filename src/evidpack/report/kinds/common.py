@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from reportlab.platypus import Flowable
 
-from ..flowables import Column, Lines, Para, Table
+from ..flowables import Column, Group, Lines, Para, Table
 from ..styles import CELL_MONO, CELL_NAME, CELL_NOTE, H3, NOTE
 
 if TYPE_CHECKING:
@@ -172,8 +172,10 @@ def time_cell(value: Any) -> Lines | str | None:
     if original and original != utc:
         where = f", from {value['zone_source']}" if value.get("zone_source") else ""
         note = f"as given: {original}" + (f" ({zone}{where})" if zone else "")
+    day = value.get("date") if not utc and isinstance(value.get("date"), str) else None  # a date only: no time of day, no zone
     return Lines.of(
-        (utc or "not read", CELL_MONO if utc else CELL_NOTE),
+        (utc or day or "not read", CELL_MONO if utc or day else CELL_NOTE),
+        ("date only (no time of day, so no UTC)" if day else None, CELL_NOTE),
         (note, CELL_NOTE),
         (value.get("order") if value.get("order") and "assumed" in str(value.get("order")) else None, CELL_NOTE),
         (value.get("problem"), CELL_NOTE),
@@ -213,10 +215,31 @@ def _flatten(facts: dict[str, Any], skip: tuple[str, ...], prefix: str = "") -> 
     return out
 
 
+#: Keys a list of objects may have and still be drawn one column per key; with
+#: more, each column would be too narrow to read (a hostile report.xml can give
+#: an element hundreds of attributes), so each object is drawn as key/value rows.
+MAX_COLUMNS = 6
+
+
 def records_table(rows: list[dict[str, Any]]) -> Table:
-    """Objects as a table, one column per key (in first-seen order)."""
+    """Objects as a table, one column per key (in first-seen order); objects with
+    more than :data:`MAX_COLUMNS` keys between them as key/value rows, each
+    object headed by its number. Every value is shown."""
     keys: list[str] = []
+    seen: set[str] = set()
     for row in rows:
-        keys += [k for k in row if k not in keys]
-    width = 1 / max(1, len(keys))
-    return Table([Column(k, width, CELL_NAME) for k in keys], ([text(row.get(k)) for k in keys] for row in rows))
+        for k in row:
+            if k not in seen:
+                seen.add(k)
+                keys.append(k)
+    if len(keys) <= MAX_COLUMNS:
+        width = 1 / max(1, len(keys))
+        return Table([Column(k, width, CELL_NAME) for k in keys], ([text(row.get(k)) for k in keys] for row in rows))
+    return Table([Column("", 0.3, CELL_NAME), Column("", 0.7, CELL_NAME)], _key_value_rows(rows), header=False)
+
+
+def _key_value_rows(rows: list[dict[str, Any]]) -> Iterator[Group | list[str]]:
+    for n, row in enumerate(rows, 1):
+        yield Group(f"entry {n} of {len(rows)}")
+        for key, value in row.items():
+            yield [str(key), text(value)]

@@ -27,7 +27,7 @@ def render(view: SourceView) -> list[Flowable]:
     for backup in facts.get("itunes_backups") or []:
         out += itunes_section(backup)
     for report in facts.get("ufdr") or []:
-        out += subheading(f"UFDR report.xml of {report.get('item', '?')}") + facts_table(report)
+        out += ufdr_section(report) if isinstance(report, dict) else facts_table({"ufdr": report})
     if facts.get("ufdx"):
         out += subheading("UFDX") + facts_table({"ufdx": facts["ufdx"]})
     if "tool_hashes" in facts:
@@ -42,17 +42,90 @@ def render(view: SourceView) -> list[Flowable]:
     return out
 
 
+NO_SECTION = "(no section name)"
+
+
 def ufd_section(ufd: dict[str, Any]) -> list[Flowable]:
-    """What the .ufd says about the device and the extraction (its hash lines are checked below)."""
+    """What the .ufd says about the device and the extraction (its hash lines are
+    checked below): every value of every key, a date in UTC with its text."""
     rows: list[tuple[str, Any]] = []
     dates = ufd.get("dates") or {}
     for section, table in (ufd.get("sections") or {}).items():
-        for key, value in (table or {}).items():
-            name = f"{section} / {key}"
+        shown = section or NO_SECTION
+        if not isinstance(table, dict):
+            rows.append((shown, text(table) or Lines.of(("(empty)", CELL_NOTE))))
+            continue
+        for key, value in table.items():
             date = dates.get(f"{section}.{key}")
-            rows.append((name, time_cell(date) if date else text(value)))
+            if date is None and section == "(no section)":  # bundles that stored the dates of these under ".key"
+                date = dates.get(f".{key}")
+            values = value if isinstance(value, list) else [value]
+            for n, v in enumerate(values):
+                name = f"{shown} / {key}" + (f" (value {n + 1} of {len(values)})" if len(values) > 1 else "")
+                rows.append((name, _ufd_value(v, date, n, len(values))))
     rows.append(("File", f"{ufd.get('file')} ({ufd.get('encoding')}, {ufd.get('line_endings')} line endings)"))
     return subheading(f"Device and extraction, as the .ufd states ({ufd.get('file')})") + [key_values(rows, 0.34)]
+
+
+def _ufd_value(value: Any, date: Any, n: int, count: int) -> Any:
+    """Value ``n`` of ``count`` given for a key: in UTC with its text when ``date``
+    (the key's parsed date: one, or one per value) is this value's; else as written."""
+    if isinstance(date, list):
+        date = date[n] if len(date) == count else None
+    if isinstance(date, dict) and date.get("text") == value:
+        return time_cell(date)
+    return text(value) or Lines.of(("(empty)", CELL_NOTE))
+
+
+def ufdr_section(report: dict[str, Any]) -> list[Flowable]:
+    """What a .ufdr's report.xml says: the tagged files counted, times in UTC with
+    their text, the rest as the importer recorded it."""
+    out = subheading(f"UFDR report.xml of {report.get('item', '?')}")
+    done = {"item", "case_information", "metadata"}
+    rows: list[tuple[str, Any]] = []
+    if "tagged_files_with_local_path" in report:
+        tagged, local, present = (report.get(k) for k in ("tagged_files", "tagged_files_with_local_path", "tagged_files_in_ufdr"))
+        rows.append(("Files tagged in report.xml", text(tagged)))
+        rows.append(("… with a copy in the .ufdr", text(present) if present is not None else "not recorded"))
+        if isinstance(tagged, int) and isinstance(local, int) and isinstance(present, int):
+            rows.append(("… Local Path not in the .ufdr", text(local - present)))
+            rows.append(("… with no Local Path", text(tagged - local)))
+        done |= {"tagged_files", "tagged_files_with_local_path", "tagged_files_in_ufdr"}
+    if rows:
+        out.append(key_values(rows, 0.34))
+    out += facts_table({k: v for k, v in report.items() if k not in done})
+    named = [("case_information", report.get("case_information"))]
+    metadata = report.get("metadata")
+    named += sorted((f"metadata.{k}", v) for k, v in metadata.items()) if isinstance(metadata, dict) else [("metadata", metadata)]
+    for title, entries in named:
+        if entries in (None, [], {}):
+            continue
+        if not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)):
+            out += facts_table({title: entries})
+            continue
+        out += [Para(title, NOTE, space_before=4, space_after=2), key_values([(text(e.get("name")), _named_value(e)) for e in entries], 0.4)]
+    return out
+
+
+def _named_value(entry: dict[str, Any]) -> Any:
+    """A report.xml item or field: a time in UTC (with its text), or its text (with
+    why it is not in UTC, when it is a time that states no zone); anything else
+    recorded for it after it."""
+    value = entry.get("value")
+    date = entry.get("date")
+    rest = {k: v for k, v in entry.items() if k not in ("name", "value", "date")}
+    if isinstance(date, dict) and isinstance(value, str) and date.get("text") == value.strip():
+        if date.get("utc"):
+            cell: Any = time_cell(date)
+        else:
+            cell = Lines.of((value, CELL), (f"zone {text(date.get('zone'))}", CELL_NOTE))
+    else:
+        cell = text(value) or Lines.of(("(empty)", CELL_NOTE))
+        if date is not None:
+            rest["date"] = date
+    if not rest:
+        return cell
+    return Lines((cell.pieces if isinstance(cell, Lines) else ((cell, CELL),)) + ((text(rest), CELL_NOTE),))
 
 
 def itunes_section(backup: dict[str, Any]) -> list[Flowable]:
@@ -122,19 +195,55 @@ def containers(rows: list[dict[str, Any]]) -> list[Flowable]:
         (
             [
                 Lines.of((c.get("item"), CELL_MONO)),
-                Lines.of((c.get("path"), CELL_PATH)),
+                Lines.of((c.get("path"), CELL_PATH), (c.get("not_read"), CELL_NOTE)),
                 c.get("format"),
-                text(c.get("members")),
+                Lines.of(("not known (not read)", CELL_NOTE)) if _unread(c) else text(c.get("members")),
                 text(c.get("member_bytes")),
-                Mark("pass" if c.get("readable") else "fail"),
+                Mark("not-checkable" if _unread(c) else "pass" if c.get("readable") is True else "fail"),
             ]
             for c in rows
         ),
     )
-    return subheading("Containers and their members") + [
+    out = subheading("Containers and their members") + [
         Para("Each container is kept byte for byte as one item; its members were streamed out of the copy and hashed, "
              "and are listed under the container in the item schedule.", NOTE, space_after=3),
         table,
+    ]
+    for c in rows:
+        if isinstance(c.get("android_backup"), dict):
+            out += android_backup_header(c)
+    return out
+
+
+def _unread(container: dict[str, Any]) -> bool:
+    """Whether the container was not read past its header (an encrypted backup): ``readable`` recorded as None."""
+    return "readable" in container and container["readable"] is None
+
+
+_AB_FIELDS = {
+    "version": "Format version",
+    "compressed": "Compressed (zlib)",
+    "encryption": "Encryption",
+    "pbkdf2_rounds": "PBKDF2 rounds",
+    "user_password_salt": "User password salt (hex)",
+    "master_key_checksum_salt": "Master key checksum salt (hex)",
+    "user_key_iv": "User key IV (hex)",
+}
+
+
+def android_backup_header(container: dict[str, Any]) -> list[Flowable]:
+    """The header lines of an Android ``.ab``, as the importer read them."""
+    header = container["android_backup"]
+    rows: list[tuple[str, Any]] = []
+    order = list(_AB_FIELDS)
+    for key, value in sorted(header.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), str(kv[0]))):
+        shown = text(value) if value not in (None, "") else Lines.of(("(empty)", CELL_NOTE))
+        if key in ("user_password_salt", "master_key_checksum_salt", "user_key_iv") and isinstance(value, str) and value:
+            shown = Lines.of((value, HASH))
+        rows.append((_AB_FIELDS.get(key, key), shown))
+    return [
+        Para(f"Android backup header of {container.get('item')} ({container.get('path')}), as written", NOTE, space_before=4, space_after=2),
+        key_values(rows, 0.34),
     ]
 
 
