@@ -121,13 +121,13 @@ class Lines:
 CELL_CHARS = 2000
 
 
-def _capped(pieces: Iterable[tuple[str, TextStyle]]) -> Iterator[tuple[str, TextStyle]]:
+def _capped(pieces: Iterable[tuple[str, TextStyle]], cap: int | None) -> Iterator[tuple[str, TextStyle]]:
     for text, style in pieces:
-        if len(text) <= CELL_CHARS:
+        if cap is None or len(text) <= cap:
             yield text, style
             continue
-        yield text[:CELL_CHARS] + "…", style
-        yield f"… {len(text) - CELL_CHARS:,} more characters not shown; the whole value is in the bundle's records", CELL_NOTE
+        yield text[:cap] + "…", style
+        yield f"… {len(text) - cap:,} more characters not shown; the whole value is in the bundle's records", CELL_NOTE
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,13 @@ _MEMO_MAX = 1024  # templates, and wrapped texts, remembered per table
 class Table(Flowable):
     """A table of ``rows`` (any iterable; consumed once, a page at a time)."""
 
-    def __init__(self, columns: list[Column], rows: Iterable[Row], *, header: bool = True, zebra: bool = True, space_after: float = 8) -> None:
+    def __init__(
+        self, columns: list[Column], rows: Iterable[Row], *, header: bool = True, zebra: bool = True, space_after: float = 8, cap: int | None = CELL_CHARS
+    ) -> None:
+        """``cap``: the characters of one value a cell shows (see :data:`CELL_CHARS`);
+        None shows every value whole (the item schedule: a path is printed exactly)."""
         super().__init__()
+        self.cap = cap
         self.columns = columns
         self.header = header
         self.zebra = zebra
@@ -431,7 +436,7 @@ class Table(Flowable):
             else:
                 lines = []
                 tall = 0.0
-                for text, style in _capped(((cell, col.style),) if isinstance(cell, str) else cell.pieces):
+                for text, style in _capped(((cell, col.style),) if isinstance(cell, str) else cell.pieces, self.cap):
                     if text.isascii() and text.isprintable() and fonts.plain_width(text, style.role, style.size) <= inner:
                         wrapped = [text]  # most cells of a large table: one line that fits
                     else:
@@ -527,7 +532,7 @@ class Table(Flowable):
             placed += 1
         if placed == 0:
             return []
-        part = Table(self.columns, (), header=self.header, zebra=self.zebra, space_after=0)
+        part = Table(self.columns, (), header=self.header, zebra=self.zebra, space_after=0, cap=self.cap)
         part._chunk, part._widths = chunk, self._widths
         if not self._pending:
             peek = next(self._rows, None)
@@ -545,7 +550,7 @@ class Table(Flowable):
     def _again(self, rows: Iterator[Row]) -> "Table":
         """The table that goes on with ``rows`` on the next page (a subclass
         makes one of its own kind)."""
-        return Table(self.columns, rows, header=self.header, zebra=self.zebra, space_after=self.spaceAfter)
+        return Table(self.columns, rows, header=self.header, zebra=self.zebra, space_after=self.spaceAfter, cap=self.cap)
 
     def drawOn(self, canvas: Any, x: float, y: float, _sW: float = 0) -> None:  # noqa: N802 - reportlab's name
         """reportlab's Flowable.drawOn, the same operators, with the move to

@@ -263,7 +263,7 @@ class _ItemTable(Table):
     (:func:`_row`), in the generic way."""
 
     def __init__(self, columns: list[Column], rows: Iterator[dict[str, Any] | Group], digests: tuple[str, ...], index: _Index) -> None:
-        super().__init__(columns, rows)
+        super().__init__(columns, rows, cap=None)  # every path printed whole, however long
         self.digests, self.index = digests, index
         self._keys = _USUAL | frozenset(digests)  # a record with other fields is laid out the general way
 
