@@ -135,6 +135,27 @@ def demo_signing_key() -> keymod.SigningKey:
     return keymod.load_signing_key(DEMO_KEY, DEMO_PASS.read_text().splitlines()[0].encode())
 
 
+_MEASURE = """
+import resource, subprocess, sys
+cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+r = subprocess.run(sys.argv[1:], capture_output=True, text=True, preexec_fn=cap)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)
+print(r.stderr, end="")
+"""
+
+
+def measured_build(manifest: Path, out: Path, *extra: str) -> tuple[int, int, str]:
+    """``evidpack build`` in a process of its own (its children's peak RSS alone,
+    under `timeout` and an address-space cap): peak MiB, exit code, stderr."""
+    args = [str(a) for a in build_args(manifest, out, *extra)]
+    cmd = ["timeout", "300", str(VENV_BIN / "evidpack"), *args]
+    p = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, timeout=400)
+    first, _, stderr = p.stdout.partition("\n")
+    peak_kib, code = map(int, first.split())
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    return peak_kib >> 10, code, stderr
+
+
 def assert_clean(r: Result) -> None:
     """Hostile input must never give a traceback or an internal error."""
     for bad in ("Traceback", "internal error"):

@@ -29,7 +29,7 @@ NAMES = {  # file names and nicknames that must come back out of pdftotext exact
 PRODUCTION = f"""WeChat ID,Nickname,Linked Mobile,Email,Registration Country,Registration Time (UTC+8)
 wxid_cjk_emoji,{NAMES['cjk_emoji']},+86 131 2345 6789,,CN,2019-05-01 10:00:00
 wxid_arabic,{NAMES['arabic']},+971 50 123 4567,,AE,2020-01-02 03:04:05
-wxid_hebrew,{NAMES['hebrew']},+972 52 123 4567,,IL,2021-02-03 04:05:06
+wxid_hebrew,{NAMES['hebrew']},+972 52 712 3456,,IL,2021-02-03 04:05:06
 wxid_family,{NAMES['zwj_emoji']},+1 202-555-0143,,US,2022-03-04 05:06:07
 wxid_cyrillic,{NAMES['cyrillic']},+7 912 345-67-89,,RU,2023-04-05 06:07:08
 """

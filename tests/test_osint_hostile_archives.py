@@ -11,15 +11,14 @@ import hashlib
 import io
 import json
 import struct
-import subprocess
-import sys
 import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TRUSTED, VENV_BIN, assert_clean, build_args, manifest_text, run_cli, run_proc, tool, write_tree
+import conftest
+from conftest import TRUSTED, assert_clean, build_args, manifest_text, run_cli, run_proc, tool, write_tree
 
 from evidpack.importers.containers import Limits
 from evidpack.osint import wacz as waczmod
@@ -78,26 +77,10 @@ def wacz_summary(rec: dict[str, Any]) -> dict[str, Any]:
     return next(f["wacz"] for f in rec["files"] if f.get("wacz"))
 
 
-_MEASURE = """
-import resource, subprocess, sys
-cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-r = subprocess.run(sys.argv[1:], capture_output=True, text=True, preexec_fn=cap)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)
-print(r.stderr, end="")
-"""
-
-
 def measured_build(tmp_path: Path, files: dict[str, Any], *extra: str) -> tuple[int, int, str, Path]:
-    """``evidpack build`` in a process of its own (its children's peak RSS alone,
-    under `timeout` and an address-space cap): peak MiB, exit code, stderr, bundle."""
+    """``evidpack build`` in a process of its own (see conftest): peak MiB, exit code, stderr, bundle."""
     out = tmp_path / "out/B"
-    args = [str(a) for a in build_args(case(tmp_path, files), out, *extra)]
-    cmd = ["timeout", "300", str(VENV_BIN / "evidpack"), *args]
-    p = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, timeout=400)
-    first, _, stderr = p.stdout.partition("\n")
-    peak_kib, code = map(int, first.split())
-    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
-    return peak_kib >> 10, code, stderr, out
+    return (*conftest.measured_build(case(tmp_path, files), out, *extra), out)
 
 
 # --- WARC and WACZ makers (after /tmp/review5/repro/wacz_lib.py) ------------------------------------------

@@ -35,6 +35,7 @@ from .timeutil import TimeOutOfRange, format_utc
 
 DATE_ORDERS = ("DMY", "MDY", "YMD")
 EXCEL_1900 = datetime(1899, 12, 30)
+EXCEL_1904 = datetime(1904, 1, 1)  # the epoch of a workbook in the 1904 date system (serial 0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
@@ -150,20 +151,52 @@ HEADER_ZONE = re.compile(r"[(\[（【]\s*([^)\]）】]+?)\s*[)\]）】]")
 HEADER_TAIL_ZONE = re.compile(r"(?:^|[\s_-])((?:utc|gmt)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?)\s*$", re.IGNORECASE)
 
 
-def zone_in_header(header: str) -> Zone | None:
-    """The zone a column header states, e.g. ``Login Time (UTC+8)`` or ``time_utc``."""
+# A bracketed part of a time header that is a date/time layout, not a zone: "(YYYY-MM-DD HH:MM:SS)".
+_LAYOUT_TOKENS = frozenset({"yyyy", "yy", "mm", "m", "dd", "d", "hh", "h", "ss", "s", "sss", "am", "pm", "t"})
+
+
+def _is_layout(text: str) -> bool:
+    tokens = [t for t in re.split(r"[\s:/.,\-年月日时時分秒]+", text.casefold()) if t]
+    return all(t in _LAYOUT_TOKENS for t in tokens) and (any(t in ("yyyy", "yy", "dd", "hh") for t in tokens) or "年" in text)
+
+
+def header_zone(header: str) -> tuple[Zone | None, str | None]:
+    """The zone a column header states (``Login Time (UTC+8)``, ``time_utc``),
+    and why it cannot be used, if it cannot: a bracketed part that is not a zone
+    evidpack reads without guessing (``(CST)``, ``(HKT)``, ``(UTC+8 Beijing)``),
+    or two zones that disagree. A bracketed date layout (``(YYYY-MM-DD)``) is
+    not a zone. Returns ``(zone, None)``, ``(None, None)`` (no zone stated) or
+    ``(None, reason)``."""
+    zones: list[Zone] = []
+    unread: list[str] = []
     for m in HEADER_ZONE.finditer(header):
+        text = m.group(1)
         try:
-            return parse_zone(m.group(1))
+            zones.append(parse_zone(text))
         except TimeProblem:
-            continue
+            if not _is_layout(text):
+                unread.append(text)
     m = HEADER_TAIL_ZONE.search(header)
     if m:
         try:
-            return parse_zone(m.group(1).replace(" ", ""))
+            zones.append(parse_zone(m.group(1).replace(" ", "")))
         except TimeProblem:
-            return None
-    return None
+            unread.append(m.group(1))
+    if unread:
+        return None, (
+            f"the header states {', '.join(repr(u) for u in unread)}, which is not a zone evidpack reads without "
+            "guessing (an abbreviation such as CST stands for several zones: China, US Central, Cuba)"
+        )
+    labels = sorted({z.label for z in zones})
+    if len(labels) > 1:
+        return None, f"the header states {len(labels)} different zones ({', '.join(labels)})"
+    return (zones[0] if zones else None), None
+
+
+def zone_in_header(header: str) -> Zone | None:
+    """The zone a column header states, e.g. ``Login Time (UTC+8)`` or ``time_utc``
+    (None when it states none, or one that cannot be used: see :func:`header_zone`)."""
+    return header_zone(header)[0]
 
 
 def read_time(

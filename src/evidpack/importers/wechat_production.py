@@ -419,6 +419,16 @@ class _Reader:
             return summary
         summary["read_as"] = doc.format
         summary.update(read)
+        merged = doc.info.get("merged_cells")
+        if merged:
+            where = "; ".join(f"{name!r} {', '.join(ranges)}" for name, ranges in merged.items())
+            self.ctx.check(
+                "wechat-merged-cells",
+                "warn",
+                f"{shown}: merged cells: the value of each was repeated in every row and column it spans, as the table shows it "
+                f"({where}); check those rows against the file",
+                subject,
+            )
         if doc.stopped:
             summary["note"] = doc.stopped
             self.ctx.problem(f"{shown}: {doc.stopped}", check="wechat-file", subject=subject)

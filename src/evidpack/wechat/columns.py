@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..timeparse import HEADER_TAIL_ZONE, HEADER_ZONE, Zone, zone_in_header
+from ..timeparse import HEADER_TAIL_ZONE, HEADER_ZONE, Zone, header_zone
 
 # field -> aliases (as a person would write them; normalised when matched)
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -103,6 +103,7 @@ class Column:
     matched_by: str | None  # "manifest" or "alias"
     zone: Zone | None = None  # a zone the header states (time columns)
     note: str | None = None
+    zone_problem: str | None = None  # why a zone the header states cannot be used (its naive times are not read)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"column": self.index + 1, "header": self.header, "field": self.field}
@@ -112,6 +113,8 @@ class Column:
             out["zone"] = self.zone.label
         if self.note:
             out["note"] = self.note
+        if self.zone_problem:
+            out["zone_problem"] = self.zone_problem
         return out
 
 
@@ -120,10 +123,16 @@ class Header:
     row: int
     columns: tuple[Column, ...]
     kind: str  # "accounts" or "logins"
+    all_named: bool = True  # every non-empty cell names a field (no cell could be a value)
 
     @property
     def fields(self) -> dict[str, Column]:
         return {c.field: c for c in self.columns if c.field}
+
+
+def field_of(cell: Any, explicit: dict[str, str]) -> tuple[str | None, str | None]:
+    """The field a header cell names and how (``"manifest"`` or ``"alias"``), or (None, None)."""
+    return _field_of(cell, explicit)
 
 
 def _field_of(cell: Any, explicit: dict[str, str]) -> tuple[str | None, str | None]:
@@ -135,6 +144,15 @@ def _field_of(cell: Any, explicit: dict[str, str]) -> tuple[str | None, str | No
     if key in _BUILT_IN:
         return _BUILT_IN[key], "alias"
     return None, None
+
+
+_LOCAL = frozenset({"local", "local time", "localtime", "本地时间", "当地时间", "本地", "当地"})
+
+
+def _only_local(header: str) -> bool:
+    """Whether the only bracketed part of a header is "local" (``When (local)``)."""
+    parts = [m.group(1).strip().casefold() for m in HEADER_ZONE.finditer(header)]
+    return bool(parts) and all(p in _LOCAL for p in parts) and not HEADER_TAIL_ZONE.search(header)
 
 
 def header_score(cells: Sequence[Any], explicit: dict[str, str]) -> int:
@@ -159,8 +177,11 @@ def match_header(row: int, cells: Sequence[Any], explicit: dict[str, str]) -> He
             note = f"also matches {fld}; column {owner[fld] + 1} ({cells[owner[fld]]!s}) was used"
             columns.append(Column(i, header, None, None, note=note))
             continue
-        zone = zone_in_header(header) if fld in TIME_FIELDS else None
-        columns.append(Column(i, header, fld, how, zone))
+        zone, zone_problem = header_zone(header) if fld in TIME_FIELDS else (None, None)
+        if zone_problem and how == "manifest" and _only_local(header):
+            zone_problem = None  # the examiner named this header: options.zone says what "local" is
+        columns.append(Column(i, header, fld, how, zone, zone_problem=zone_problem))
     fields = set(owner)
     kind = "logins" if fields & LOGIN_FIELDS else "accounts"
-    return Header(row, tuple(columns), kind)
+    all_named = all(fld for _i, cell, fld, _how in matches if not (cell is None or (isinstance(cell, str) and not cell.strip())))
+    return Header(row, tuple(columns), kind, all_named)

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from ..timeparse import ReadTime, TimeProblem, Zone, read_time
+from ..timeparse import EXCEL_1900, EXCEL_1904, NoZone, ReadTime, TimeProblem, Zone, header_zone, read_time
 from ..timeutil import format_utc
-from .columns import ACCOUNT_FIELDS, LOGIN_FIELDS, Column, Header, match_header
+from .columns import ACCOUNT_FIELDS, LOGIN_FIELDS, TIME_FIELDS, Column, Header, field_of, match_header
 from .tables import Document, RawTable
 from .values import (
     ValueProblem,
@@ -48,7 +48,11 @@ JURISDICTION_NOTE = (
     "provided by Tencent in mainland China. WeChat International Pte. Ltd. cannot produce data for "
     "Weixin accounts; the route that remains is mutual legal assistance (MLA) through the central authority."
 )
+JURISDICTION_NOTE_POSSIBLE = (
+    "The linked mobile number may be a mainland-China (+86) number ({why}; see the row's problems). If so: "
+)
 REQUEST_TYPES = ("preservation", "emergency", "legal-process")
+KEY_VALUE_ROWS = 200  # a table without a header row of at most this many rows may be a key/value ("field | value") sheet
 # WeChat International's published commitment: emergency and preservation requests within 48 hours.
 COMMITMENT_HOURS = {"emergency": 48, "preservation": 48}
 
@@ -161,6 +165,30 @@ class Spool:
             fh.close()
 
 
+def _starts_section(section: "_Section | None", candidate: Header) -> bool:
+    """Whether a row matching a header starts a new section. The first header of
+    a table always does. A later one only if every non-empty cell of it names a
+    field (no cell could be a value: a WeChat ID "username", a nickname "Name")
+    and it is at least as strong as the header in use: it names as many fields,
+    or it is of the other kind (logins after accounts) and names three or more.
+    The header in use repeated word for word (on each printed page) is one too."""
+    if section is None:
+        return True
+    current = section.header
+
+    def texts(h: Header) -> list[str]:
+        out = [c.header.strip() for c in h.columns]
+        while out and not out[-1]:
+            out.pop()
+        return out
+
+    if texts(candidate) == texts(current):
+        return True  # the header repeated (on each printed page, say)
+    if not candidate.all_named:
+        return False
+    return len(candidate.fields) >= len(current.fields) or (candidate.kind != current.kind and len(candidate.fields) >= 3)
+
+
 @dataclass
 class _Section:
     header: Header
@@ -182,6 +210,8 @@ class Production:
         self._rows_with_problems = 0
         self._logins_per_account: dict[str, int] = {}  # WeChat ID -> login rows (files read whole)
         self._file_logins: dict[str, int] = {}  # the same for the file being read
+        self._epoch = EXCEL_1900  # the date system of the table being read (Excel serial numbers)
+        self._derived: set[int] = set()  # accounts already made from a login table's account columns (this table)
 
     def close(self) -> None:
         for spool in (self.accounts, self.logins, self.errors):
@@ -195,12 +225,13 @@ class Production:
         member) leaves nothing of the file behind: what was made of its rows is
         undone, and the error is raised on."""
         mark = (self.accounts.mark(), self.logins.mark(), self.errors.mark(), len(self.notes), len(self.jurisdiction), self.first_error, self._rows_with_problems)
+        unread: list[str] = []  # tables with rows of values but no header (a problem when the file has a table read)
         self._file_logins = {}
         tables: list[dict[str, Any]] = []
         unrecognised: list[dict[str, Any]] = []
         try:
             for table in doc.tables:
-                self._read_table(table, Place(place.item, place.file, place.member, table.name), tables, unrecognised)
+                self._read_table(table, Place(place.item, place.file, place.member, table.name), tables, unrecognised, unread)
         except BaseException:
             accounts, logins, errors, notes, jurisdiction, self.first_error, self._rows_with_problems = mark
             self.accounts.undo(accounts)
@@ -212,17 +243,31 @@ class Production:
         for wechat_id, n in self._file_logins.items():
             self._logins_per_account[wechat_id] = self._logins_per_account.get(wechat_id, 0) + n
         self._file_logins = {}
+        if tables:  # (a file without any table read is a problem as a whole: see the importer)
+            doc.problems.extend(unread)
         summary: dict[str, Any] = {"format": doc.format, **doc.info, "tables": tables, "unrecognised": unrecognised}
         if doc.problems:
             summary["problems"] = doc.problems
         return summary
 
-    def _read_table(self, table: RawTable, place: Place, out: list[dict[str, Any]], unrecognised: list[dict[str, Any]]) -> None:
+    def _read_table(
+        self, table: RawTable, place: Place, out: list[dict[str, Any]], unrecognised: list[dict[str, Any]], problems: list[str]
+    ) -> None:
         """Split a table at its header rows, reading it row by row. Rows before the
-        first header are its preamble (kept as text); a one-cell row just before a
-        later header is that section's title; every other row after a header is a
-        data row, read as soon as the row after it shows it is not a title."""
+        first header are its preamble (kept as text). A later row that names
+        fields is a new header only if every one of its cells names a field and
+        it is as strong as the header in use (names as many fields, or at least
+        three of another kind of table); otherwise it is data (a row problem if
+        it looks like a header). A one-cell row just before a later header,
+        after a blank row, is that section's title (kept, with its row);
+        without the blank row it is data with a row problem. Every other row
+        after a header is a data row, read as soon as the row after it shows it
+        is not a title. A table with no header is read as a key/value sheet if
+        it is one, else listed as unrecognised (a problem if it holds rows with
+        values in two or more columns)."""
         columns = self.settings.columns
+        self._epoch = EXCEL_1904 if table.info.get("date_system") == "1904" else EXCEL_1900
+        self._derived = set()
         rows = iter(table.rows)
 
         def following() -> tuple[int, list[Any], Header | None] | None:
@@ -230,39 +275,113 @@ class Production:
             return None if nxt is None else (nxt[0], nxt[1], match_header(nxt[0], nxt[1], columns))
 
         count = 0
+        tabular = 0  # rows before the first header with values in two or more columns
+        loose: list[tuple[int, list[Any]]] | None = []  # those rows (a short table's), for a key/value reading
         section: _Section | None = None
         preamble: list[dict[str, Any]] = []
+        last: int | None = None  # the row number of the previous (non-blank) row
         current = following()
         while current is not None:
-            row, cells, header = current
+            row, cells, candidate = current
             count += 1
-            if header is not None:
-                self._note_zones(header, table)
+            if candidate is not None and _starts_section(section, candidate):
+                self._note_zones(candidate, table)
                 if section is not None:
                     out.append(self._finish(section, table))
-                section = _Section(header, preamble, first=section is None)
+                section = _Section(candidate, preamble, first=section is None)
                 preamble = []
-                current = following()
+                last, current = row, following()
                 continue
             texts = [cell_text(c) for c in cells if cell_text(c).strip()]
-            current = following()
-            title_of_next = current is not None and current[2] is not None and len(texts) == 1
-            if section is None or title_of_next:
+            nxt = following()
+            if section is None:
                 preamble.append({"row": row, "text": " | ".join(texts)})
+                tabular += len(texts) >= 2
+                if loose is not None:
+                    loose = loose + [(row, cells)] if len(loose) < KEY_VALUE_ROWS else None
             else:
-                self._row(section.header, row, cells, place)
-                section.rows += 1
+                before_header = len(texts) == 1 and nxt is not None and nxt[2] is not None and _starts_section(section, nxt[2])
+                if before_header and last is not None and row > last + 1:
+                    preamble.append({"row": row, "text": texts[0]})  # a title: a blank row before it, a header after it
+                else:
+                    note = None
+                    if before_header:
+                        note = (f"a one-cell row just before the header at row {nxt[0]} (no blank row between): read as a data row; "
+                                "it may be that section's title")
+                    elif candidate is not None and candidate.all_named:
+                        note = (f"the row names {len(candidate.fields)} known columns, like a header row, but is not taken as one "
+                                f"(weaker than the header at row {section.header.row}); read as a data row")
+                    self._row(section.header, row, cells, place, note=note)
+                    section.rows += 1
+            last, current = row, nxt
         if section is not None:
             out.append(self._finish(section, table))
-        else:
-            unrecognised.append({"table": table.name, "rows": count, **table.info})
+            return
+        if loose and self._key_values(loose, table, place, out):
+            return
+        entry: dict[str, Any] = {"table": table.name, "rows": count, **table.info}
+        if tabular:
+            where = Place(place.item, place.file, None, table.name).describe()[len(place.file):].strip()
+            entry["note"] = f"{tabular} row(s) with values in two or more columns, but no recognised header row: not read"
+            problems.append(
+                f"{where + ': ' if where else ''}{entry['note']} (map its headers with options.columns)"
+            )
+        unrecognised.append(entry)
+
+    def _key_values(self, rows: list[tuple[int, list[Any]]], table: RawTable, place: Place, out: list[dict[str, Any]]) -> bool:
+        """Read a table without a header row as key/value rows ("WeChat ID | wxid_…",
+        "Linked Mobile | +86 …"), if it is one: every row with two or more values
+        has a key naming a field (or not: kept under ``other``) followed by one
+        value, and the keys name at least two fields, the WeChat ID among them.
+        A key met again starts the next record. Returns False (nothing read) if
+        the table is not laid out so."""
+        explicit = self.settings.columns
+        records: list[list[tuple[int, Any, Any, str | None]]] = [[]]  # (row, key, value, field)
+        preamble: list[dict[str, Any]] = []
+        for row, cells in rows:
+            filled = [(i, c) for i, c in enumerate(cells) if cell_text(c).strip()]
+            if len(filled) == 1:
+                preamble.append({"row": row, "text": cell_text(filled[0][1])})
+                continue
+            if len(filled) != 2 or filled[1][0] != filled[0][0] + 1:
+                return False
+            key, value = filled[0][1], filled[1][1]
+            fld = field_of(key, explicit)[0]
+            if any(k == key or (fld and f == fld) for _r, k, _v, f in records[-1]):
+                records.append([])
+            records[-1].append((row, key, value, fld))
+        records = [r for r in records if r]
+        fields = {f for r in records for _row, _k, _v, f in r if f}
+        if len(fields) < 2 or "wechat_id" not in fields or not all(any(f == "wechat_id" for *_x, f in r) for r in records):
+            return False
+        kind = "logins" if fields & LOGIN_FIELDS else "accounts"
+        for record in records:
+            header_cols = []
+            for i, (_row, key, _value, fld) in enumerate(record):
+                zone, zone_problem = header_zone(cell_text(key)) if fld in TIME_FIELDS else (None, None)
+                header_cols.append(Column(i, cell_text(key), fld, field_of(key, explicit)[1], zone, zone_problem=zone_problem))
+            header = Header(record[0][0], tuple(header_cols), kind)
+            self._row(header, record[0][0], [v for _r, _k, v, _f in record], place, field_rows={f: r for r, _k, _v, f in record if f})
+        out.append(
+            {
+                "table": table.name,
+                **table.info,
+                "kind": kind,
+                "layout": "key/value",
+                "header_row": records[0][0][0],
+                "columns": [{"row": r, "header": cell_text(k), "field": f} for r, k, _v, f in records[0]],
+                "rows": len(records),
+                **({"preamble": preamble} if preamble else {}),
+            }
+        )
+        return True
 
     @staticmethod
     def _finish(sec: _Section, table: RawTable) -> dict[str, Any]:
-        title = None
+        title, title_row = None, None
         preamble = sec.preamble
         if not sec.first and len(preamble) == 1:
-            title, preamble = preamble[0]["text"], []
+            title, title_row, preamble = preamble[0]["text"], preamble[0]["row"], []
         entry = {
             "table": table.name,
             **table.info,
@@ -273,6 +392,7 @@ class Production:
         }
         if title:
             entry["title"] = title
+            entry["title_row"] = title_row
         if preamble:
             entry["preamble"] = preamble
         return entry
@@ -291,7 +411,20 @@ class Production:
 
     # --- rows ------------------------------------------------------------------------------
 
-    def _row(self, header: Header, row: int, cells: list[Any], place: Place) -> None:
+    def _row(
+        self,
+        header: Header,
+        row: int,
+        cells: list[Any],
+        place: Place,
+        *,
+        note: str | None = None,
+        field_rows: dict[str, int] | None = None,
+        read_from: str | None = None,
+    ) -> None:
+        """Read one data row into an account or a login. ``note``: a problem with
+        the row as a whole (it looks like a header or a title); ``field_rows``:
+        the row of each field, for a key/value sheet (one record over several rows)."""
         wanted = ({"wechat_id"} | (ACCOUNT_FIELDS if header.kind == "accounts" else LOGIN_FIELDS))
         values: dict[str, tuple[Any, Column]] = {}
         other: dict[str, Any] = {}
@@ -306,28 +439,66 @@ class Production:
 
         def problem(fld: str, value: Any, text: str) -> None:
             problems.append({"field": fld, "value": cell_text(value), "problem": text})
-            error = {**place.at(row), "field": fld, "value": cell_text(value), "problem": text}
+            error = {**place.at((field_rows or {}).get(fld, row)), "field": fld, "value": cell_text(value), "problem": text}
             self.errors.append(error)
             if self.first_error is None:
                 self.first_error = error
 
-        extra = [json_value(c) for c in cells[len(header.columns) :] if c is not None and cell_text(c) != ""]
+        width = max((c.index for c in header.columns), default=-1) + 1
+        extra = [json_value(c) for c in cells[width:] if c is not None and cell_text(c) != ""]
         if extra:
             other["(cells beyond the header)"] = extra
-            problem("(row)", " | ".join(cell_text(c) for c in extra), f"the row has values in {len(cells)} columns, the header names {len(header.columns)}")
+            problem("(row)", " | ".join(cell_text(c) for c in extra), f"the row has values in {len(cells)} columns, the header names {width}")
+        if note:
+            problem("(row)", " | ".join(cell_text(c) for c in cells if cell_text(c).strip()), note)
+        for fld, (value, _col) in values.items():
+            if isinstance(value, (dict, list)):
+                problem(fld, value, "a JSON object or array, not a single value: kept as its JSON text, not read")
         reader = self._account if header.kind == "accounts" else self._login
         entry = reader(values, problem)
         entry.update({"other": other, "at": place.at(row), "problems": problems})
+        if read_from:
+            entry["read_from"] = read_from
         if problems:
             self._rows_with_problems += 1
         if header.kind == "accounts":
-            self.accounts.append(entry)
-            if entry["weixin_likely"]:
-                self.jurisdiction.append({"wechat_id": entry["wechat_id"], "phone": entry["phone"]["e164"], "at": entry["at"], "note": JURISDICTION_NOTE})
+            self._add_account(entry)
         else:
             self.logins.append(entry)
             if entry["wechat_id"]:
                 self._file_logins[entry["wechat_id"]] = self._file_logins.get(entry["wechat_id"], 0) + 1
+            self._account_of_login(header, row, cells, place)
+
+    def _add_account(self, entry: dict[str, Any]) -> None:
+        self.accounts.append(entry)
+        if entry["weixin_likely"]:
+            phone = entry["phone"] or {}
+            e164 = phone.get("e164") or next((r["e164"] for r in phone.get("readings", ()) if r["country_code"] == 86), None)
+            if phone.get("country_code") != 86 and str(phone.get("also_reads_as", "")).startswith("+86"):
+                e164 = phone["also_reads_as"]
+            self.jurisdiction.append({"wechat_id": entry["wechat_id"], "phone": e164 or phone.get("as_given"), "at": entry["at"], "note": entry["jurisdiction_note"]})
+
+    def _account_of_login(self, header: Header, row: int, cells: list[Any], place: Place) -> None:
+        """A login table with account columns too (Nickname, Linked Mobile, …): the
+        account they describe is read as well, once per table for each distinct
+        WeChat ID and account values (its ``at`` is the first row that shows it).
+        The values also stay under the login's ``other``."""
+        cols = [c for c in header.columns if c.field in ACCOUNT_FIELDS]
+        if not cols:
+            return
+        given = tuple(cell_text(cells[c.index]) if c.index < len(cells) else "" for c in cols)
+        if not any(v.strip() for v in given):
+            return
+        id_col = header.fields.get("wechat_id")
+        wechat_id = cell_text(cells[id_col.index]) if id_col is not None and id_col.index < len(cells) else ""
+        key = hash((wechat_id, given))
+        if key in self._derived:
+            return
+        self._derived.add(key)
+        account_header = Header(header.row, tuple(c for c in header.columns if c.field in ACCOUNT_FIELDS or c.field == "wechat_id"), "accounts")
+        kept = {c.index for c in account_header.columns}
+        only = [c if i in kept else None for i, c in enumerate(cells[: len(header.columns)])]
+        self._row(account_header, row, only, place, read_from=f"the account columns of the login table whose header is row {header.row}")
 
     @staticmethod
     def _get(values: dict[str, tuple[Any, Column]], fld: str) -> tuple[Any, Column | None]:
@@ -356,15 +527,27 @@ class Production:
             if required:
                 problem(fld, value, "empty: a login row needs a time")
             return None
-        header_zone = col.zone if col else None
+        stated = col.zone if col else None
+        unusable = col.zone_problem if col else None
         try:
             read: ReadTime = read_time(
                 value,
-                zone=header_zone or self.settings.zone,
-                zone_source="header" if header_zone else "manifest",
+                zone=None if unusable else stated or self.settings.zone,
+                zone_source="header" if stated else "manifest",
                 date_order=self.settings.date_order,
                 date_only_ok=date_only_ok,
+                excel_epoch=self._epoch,
             )
+        except NoZone as exc:
+            if unusable and col is not None:
+                problem(
+                    fld, value,
+                    f"column {col.header!r}: {unusable}; this time states no zone of its own, so it is not read "
+                    "(options.zone is not used for a column whose header states a zone)",
+                )
+            else:
+                problem(fld, value, str(exc))
+            return {"original": cell_text(value), "utc": None}
         except TimeProblem as exc:
             problem(fld, value, str(exc))
             return {"original": cell_text(value), "utc": None}
@@ -387,16 +570,39 @@ class Production:
             if hidden:
                 entry["nickname_invisible_characters"] = hidden
         phone_value, _ = self._get(values, "phone")
+        possible = None  # why the phone may be +86 when it was not read as one
         if cell_text(phone_value).strip():
+            text = cell_text(phone_value).strip()
             try:
                 entry["phone"] = read_phone(phone_value, region=s.phone_region, country_code_first=s.phones_have_country_code)
             except ValueProblem as exc:
                 problem("phone", phone_value, str(exc))
                 entry["phone"] = {"as_given": cell_text(phone_value), "e164": None}
+                compact = "".join(ch for ch in text if not (ch.isspace() or ch in "-.()/"))
+                if compact.startswith(("+86", "0086")) or (s.phones_have_country_code and compact.startswith("86")):
+                    possible = "as given it starts with the country code 86, but it was not read"
+            else:
+                phone = entry["phone"]
+                how = f" ({phone['read_as']})" if phone.get("read_as") else ""
+                if phone.get("readings"):
+                    problem(
+                        "phone", phone_value,
+                        f"{text!r} is ambiguous: it is a valid number read as "
+                        + " and as ".join(f"{r['read_as']}, {r['e164']}" for r in phone["readings"] if r["valid"])
+                        + "; not read (e164 left empty)",
+                    )
+                    if any(r["country_code"] == 86 for r in phone["readings"] if r["valid"]):
+                        possible = "one reading of it is a +86 number"
+                elif phone["valid"] is False:
+                    problem("phone", phone_value, f"{text!r} read as {phone['e164']}{how} is not a valid number in that country's numbering plan")
+                elif str(phone.get("also_reads_as", "")).startswith("+86"):
+                    possible = f"its digits also make the +86 number {phone['also_reads_as']} (read with the country code first)"
         phone = entry["phone"] or {}
-        entry["weixin_likely"] = phone.get("country_code") == 86
-        if entry["weixin_likely"]:
+        entry["weixin_likely"] = phone.get("country_code") == 86 or possible is not None
+        if phone.get("country_code") == 86:
             entry["jurisdiction_note"] = JURISDICTION_NOTE
+        elif possible is not None:
+            entry["jurisdiction_note"] = JURISDICTION_NOTE_POSSIBLE.format(why=possible) + JURISDICTION_NOTE
         return entry
 
     def _login(self, values: dict[str, tuple[Any, Column]], problem: Any) -> dict[str, Any]:

@@ -10,6 +10,11 @@ A reader raises :class:`Unreadable` when it can read nothing (not a workbook, a
 password-protected spreadsheet, undecodable text); problems met part-way (a
 malformed CSV line) are listed in :attr:`Document.problems` and reading goes on.
 
+A record of delimited text that runs across lines each of which reads as a
+whole row (an unescaped quote) is listed as a problem; merged cells (XLSX
+merged ranges, HTML colspan/rowspan) are filled in with their value and listed
+in :attr:`Document.info` (``merged_cells``); a date cell keeps a zone it states.
+
 Delimited text and workbooks are read as streams: their rows are made one at a
 time as the consumer asks for them (:attr:`RawTable.rows` is then an iterator),
 so memory does not grow with the file. Such a reader may still raise
@@ -28,16 +33,20 @@ import codecs
 import csv
 import io
 import json
+import posixpath
 import re
 import sys
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from html.parser import HTMLParser
 from typing import IO, Any
+
+from ..timeparse import TimeProblem, parse_zone
 
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
@@ -46,12 +55,20 @@ CHUNK = 1 << 20  # bytes read (and decoded) at a time
 MAX_LINE = 1 << 20  # characters: a longer line of delimited text stops reading (no table has one)
 MAX_PART = 64 << 20  # bytes: a workbook part other than a worksheet (shared strings, styles) is read whole
 MAX_SHEET = 512 << 20  # bytes: a worksheet is streamed, but no further than this
+# A part read whole is also refused if it expands more than PART_RATIO times (above PART_RATIO_FLOOR
+# bytes), as a production's zip members are; and styles, where openpyxl makes an object of every
+# element (about 500 bytes each), beyond MAX_STYLE_ELEMENTS elements (Excel's own cap of 64,000 cell
+# formats, with their fonts, fills and borders, stays well below).
+PART_RATIO = 250
+PART_RATIO_FLOOR = 1 << 20
+MAX_STYLE_ELEMENTS = 400_000
 MAX_COLUMNS = 128  # a sheet declaring more columns is read as stored, its rows not padded to that width
 _BATCH = 512  # workbook rows read at a time
 # JSON and HTML are parsed whole, and their parsed form can take 80 times their size (a file of "{}," is
 # all objects): one with more of these than real productions ever hold is not parsed.
 MAX_JSON_ITEMS = 2_000_000  # "{", "[" and "," (100,000 rows of ten fields have about 1,100,000)
 MAX_HTML_TAGS = 4_000_000  # "<" (100,000 rows of ten cells have about 2,100,000)
+MAX_JSON_DEPTH = 64  # arrays and objects inside each other (real productions nest a handful)
 
 #: Opens a file (or zip member) afresh, from its first byte, as a binary stream.
 Opener = Callable[[], AbstractContextManager[IO[bytes]]]
@@ -176,15 +193,12 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
                 return data.decode(name), name
             except UnicodeDecodeError as exc:
                 raise Unreadable(f"not valid {name} text despite its byte-order mark (offset {exc.start})") from None
-    sample = data[:4096]
-    if len(sample) >= 4:
-        even, odd = sample[0::2], sample[1::2]
-        for name, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
-            if zeros.count(0) > 0.4 * len(zeros) and other.count(0) < 0.05 * len(other):
-                try:
-                    return data.decode(name), f"{name} (no byte-order mark)"
-                except UnicodeDecodeError:
-                    break
+    name = _sniff(data[:4096])
+    if name is not None:
+        try:
+            return data.decode(name), f"{name} (no byte-order mark)"
+        except UnicodeDecodeError as exc:
+            raise Unreadable(_not_wide(name, exc.start, len(data))) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
@@ -192,6 +206,42 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             f"not UTF-8 or UTF-16 text (byte 0x{data[exc.start]:02X} at offset {exc.start}); "
             "state its encoding with options.encoding, e.g. \"gb18030\""
         ) from None
+
+
+def _sniff(sample: bytes) -> str | None:
+    """UTF-16 or UTF-32 without a byte-order mark, recognised by the NUL bytes of
+    its (mostly ASCII) characters; None for neither. Text with many NUL bytes
+    that is neither is not text evidpack reads (:class:`Unreadable`)."""
+    if len(sample) < 4:
+        return None
+    quarters = [sample[i::4] for i in range(4)]
+    zero = [q.count(0) > 0.4 * len(q) for q in quarters]
+    few = [q.count(0) < 0.05 * len(q) for q in quarters]
+    if few[0] and all(zero[1:]):
+        return "utf-32-le"
+    if few[3] and all(zero[:3]):
+        return "utf-32-be"
+    even, odd = sample[0::2], sample[1::2]
+    for name, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros.count(0) > 0.4 * len(zeros) and other.count(0) < 0.05 * len(other):
+            return name
+    nuls = sample.count(0)
+    if nuls > 0.2 * len(sample):
+        raise Unreadable(
+            f"not text evidpack recognises: {nuls:,} of its first {len(sample):,} bytes are NUL (UTF-16 or UTF-32 damaged, "
+            "or not text at all); state its encoding with options.encoding if it is text"
+        )
+    return None
+
+
+def _not_wide(name: str, offset: int, size: int) -> str:
+    """Why a text that looks like UTF-16/32 without a byte-order mark is not read."""
+    unit = 2 if "16" in name else 4
+    why = f"its {size:,} bytes are not a whole number of {unit}-byte units: truncated?" if size % unit else f"offset {offset}"
+    return (
+        f"looks like {name.upper()} text without a byte-order mark (by its NUL bytes), but is not valid {name.upper()} ({why}); "
+        "not read as UTF-8 either — state its encoding with options.encoding if it is another"
+    )
 
 
 @dataclass(frozen=True)
@@ -280,27 +330,33 @@ def _encoding(opener: Opener, encoding: str | None) -> _Encoding:
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return _Encoding(name, name, "bom", name == "utf-8-sig")
-    if len(sample) >= 4:
-        even, odd = sample[0::2], sample[1::2]
-        for name, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
-            if zeros.count(0) > 0.4 * len(zeros) and other.count(0) < 0.05 * len(other):
-                if _decodes(opener, name):
-                    return _Encoding(name, f"{name} (no byte-order mark)", "utf-8")
-                break
+    name = _sniff(sample)
+    if name is not None:
+        bad = _undecodable(opener, name)
+        if bad is not None:
+            raise Unreadable(_not_wide(name, *bad))
+        return _Encoding(name, f"{name} (no byte-order mark)", "utf-8")
     return _Encoding("utf-8", "utf-8", "utf-8")
 
 
-def _decodes(opener: Opener, codec: str) -> bool:
+def _undecodable(opener: Opener, codec: str) -> tuple[int, int] | None:
+    """(offset of the first byte that does not decode, size) if the text is not valid ``codec``; else None."""
     dec = _Decoder(codec)
+    size = 0
     with opener() as fh:
         while True:
             data = fh.read(CHUNK)
+            size += len(data)
             try:
                 dec.decode(data, not data)
-            except (_BadByte, Unreadable):
-                return False
+            except _BadByte as exc:
+                while data := fh.read(CHUNK):
+                    size += len(data)
+                return exc.offset, size
+            except Unreadable:
+                return size, size
             if not data:
-                return True
+                return None
 
 
 # --- CSV and other delimited text ----------------------------------------------------------------
@@ -329,6 +385,8 @@ class _Lines:
         self._carry = ""
         self._eof = False
         self.count = 0
+        self.taken: list[str] | None = []  # the lines of the record being read (None: too many to keep)
+        self.taken_chars = 0
 
     def __iter__(self) -> "_Lines":
         return self
@@ -344,6 +402,11 @@ class _Lines:
             self._buf, self._at, self._eof = [], 0, True
             raise _LineTooLong(self.count + 1)
         self.count += 1
+        if self.taken is not None:
+            self.taken.append(line)
+            self.taken_chars += len(line)
+            if len(self.taken) > _KEEP_LINES or self.taken_chars > _KEEP_CHARS:
+                self.taken = None
         return line
 
     def _fill(self) -> None:
@@ -363,6 +426,35 @@ class _Lines:
         self._buf, self._at, self._eof = lines, 0, final
 
 
+_KEEP_LINES = 1000  # physical lines of one record kept, to look at a record that spans lines
+_KEEP_CHARS = 4 << 20  # … and characters
+
+
+def _line_cells(line: str, delimiter: str) -> list[str]:
+    """The cells of one physical line read by itself: as CSV, or (a quote it does
+    not close) with quotes taken as plain characters."""
+    try:
+        rows = list(csv.reader([line], delimiter=delimiter, strict=True))
+    except csv.Error:
+        rows = []
+    if len(rows) == 1:
+        return rows[0]
+    return next(csv.reader([line], delimiter=delimiter, quoting=csv.QUOTE_NONE), [])
+
+
+def _spanning(cells: list[Any], taken: list[str] | None, delimiter: str) -> list[list[str]] | None:
+    """A record read across several physical lines that is not plausibly one row:
+    each of its lines, read by itself, holds as many cells as the whole record (an
+    unescaped quote at the start of a value ran on to a quote lines later). Then the
+    lines' own cells (one list per line); else None."""
+    if taken is None or len(taken) < 2 or len(cells) < 2:
+        return None
+    own = [_line_cells(line, delimiter) for line in taken]
+    if all(len(c) >= len(cells) for c in own):
+        return own
+    return None
+
+
 def _records(lines: _Lines, delimiter: str, problems: list[str], budget: RowBudget | None, doc: Document | None, limit: int | None = None) -> Iterator[tuple[int, list[Any]]]:
     """Rows (with the line each starts on) and malformed-line problems. After a
     malformed record, reading resumes on the next line, so one bad quote does not
@@ -370,6 +462,7 @@ def _records(lines: _Lines, delimiter: str, problems: list[str], budget: RowBudg
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     while limit is None or lines.count < limit:
         start = lines.count + 1
+        lines.taken, lines.taken_chars = [], 0
         try:
             cells = next(reader)
         except StopIteration:
@@ -387,11 +480,31 @@ def _records(lines: _Lines, delimiter: str, problems: list[str], budget: RowBudg
             problems.append(f"{where}: malformed CSV ({exc})")
             reader = csv.reader(lines, delimiter=delimiter, strict=True)
             continue
-        if not _blank(cells):
-            if doc is not None and budget is not None and not budget.take(len(cells)):
-                doc.stopped = budget.stop(f"line {start}")
-                return
-            yield start, cells
+        split = _spanning(cells, lines.taken, delimiter)
+        if split is not None:
+            end = start + len(split) - 1
+            if all(len(c) == len(cells) for c in split):
+                problems.append(
+                    f"lines {start}-{end}: a quote opens a value that runs on across {len(split)} lines, each of which holds a whole row "
+                    "(a value starting with '\"' in a file written without escaping?); each line was read as a row of its own, "
+                    "its quotes taken as written — check these rows against the file"
+                )
+                records = [(start + i, c) for i, c in enumerate(split)]
+            else:
+                problems.append(
+                    f"lines {start}-{end}: a quote opens a value that runs on across {len(split)} lines, each of which looks like a row "
+                    "of its own (a value starting with '\"' in a file written without escaping?); read as one record — "
+                    "check these lines against the file"
+                )
+                records = [(start, cells)]
+        else:
+            records = [(start, cells)]
+        for at, row in records:
+            if not _blank(row):
+                if doc is not None and budget is not None and not budget.take(len(row)):
+                    doc.stopped = budget.stop(f"line {at}")
+                    return
+                yield at, row
 
 
 def _delimited_rows(opener: Opener, encoding: _Encoding, delimiter: str, doc: Document, budget: RowBudget | None) -> Iterator[tuple[int, list[Any]]]:
@@ -470,20 +583,192 @@ def _oversized_part(fh: IO[bytes]) -> str | None:
     (Python's zipfile never inflates a part beyond the size it declares.)"""
     try:
         with zipfile.ZipFile(_Unnamed(fh)) as zf:  # type: ignore[arg-type]
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            for info in zf.infolist():
+                why = _part_too_big(zf, info)
+                if why:
+                    return why
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zlib.error):
         return None  # openpyxl says what is wrong with it
     finally:
         fh.seek(0)
-    for info in infos:
-        sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
-        cap = MAX_SHEET if sheet else MAX_PART
-        if info.file_size > cap:
-            return (
-                f"its part {info.filename!r} would expand to {info.file_size:,} bytes, more than the {cap:,} evidpack reads "
-                f"of one part ({info.compress_size:,} bytes in the file: a decompression bomb?); kept but not read"
-            )
     return None
+
+
+def _part_too_big(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+    cap = MAX_SHEET if sheet else MAX_PART
+    if info.file_size > cap:
+        return (
+            f"its part {info.filename!r} would expand to {info.file_size:,} bytes, more than the {cap:,} evidpack reads "
+            f"of one part ({info.compress_size:,} bytes in the file: a decompression bomb?); kept but not read"
+        )
+    if sheet:
+        return None  # (streamed: the row and cell caps bound it)
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > PART_RATIO_FLOOR and ratio > PART_RATIO:
+        return (
+            f"its part {info.filename!r} would expand {ratio:,.0f}:1 to {info.file_size:,} bytes (cap {PART_RATIO}:1 for a part "
+            "evidpack reads whole: a decompression bomb?); kept but not read"
+        )
+    if posixpath.basename(info.filename).lower() == "styles.xml" and info.file_size > 5 * MAX_STYLE_ELEMENTS:
+        elements = 0
+        with zf.open(info) as part:
+            while data := part.read(CHUNK):
+                elements += data.count(b"<")
+                if elements > MAX_STYLE_ELEMENTS:
+                    return (
+                        f"its part {info.filename!r} holds more than {MAX_STYLE_ELEMENTS:,} elements, more than the styles of any real "
+                        "workbook (each becomes an object in memory: a memory bomb?); kept but not read"
+                    )
+    return None
+
+
+MAX_MERGES = 100_000  # merged ranges of one sheet filled in (real reports have a few hundred)
+MAX_ZONED_DATES = 250_000  # ISO date cells (t="d") of one sheet whose stated zone is kept
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?\bref\s*=\s*["\']\$?([A-Za-z]{1,3})\$?(\d{1,7})(?::\$?([A-Za-z]{1,3})\$?(\d{1,7}))?["\']')
+_DATE_CELL = re.compile(
+    rb'<(?:\w+:)?c\s([^>]*?\bt\s*=\s*["\']d["\'][^>]*)>\s*(?:<(?:\w+:)?f\b[^>]*(?:/>|>[^<]{0,4096}</(?:\w+:)?f>)\s*)?<(?:\w+:)?v>([^<]{1,100})</'
+)
+_REF = re.compile(rb'\br\s*=\s*["\']\$?([A-Za-z]{1,3})\$?(\d{1,7})["\']')
+_STATED_ZONE = re.compile(rb"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)\s*$")
+
+
+def _column(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
+
+
+@dataclass
+class _SheetExtras:
+    """What openpyxl's read-only mode does not give of a sheet, found in one pass
+    over its XML: its merged ranges (openpyxl gives only a range's top-left value)
+    and the text of ISO date cells (``t="d"``) that state a zone (openpyxl drops it)."""
+
+    merges: list[tuple[int, int, int, int]] = field(default_factory=list)  # (first row, first column, last row, last column)
+    zoned: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) -> the cell's text
+    problems: list[str] = field(default_factory=list)
+
+
+def _scan_sheet(src: IO[bytes], title: str) -> _SheetExtras:
+    out = _SheetExtras()
+    buf = b""
+    more_merges = more_zoned = 0
+    while True:
+        data = src.read(CHUNK)
+        buf += data
+        done = 0
+        for m in _MERGE.finditer(buf):
+            done = m.end()
+            c1, r1 = _column(m.group(1)), int(m.group(2))
+            c2, r2 = (_column(m.group(3)), int(m.group(4))) if m.group(3) else (c1, r1)
+            if (r1, c1) == (r2, c2):
+                continue
+            if len(out.merges) >= MAX_MERGES:
+                more_merges += 1
+                continue
+            out.merges.append((min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
+        for m in _DATE_CELL.finditer(buf):
+            done = max(done, m.end())
+            text = m.group(2).strip()
+            ref = _REF.search(m.group(1))
+            if ref is None or not _STATED_ZONE.search(text):
+                continue
+            if len(out.zoned) >= MAX_ZONED_DATES:
+                more_zoned += 1
+                continue
+            out.zoned[(int(ref.group(2)), _column(ref.group(1)))] = text.decode("utf-8", "replace")
+        if not data:
+            break
+        buf = buf[max(done, len(buf) - 8192) :]
+    if more_merges:
+        out.problems.append(
+            f"sheet {title!r}: {len(out.merges) + more_merges:,} merged cell ranges, more than the {MAX_MERGES:,} evidpack fills in; "
+            "the rows of the others hold their value only in the range's first cell"
+        )
+    if more_zoned:
+        out.problems.append(
+            f"sheet {title!r}: {len(out.zoned) + more_zoned:,} date cells stating their zone, more than the {MAX_ZONED_DATES:,} "
+            "evidpack keeps the zone of; the others were read without it"
+        )
+    out.merges.sort()
+    return out
+
+
+class _Merged:
+    """Fills a sheet's merged ranges in, row by row (rows come in order): every
+    cell of a range takes the value of its top-left cell, as the sheet shows it.
+    A row whose only values lie in one range (a title merged across the table,
+    or the lower rows of a tall merged cell with nothing beside it) is left as it is."""
+
+    def __init__(self, merges: list[tuple[int, int, int, int]]) -> None:
+        self._merges = merges
+        self._next = 0
+        self._active: list[list[Any]] = []  # [first row, first column, last row, last column, value, filled yet]
+        self.used: list[str] = []
+
+    def fill(self, number: int, cells: list[Any]) -> int:
+        """Fill the row's cells in place; returns how many ranges were looked at."""
+        while self._next < len(self._merges) and self._merges[self._next][0] <= number:
+            r1, c1, r2, c2 = self._merges[self._next]
+            self._next += 1
+            if r2 >= number:
+                value = cells[c1 - 1] if r1 == number and c1 <= len(cells) else None
+                self._active.append([r1, c1, r2, c2, value, False])
+        self._active = [m for m in self._active if m[2] >= number]
+        if not self._active:
+            return 0
+        filled = [i for i, c in enumerate(cells) if not _blank([c])]
+        for m in self._active:
+            r1, c1, r2, c2, value = m[:5]
+            if value is None or _blank([value]) or not any(i < c1 - 1 or i > c2 - 1 for i in filled):
+                continue
+            if len(cells) < c2:
+                cells.extend([None] * (c2 - len(cells)))
+            for i in range(c1 - 1, c2):
+                if (number, i + 1) != (r1, c1) and _blank([cells[i]]):
+                    cells[i] = value
+                    if not m[5]:
+                        m[5] = True
+                        self.used.append(f"{_letters(c1)}{r1}:{_letters(c2)}{r2}")
+        return len(self._active)
+
+
+def _letters(column: int) -> str:
+    out = ""
+    while column:
+        column, rem = divmod(column - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+_FORMAT_LITERAL = re.compile(r'"([^"]*)"|((?:\\.)+)')
+_ZONE_LIKE = re.compile(r"\b(?:utc|gmt)\b|[+-]\s*\d{1,2}(?::?\d{2})?\b|time\s*zone|时间|時間|时区", re.IGNORECASE)
+
+
+def _format_zone(number_format: str | None, cache: dict[str | None, str | None]) -> str | None:
+    """The zone a date format states in a literal (``yyyy-mm-dd hh:mm "UTC"``, as
+    the sheet shows it), read or not: None if it states none."""
+    if number_format in cache:
+        return cache[number_format]
+    found = None
+    for m in _FORMAT_LITERAL.finditer(number_format or ""):
+        literal = (m.group(1) if m.group(1) is not None else m.group(2).replace("\\", "")).strip()
+        if not literal:
+            continue
+        bare = literal.strip("()[]（）【】 ")
+        if _ZONE_LIKE.search(literal) or (re.fullmatch(r"[A-Z]{2,5}", bare) and bare not in ("AM", "PM")) or bare == "Z":
+            found = literal
+            break
+        try:
+            parse_zone(literal)
+        except TimeProblem:
+            continue
+        found = literal
+        break
+    cache[number_format] = found
+    return found
 
 
 def read_xlsx(fh: IO[bytes], budget: RowBudget | None = None) -> Document:
@@ -534,13 +819,34 @@ def read_xlsx(fh: IO[bytes], budget: RowBudget | None = None) -> Document:
         doc.close()
         raise
     for ws, title, state in sheets:
-        doc.tables.append(RawTable(title, _sheet_rows(ws, title, guarded, doc, budget, notes), {"state": state, "date_system": epoch}))
+        extras = _SheetExtras()
+        source = getattr(ws, "_get_source", None)
+        if source is not None:
+            def scan(source: Any = source, title: str = title) -> _SheetExtras:
+                with source() as src:
+                    return _scan_sheet(src, title)
+
+            try:
+                extras = guarded(scan)
+            except BaseException:
+                doc.close()
+                raise
+        doc.problems.extend(extras.problems)
+        info: dict[str, Any] = {"state": state, "date_system": epoch}
+        doc.tables.append(RawTable(title, _sheet_rows(ws, title, guarded, doc, budget, notes, extras, info), info))
     doc.info["sheets"] = [t.name for t in doc.tables]
     return doc
 
 
 def _sheet_rows(
-    ws: Any, title: str, guarded: Callable[[Callable[[], Any]], Any], doc: Document, budget: RowBudget | None, notes: set[str]
+    ws: Any,
+    title: str,
+    guarded: Callable[[Callable[[], Any]], Any],
+    doc: Document,
+    budget: RowBudget | None,
+    notes: set[str],
+    extras: _SheetExtras | None = None,
+    info: dict[str, Any] | None = None,
 ) -> Iterator[tuple[int, list[Any]]]:
     """The non-blank rows of a sheet. openpyxl pads every row to the width the
     sheet declares and fills every gap between rows with a blank row: a sheet
@@ -556,9 +862,15 @@ def _sheet_rows(
         notes.add(f"sheet {title!r} declares {width:,} columns; its rows were read as stored, not padded to that width")
         doc.info["reader_notes"] = sorted(notes)
     rows = guarded(ws.iter_rows)
+    extras = extras or _SheetExtras()
+    merged = _Merged(extras.merges)
+    formats: dict[str | None, str | None] = {}
     last = 0
     while True:
-        batch, done = guarded(lambda: _next_rows(rows, _BATCH))
+        batch, done = guarded(lambda: _next_rows(rows, _BATCH, merged, extras.zoned, formats))
+        if merged.used and info is not None and info.get("merged_cells") != merged.used:
+            info["merged_cells"] = list(merged.used)
+            doc.info.setdefault("merged_cells", {})[title] = list(merged.used)
         for number, cells, looked_at in batch:
             if budget is not None and not budget.take(looked_at, row=number is not None):
                 doc.stopped = budget.stop(f"sheet {title!r} row {number}" if number is not None else f"sheet {title!r} after row {last}")
@@ -570,10 +882,22 @@ def _sheet_rows(
             return
 
 
-def _next_rows(rows: Iterator[Any], count: int) -> tuple[list[tuple[int | None, list[Any], int]], bool]:
+def _next_rows(
+    rows: Iterator[Any],
+    count: int,
+    merged: _Merged | None = None,
+    zoned: dict[tuple[int, int], str] | None = None,
+    formats: dict[str | None, str | None] | None = None,
+) -> tuple[list[tuple[int | None, list[Any], int]], bool]:
     """The next ``count`` rows of a sheet as (row number, cells, cells looked at),
     the number None for a blank row; and whether the sheet ended. openpyxl's
-    shared blank row (a gap between rows) is passed over."""
+    shared blank row (a gap between rows) is passed over. A date cell keeps the
+    zone it states: an ISO date cell's own text (``zoned``), or a date format's
+    zone literal appended to the time as text (``2026-03-11 14:02:09 UTC``), for
+    the time reader to use or refuse — never the manifest's zone in its place.
+    Merged ranges are filled in (``merged``)."""
+    zoned = zoned or {}
+    formats = {} if formats is None else formats
     out: list[tuple[int | None, list[Any], int]] = []
     filler: Any = None
     for _ in range(count):
@@ -590,10 +914,22 @@ def _next_rows(rows: Iterator[Any], count: int) -> tuple[list[tuple[int | None, 
         cells = []
         for c in row:
             v = c.value
-            if isinstance(v, datetime) and v.time() == time(0) and _date_only_format(getattr(c, "number_format", None)):
-                v = v.date()
+            if isinstance(v, datetime):
+                stated = zoned.get((number, getattr(c, "column", 0))) if zoned else None
+                fmt = getattr(c, "number_format", None)
+                if stated is not None:
+                    v = stated
+                elif v.time() == time(0) and _date_only_format(fmt):
+                    v = v.date()
+                elif fmt and ('"' in fmt or "\\" in fmt):
+                    zone = _format_zone(fmt, formats)
+                    if zone is not None:
+                        v = f"{v.isoformat(sep=' ')} {zone}"
             cells.append(v)
-        out.append((None, [], len(row)) if _blank(cells) else (number, cells, len(row)))
+        looked_at = len(row)
+        if merged is not None:
+            looked_at += merged.fill(number, cells)
+        out.append((None, [], looked_at) if _blank(cells) else (number, cells, looked_at))
     return out, False
 
 
@@ -634,11 +970,39 @@ def read_json(
     except json.JSONDecodeError as exc:
         where = f"line {lineno}" if lines else f"line {exc.lineno}"
         raise Unreadable(f"not valid JSON ({where}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        where = f" (line {lineno})" if lines else ""
+        raise Unreadable(_TOO_DEEP.format(where=where, most=MAX_JSON_DEPTH)) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        where = f" (line {lineno})" if lines else ""
+        what = "a number too long to convert (more than 4,300 digits)" if "digits" in str(exc) else f"a value evidpack cannot take ({exc})"
+        raise Unreadable(f"not read: it holds {what}{where}; kept as received") from None
+    if _json_depth(obj) > MAX_JSON_DEPTH:
+        raise Unreadable(_TOO_DEEP.format(where="", most=MAX_JSON_DEPTH))
     doc = Document("jsonl" if lines else "json", [], {"encoding": used})
     _json_tables(obj, "$", doc, score)
     for table in doc.tables:
         table.rows = _budgeted(table.rows, budget, doc, lambda n, name=table.name: f"{name} item {n}" if n else f"{name} (its keys)")
     return doc
+
+
+_TOO_DEEP = "not read: arrays and objects nested more than {most} levels deep{where} (no production nests so deep; a hostile file?); kept as received"
+
+
+def _json_depth(obj: Any) -> int:
+    """How deeply arrays and objects nest in ``obj`` (a scalar: 0), found without recursion."""
+    deepest = 0
+    stack = [(obj, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list)))
+    return deepest
 
 
 def _json_tables(obj: Any, path: str, doc: Document, score: Callable[[Sequence[Any]], int]) -> None:
@@ -672,37 +1036,140 @@ def _nested(obj: Any, path: str, doc: Document, score: Callable[[Sequence[Any]],
 # --- HTML ------------------------------------------------------------------------------------
 
 
+MAX_SPAN = 1000  # columns one cell may span (HTML's own cap); rows: as many as the table has
+MAX_HTML_CELLS = 8_000_000  # cells of a page's tables once spans are filled in
+
+
+class _Table:
+    """A table being parsed: its rows of (text, colspan, rowspan), and the cell and row open in it."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[tuple[str, int, int]]] = []
+        self.cell: list[str] | None = None
+        self.span = (1, 1)
+        self.row_open = False
+
+    def close_cell(self) -> None:
+        if self.cell is not None:
+            self.rows[-1].append(("".join(self.cell).strip(" \t\r\n"), *self.span))
+            self.cell = None
+
+    def close_row(self) -> None:
+        self.close_cell()
+        self.row_open = False
+
+
+def _span(attrs: list[tuple[str, str | None]], name: str, cap: int) -> int:
+    value = next((v for k, v in attrs if k == name), None)
+    m = re.match(r"\s*(\d+)", value or "")
+    if not m:
+        return 1
+    n = int(m.group(1)[:7])
+    return cap if n == 0 and name == "rowspan" else max(1, min(n, cap))  # rowspan=0: to the end of the table
+
+
 class _TableParser(HTMLParser):
+    """The tables of a page, as a browser builds them: an end tag HTML lets one
+    leave out (``</td>``, ``</th>``, ``</tr>``) is implied by the next cell, row or
+    the table's end; a table inside a cell is a table of its own."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.tables: list[list[list[str]]] = []
-        self._stack: list[list[list[str]]] = []
-        self._cell: list[str] | None = None
+        self.tables: list[_Table] = []
+        self._stack: list[_Table] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        top = self._stack[-1] if self._stack else None
         if tag == "table":
-            table: list[list[str]] = []
+            table = _Table()
             self.tables.append(table)
             self._stack.append(table)
-        elif tag == "tr" and self._stack:
-            self._stack[-1].append([])
-        elif tag in ("td", "th") and self._stack:
-            if not self._stack[-1]:
-                self._stack[-1].append([])
-            self._cell = []
-        elif tag == "br" and self._cell is not None:
-            self._cell.append("\n")
+        elif top is None:
+            return
+        elif tag == "tr" or tag in ("thead", "tbody", "tfoot"):
+            top.close_row()
+            if tag == "tr":
+                top.rows.append([])
+                top.row_open = True
+        elif tag in ("td", "th"):
+            top.close_cell()
+            if not top.row_open:
+                top.rows.append([])
+                top.row_open = True
+            top.cell = []
+            top.span = (_span(attrs, "colspan", MAX_SPAN), _span(attrs, "rowspan", 65534))
+        elif tag == "br" and top.cell is not None:
+            top.cell.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._stack:
-            self._stack[-1][-1].append("".join(self._cell).strip(" \t\r\n"))
-            self._cell = None
-        elif tag == "table" and self._stack:
+        if not self._stack:
+            return
+        top = self._stack[-1]
+        if tag in ("td", "th"):
+            top.close_cell()
+        elif tag in ("tr", "thead", "tbody", "tfoot"):
+            top.close_row()
+        elif tag == "table":
+            top.close_row()
             self._stack.pop()
 
     def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
+        if self._stack and self._stack[-1].cell is not None:
+            self._stack[-1].cell.append(data)
+
+    def close(self) -> None:
+        super().close()
+        while self._stack:
+            self._stack.pop().close_row()
+
+
+def _grid(rows: list[list[tuple[str, int, int]]], budget: list[int]) -> tuple[list[list[str]], list[int]]:
+    """A table's rows with spanned cells filled in: a cell spanning columns or rows
+    has its text in each (as the table shows it), so no later cell moves into the
+    wrong column. A row of one cell alone (a title spanning the table) is left as
+    it is. Also the rows (1-based) that hold a cell of another row or column."""
+    out: list[list[str]] = []
+    spanned: list[int] = []
+    below: dict[int, tuple[int, str]] = {}  # column -> (rows still to fill, text) of a cell spanning rows
+    for r, cells in enumerate(rows, 1):
+        row: list[str] = []
+        filled = False
+
+        def fill_below() -> None:
+            nonlocal filled
+            while len(row) in below:
+                left, text = below[len(row)]
+                row.append(text)
+                filled = True
+                if left <= 1:
+                    del below[len(row) - 1]
+                else:
+                    below[len(row) - 1] = (left - 1, text)
+
+        alone = len(cells) == 1 and not below  # a title spanning the table: left as one cell
+        for text, colspan, rowspan in cells:
+            fill_below()
+            colspan = 1 if alone else colspan
+            for _ in range(colspan):
+                if rowspan > 1:
+                    below[len(row)] = (rowspan - 1, text)
+                row.append(text)
+            filled = filled or colspan > 1
+        last = max(below, default=-1)  # a cell spanning down into columns beyond this row's own cells
+        while len(row) <= last:
+            if len(row) not in below:
+                row.append("")
+            fill_below()
+        budget[0] -= len(row)
+        if budget[0] < 0:
+            raise Unreadable(
+                f"not read: its tables' cells, their column and row spans filled in, are more than the {MAX_HTML_CELLS:,} evidpack reads "
+                "of an HTML file (a decompression bomb?); kept as received"
+            )
+        if filled:
+            spanned.append(r)
+        out.append(row)
+    return out, spanned
 
 
 def read_html(data: bytes, encoding: str | None = None, budget: RowBudget | None = None) -> Document:
@@ -719,8 +1186,28 @@ def read_html(data: bytes, encoding: str | None = None, budget: RowBudget | None
     parser.feed(text)
     parser.close()
     doc = Document("html", [], {"encoding": used})
-    for n, rows in enumerate(parser.tables, 1):
+    merged: dict[str, list[str]] = {}
+    cells_left = [MAX_HTML_CELLS]
+    for n, table in enumerate(parser.tables, 1):
+        rows, spanned = _grid(table.rows, cells_left)
         kept = [(r, cells) for r, cells in enumerate(rows, 1) if not _blank(cells)]
-        doc.tables.append(RawTable(f"table {n}", _budgeted(kept, budget, doc, lambda r, n=n: f"table {n} row {r}")))
+        info: dict[str, Any] = {}
+        if spanned:
+            info["merged_cells"] = merged[f"table {n}"] = [f"row(s) {_ranges(spanned)} (colspan/rowspan)"]
+        doc.tables.append(RawTable(f"table {n}", _budgeted(kept, budget, doc, lambda r, n=n: f"table {n} row {r}"), info))
+    if merged:
+        doc.info["merged_cells"] = merged
     return doc
+
+
+def _ranges(numbers: list[int], most: int = 20) -> str:
+    """``2-4, 7, 9-10``: the numbers (ascending) as runs, the first ``most`` runs shown."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:most])
+    return shown + (f" and {len(runs) - most:,} more" if len(runs) > most else "")
 

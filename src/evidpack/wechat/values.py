@@ -5,6 +5,7 @@ raises :class:`ValueProblem` with a reason when it cannot."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import unicodedata
 from datetime import date, datetime
@@ -29,6 +30,8 @@ def cell_text(value: Any) -> str:
         return str(int(value))
     if isinstance(value, (datetime, date)):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, (dict, list)):  # a JSON object or array in a field: its JSON text, never a Python repr
+        return json.dumps(value, ensure_ascii=False)
     return str(value)
 
 
@@ -49,35 +52,102 @@ def invisible_characters(text: str) -> list[str]:
     return out
 
 
-def read_phone(value: Any, *, region: str | None, country_code_first: bool) -> dict[str, Any]:
-    """A phone number as given, in E.164, with its region and whether the
-    numbering plan allows it. A number without ``+`` needs the manifest to say
-    how to read it (``phone_region`` or ``phones_have_country_code``)."""
-    text = cell_text(value).strip()
-    candidate = text
-    if not text.startswith("+"):
-        if text.startswith("00") and country_code_first:
-            candidate = "+" + text[2:]
-        elif country_code_first:
-            candidate = "+" + text
-        elif region is None:
-            raise ValueProblem(
-                f"{text!r} has no country code (+); set options.phone_region (e.g. \"SG\") or "
-                "options.phones_have_country_code = true"
-            )
+MAX_PHONE_DIGITS = 17  # E.164 allows 15 digits, written with a "00" international prefix 17
+_PHONE_PUNCTUATION = frozenset(" \t\u00a0-.()/")
+
+
+def _phone_reading(candidate: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     try:
-        number = phonenumbers.parse(candidate, None if candidate.startswith("+") else region)
-    except phonenumbers.NumberParseException as exc:
-        reason = str(exc).split(") ", 1)[-1]
-        raise ValueProblem(f"{text!r} is not a phone number ({reason})") from None
+        return phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _phone_json(number: phonenumbers.PhoneNumber) -> dict[str, Any]:
     region_code = phonenumbers.region_code_for_number(number) or phonenumbers.region_code_for_country_code(number.country_code)
     return {
-        "as_given": cell_text(value),
         "e164": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         "country_code": number.country_code,
         "region": None if region_code in ("ZZ", "001") else region_code,
         "valid": phonenumbers.is_valid_number(number),
     }
+
+
+def read_phone(value: Any, *, region: str | None, country_code_first: bool) -> dict[str, Any]:
+    """A phone number as given, in E.164, with its region and whether the
+    numbering plan allows it (``valid``: a number that is not valid is a row
+    problem for the caller). A number without ``+`` needs the manifest to say
+    how to read it (``phone_region`` or ``phones_have_country_code``).
+
+    With ``phone_region``, a number without ``+`` is read both as a national
+    number of that region and as one written with its country code (after an
+    international ``00`` prefix, or without one: ``0086 131…``, ``86131…``).
+    A valid national reading is used (``also_reads_as`` gives the other reading
+    when it is valid too: a Chinese mobile's digits also make a US number).
+    Otherwise the valid reading is used (``read_as`` says which); after ``00``
+    the international reading is used unless the national one is valid too.
+    When, after ``00``, both are valid and differ, the number is ambiguous:
+    ``e164`` is None and ``readings`` lists both (a row problem for the caller).
+    Text with letters or other characters (``(old)``, ``ext. 12``) is refused,
+    never turned into digits."""
+    as_given = cell_text(value)
+    text = as_given.strip()
+    body = text[1:] if text.startswith("+") else text
+    odd = sorted({ch for ch in body if not (ch.isdecimal() or ch in _PHONE_PUNCTUATION)})
+    if odd:
+        what = "letters" if any(ch.isalpha() for ch in odd) else "the character(s) " + " ".join(repr(ch) for ch in odd)
+        raise ValueProblem(f"{text!r} is not read as a phone number: it holds {what} (a note or an extension?); kept as given")
+    digits = "".join(str(unicodedata.decimal(ch)) for ch in body if ch.isdecimal())
+    if not digits:
+        raise ValueProblem(f"{text!r} is not a phone number (no digits)")
+    if len(digits) > MAX_PHONE_DIGITS:
+        raise ValueProblem(f"{text!r} is not a phone number ({len(digits)} digits; E.164 numbers have at most 15)")
+    out: dict[str, Any] = {"as_given": as_given}
+    if text.startswith("+"):
+        number = _phone_reading(text, None)
+        if number is None:
+            raise ValueProblem(f"{text!r} is not a phone number")
+        return {**out, **_phone_json(number)}
+    intl_digits = digits[2:] if digits.startswith("00") else digits
+    international = _phone_reading("+" + intl_digits, None) if intl_digits[:1] not in ("", "0") else None
+    if country_code_first:
+        if international is None:
+            raise ValueProblem(f"{text!r} is not a phone number with a country code first (options.phones_have_country_code)")
+        return {**out, **_phone_json(international)}
+    if region is None:
+        raise ValueProblem(
+            f"{text!r} has no country code (+); set options.phone_region (e.g. \"SG\") or "
+            "options.phones_have_country_code = true"
+        )
+    national = _phone_reading(text, region)
+    readings = []
+    if national is not None:
+        readings.append({**_phone_json(national), "read_as": f"a {region} number (options.phone_region)"})
+    if international is not None:
+        readings.append({**_phone_json(international), "read_as": "a number with its country code first" + (" (after the international prefix 00)" if digits.startswith("00") else "")})
+    if not readings:
+        raise ValueProblem(f"{text!r} is not a phone number")
+    valid = [r for r in readings if r["valid"]]
+    if not digits.startswith("00") and national is not None and readings[0]["valid"]:
+        # Without the international prefix a number of the region is read as one: a valid
+        # national number stays national even if its digits also make a number with a
+        # country code first (any Chinese mobile, 131..., is a valid US number that way).
+        result = {**out, **{k: readings[0][k] for k in ("e164", "country_code", "region", "valid")}}
+        if len(valid) > 1 and valid[1]["e164"] != readings[0]["e164"]:
+            result["also_reads_as"] = valid[1]["e164"]
+        return result
+    if len({r["e164"] for r in valid}) > 1:
+        return {**out, "e164": None, "country_code": None, "region": None, "valid": None, "readings": readings}
+    if valid:
+        chosen = valid[0]
+    elif digits.startswith("00") and international is not None:
+        chosen = readings[-1]  # 00 is the international prefix: the number it introduces is not valid
+    else:
+        chosen = readings[0]
+    result = {**out, **{k: chosen[k] for k in ("e164", "country_code", "region", "valid")}}
+    if chosen is not readings[0] or digits.startswith("00"):
+        result["read_as"] = chosen["read_as"]
+    return result
 
 
 _BRACKETED = re.compile(r"^\[([^\]]+)\](?::(\d*))?$")
@@ -112,7 +182,8 @@ def read_ip(value: Any) -> dict[str, Any]:
 
 def read_port(value: Any, what: str = "port") -> int:
     text = cell_text(value).strip()
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    # (at most 5 digits before int(): Python refuses to convert more than 4,300 digits)
+    if not text.isdecimal() or len(text) > 5 or not 0 <= int(text) <= 65535:
         raise ValueProblem(f"{what}: {text!r} is not a port number (0-65535)")
     return int(text)
 
