@@ -141,7 +141,7 @@ def test_html_column_and_row_spans_keep_every_value_in_its_column(cli, tmp_path:
     ]
     assert rec["files"][0]["tables"][0]["preamble"] == [{"row": 1, "text": "WeChat login records"}]
     [warning] = wechat_checks(out, "wechat-merged-cells", "warn")
-    assert warning.startswith("source/ip.html: merged cells") and "'table 1' row(s) 4 (colspan/rowspan)" in warning
+    assert warning.startswith("source/ip.html: merged cells") and "'table 1' (colspan/rowspan): values filled into 1 row(s): 4; column(s) 1, 4" in warning
 
 
 def test_a_table_inside_an_unclosed_cell_is_no_internal_error(cli, tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ from ..wechat.production import (
     login_row,
     timeline,
 )
-from ..wechat.tables import CFB_MAGIC, Document, RowBudget, Unreadable, read_delimited, read_html, read_json, read_xlsx, zip_is_workbook
+from ..wechat.tables import CFB_MAGIC, MERGED_SHOWN, Document, RowBudget, Unreadable, read_delimited, read_html, read_json, read_xlsx, zip_is_workbook
+from ..wechat.values import unreal_offset
 from .base import ImportContext
 from .support import MemberError, Options, ZipMember, bundle_file, catalogue_zip, copy_source, member_opener, open_zip, record_file, source_name
 
@@ -202,6 +203,9 @@ class _Each:
 
 def read_settings(opts: Options) -> Settings:
     zone = opts.zone()
+    unreal = unreal_offset(zone.label) if zone is not None else None
+    if unreal:
+        raise opts.error("zone", f"{opts.values['zone']!r}: {unreal}")
     try:
         columns = explicit_mapping(opts.table("columns"))
     except ValueError as exc:
@@ -421,7 +425,8 @@ class _Reader:
         summary.update(read)
         merged = doc.info.get("merged_cells")
         if merged:
-            where = "; ".join(f"{name!r} {', '.join(ranges)}" for name, ranges in merged.items())
+            where = "; ".join(f"{name!r} {text}" for name, text in list(merged.items())[:MERGED_SHOWN])
+            where += f"; and {len(merged) - MERGED_SHOWN:,} more table(s)" if len(merged) > MERGED_SHOWN else ""
             self.ctx.check(
                 "wechat-merged-cells",
                 "warn",
@@ -485,8 +490,9 @@ def _expansion(m: ZipMember) -> str | None:
 def _checks(ctx: ImportContext, source: "Source", production: Production, files: list[dict[str, Any]], request: dict[str, Any] | None) -> None:
     counts = production.counts()
     if counts["rows"] == 0:
+        named = source.written[0] + (f" (and {len(source.written) - 1} more)" if len(source.written) > 1 else "")
         ctx.problem(
-            f"{source.paths[0]}: the production holds no account or login rows in any of its {len(files)} file(s)",
+            f"{named}: the production holds no account or login rows in any of its {len(files)} file(s)",
             check="wechat-empty",
         )
     if production.first_error is not None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..timeparse import HEADER_TAIL_ZONE, HEADER_ZONE, Zone, header_zone
+from .values import unreal_offset
 
 # field -> aliases (as a person would write them; normalised when matched)
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -155,6 +156,17 @@ def _only_local(header: str) -> bool:
     return bool(parts) and all(p in _LOCAL for p in parts) and not HEADER_TAIL_ZONE.search(header)
 
 
+def column_zone(header: str) -> tuple[Zone | None, str | None]:
+    """The zone a time column's header states, and why it cannot be used (see
+    :func:`~evidpack.timeparse.header_zone`); an offset outside -12:00..+14:00
+    (``Login Time (UTC+15)``) cannot: the column's naive times are row problems."""
+    zone, problem = header_zone(header)
+    why = unreal_offset(zone.label) if zone is not None else None
+    if why:
+        return None, f"the header states a {why}"
+    return zone, problem
+
+
 def header_score(cells: Sequence[Any], explicit: dict[str, str]) -> int:
     """How many distinct fields a row's cells name (2 or more: a header row)."""
     return len({f for f in (_field_of(c, explicit)[0] for c in cells) if f})
@@ -177,7 +189,7 @@ def match_header(row: int, cells: Sequence[Any], explicit: dict[str, str]) -> He
             note = f"also matches {fld}; column {owner[fld] + 1} ({cells[owner[fld]]!s}) was used"
             columns.append(Column(i, header, None, None, note=note))
             continue
-        zone, zone_problem = header_zone(header) if fld in TIME_FIELDS else (None, None)
+        zone, zone_problem = column_zone(header) if fld in TIME_FIELDS else (None, None)
         if zone_problem and how == "manifest" and _only_local(header):
             zone_problem = None  # the examiner named this header: options.zone says what "local" is
         columns.append(Column(i, header, fld, how, zone, zone_problem=zone_problem))

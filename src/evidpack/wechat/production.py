@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from ..timeparse import EXCEL_1900, EXCEL_1904, NoZone, ReadTime, TimeProblem, Zone, header_zone, read_time
+from ..timeparse import EXCEL_1900, EXCEL_1904, NoZone, ReadTime, TimeProblem, Zone, read_time
 from ..timeutil import format_utc
-from .columns import ACCOUNT_FIELDS, LOGIN_FIELDS, TIME_FIELDS, Column, Header, field_of, match_header
-from .tables import Document, RawTable
+from .columns import ACCOUNT_FIELDS, LOGIN_FIELDS, TIME_FIELDS, Column, Header, column_zone, field_of, match_header
+from .tables import Conflict, Document, RawTable
 from .values import (
     ValueProblem,
     cell_text,
@@ -39,6 +39,7 @@ from .values import (
     read_ip,
     read_phone,
     read_port,
+    unreal_offset,
 )
 
 FORMAT = "evidpack/wechat-production/1"
@@ -358,7 +359,7 @@ class Production:
         for record in records:
             header_cols = []
             for i, (_row, key, _value, fld) in enumerate(record):
-                zone, zone_problem = header_zone(cell_text(key)) if fld in TIME_FIELDS else (None, None)
+                zone, zone_problem = column_zone(cell_text(key)) if fld in TIME_FIELDS else (None, None)
                 header_cols.append(Column(i, cell_text(key), fld, field_of(key, explicit)[1], zone, zone_problem=zone_problem))
             header = Header(record[0][0], tuple(header_cols), kind)
             self._row(header, record[0][0], [v for _r, _k, v, _f in record], place, field_rows={f: r for r, _k, _v, f in record if f})
@@ -428,13 +429,18 @@ class Production:
         wanted = ({"wechat_id"} | (ACCOUNT_FIELDS if header.kind == "accounts" else LOGIN_FIELDS))
         values: dict[str, tuple[Any, Column]] = {}
         other: dict[str, Any] = {}
+        conflicts: list[tuple[str, Column, Conflict]] = []  # a JSON key given different values in one object
         for col in header.columns:
             value = cells[col.index] if col.index < len(cells) else None
+            if isinstance(value, Conflict):
+                conflicts.append((col.field if col.field in wanted else col.header or f"column {col.index + 1}", col, value))
+                if col.field in wanted:
+                    value = None  # (none of its values is read in place of the others)
             if col.field in wanted:
                 values[col.field] = (value, col)
             elif value is not None and cell_text(value) != "":
                 key = col.header if col.header and col.header not in other else f"{col.header or 'column'} (column {col.index + 1})"
-                other[key] = json_value(value)
+                other[key] = list(value) if isinstance(value, Conflict) else json_value(value)
         problems: list[dict[str, Any]] = []
 
         def problem(fld: str, value: Any, text: str) -> None:
@@ -451,11 +457,24 @@ class Production:
             problem("(row)", " | ".join(cell_text(c) for c in extra), f"the row has values in {len(cells)} columns, the header names {width}")
         if note:
             problem("(row)", " | ".join(cell_text(c) for c in cells if cell_text(c).strip()), note)
+        for fld, col, given in conflicts:
+            shown = ", ".join(cell_text(v) if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in given)
+            problem(
+                fld, given,
+                f"the key {col.header!r} appears more than once in this JSON object, with {len(given)} different values "
+                f"({shown[:200]}{'…' if len(shown) > 200 else ''}); none is read in place of the others, all are kept in this problem's value",
+            )
         for fld, (value, _col) in values.items():
             if isinstance(value, (dict, list)):
                 problem(fld, value, "a JSON object or array, not a single value: kept as its JSON text, not read")
+        unread = {fld for fld, _col, _given in conflicts}
+
+        def field_problem(fld: str, value: Any, text: str) -> None:
+            if fld not in unread:  # (a field whose values conflict is not read: not "empty" too)
+                problem(fld, value, text)
+
         reader = self._account if header.kind == "accounts" else self._login
-        entry = reader(values, problem)
+        entry = reader(values, field_problem)
         entry.update({"other": other, "at": place.at(row), "problems": problems})
         if read_from:
             entry["read_from"] = read_from
@@ -550,6 +569,10 @@ class Production:
             return {"original": cell_text(value), "utc": None}
         except TimeProblem as exc:
             problem(fld, value, str(exc))
+            return {"original": cell_text(value), "utc": None}
+        unreal = unreal_offset(read.zone)
+        if unreal:  # (only a value's own zone can be: the header's and the manifest's are refused before)
+            problem(fld, value, f"{cell_text(value).strip()!r}: its {unreal}; not read")
             return {"original": cell_text(value), "utc": None}
         return read.to_json()
 

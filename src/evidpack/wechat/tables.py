@@ -696,6 +696,67 @@ def _scan_sheet(src: IO[bytes], title: str) -> _SheetExtras:
     return out
 
 
+MERGED_SHOWN = 20  # runs of row numbers (and merged ranges) a merged-cells message names; the rest are counted
+
+
+class _Filled:
+    """The rows and columns of a table that got a merged cell's value filled in,
+    kept as runs of row numbers (rows come in order) and a set of columns, so a
+    sheet of 200,000 such rows is a short message: :meth:`describe`."""
+
+    def __init__(self, letters: bool = True) -> None:
+        self.runs: list[list[int]] = []  # the first MERGED_SHOWN runs only: memory stays flat
+        self.total_runs = 0
+        self.rows = 0
+        self.last = 0  # the last row added
+        self.columns: set[int] = set()
+        self.letters = letters  # columns named as a spreadsheet names them (A, B, …), else numbered from 1
+
+    def add(self, row: int, column: int) -> None:
+        """``column``: 1-based."""
+        self.columns.add(column)
+        if self.rows and self.last == row:
+            return
+        self.rows += 1
+        if self.rows > 1 and self.last == row - 1:
+            if self.total_runs == len(self.runs):
+                self.runs[-1][1] = row
+        else:
+            self.total_runs += 1
+            if len(self.runs) < MERGED_SHOWN:
+                self.runs.append([row, row])
+        self.last = row
+
+    def row_numbers(self) -> str:
+        return _runs_text(self.runs, total=self.total_runs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "row_numbers": self.row_numbers(), "columns": _runs_text(_column_runs(self.columns), letters=self.letters)}
+
+    def describe(self) -> str:
+        columns = _runs_text(_column_runs(self.columns), letters=self.letters)
+        return f"values filled into {self.rows:,} row(s): {self.row_numbers()}; column(s) {columns}"
+
+
+def _column_runs(columns: set[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for c in sorted(columns):
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return runs
+
+
+def _runs_text(runs: list[list[int]], most: int = MERGED_SHOWN, letters: bool = False, total: int | None = None) -> str:
+    """``4-5, 9``: the first ``most`` runs, and how many more (``total``: the
+    runs there are, when only the first are in ``runs``; bounded whatever the table)."""
+    name = _letters if letters else str
+    shown = ", ".join(name(a) if a == b else f"{name(a)}-{name(b)}" for a, b in runs[:most])
+    total = len(runs) if total is None else total
+    return shown + (f" and {total - most:,} more run(s)" if total > most else "")
+
+
 class _Merged:
     """Fills a sheet's merged ranges in, row by row (rows come in order): every
     cell of a range takes the value of its top-left cell, as the sheet shows it.
@@ -707,6 +768,7 @@ class _Merged:
         self._next = 0
         self._active: list[list[Any]] = []  # [first row, first column, last row, last column, value, filled yet]
         self.used: list[str] = []
+        self.filled = _Filled()
 
     def fill(self, number: int, cells: list[Any]) -> int:
         """Fill the row's cells in place; returns how many ranges were looked at."""
@@ -729,6 +791,7 @@ class _Merged:
             for i in range(c1 - 1, c2):
                 if (number, i + 1) != (r1, c1) and _blank([cells[i]]):
                     cells[i] = value
+                    self.filled.add(number, i + 1)
                     if not m[5]:
                         m[5] = True
                         self.used.append(f"{_letters(c1)}{r1}:{_letters(c2)}{r2}")
@@ -868,9 +931,12 @@ def _sheet_rows(
     last = 0
     while True:
         batch, done = guarded(lambda: _next_rows(rows, _BATCH, merged, extras.zoned, formats))
-        if merged.used and info is not None and info.get("merged_cells") != merged.used:
-            info["merged_cells"] = list(merged.used)
-            doc.info.setdefault("merged_cells", {})[title] = list(merged.used)
+        if merged.used and info is not None and (info.get("merged_filled") or {}).get("rows") != merged.filled.rows:
+            if len(info.get("merged_cells") or ()) != len(merged.used):
+                info["merged_cells"] = list(merged.used)
+            info["merged_filled"] = merged.filled.to_json()
+            shown = ", ".join(merged.used[:MERGED_SHOWN]) + (f" and {len(merged.used) - MERGED_SHOWN:,} more" if len(merged.used) > MERGED_SHOWN else "")
+            doc.info.setdefault("merged_cells", {})[title] = f"{shown} ({len(merged.used):,} range(s)): {merged.filled.describe()}"
         for number, cells, looked_at in batch:
             if budget is not None and not budget.take(looked_at, row=number is not None):
                 doc.stopped = budget.stop(f"sheet {title!r} row {number}" if number is not None else f"sheet {title!r} after row {last}")
@@ -963,10 +1029,10 @@ def read_json(
         if lines:
             for lineno, line in enumerate(text.splitlines(), 1):
                 if line.strip():
-                    obj.append(json.loads(line))
+                    obj.append(json.loads(line, object_pairs_hook=_object))
         else:
             lineno = 0
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         where = f"line {lineno}" if lines else f"line {exc.lineno}"
         raise Unreadable(f"not valid JSON ({where}, column {exc.colno}: {exc.msg})") from None
@@ -1005,8 +1071,51 @@ def _json_depth(obj: Any) -> int:
     return deepest
 
 
-def _json_tables(obj: Any, path: str, doc: Document, score: Callable[[Sequence[Any]], int]) -> None:
-    if isinstance(obj, list):
+class Conflict(list):  # type: ignore[type-arg]
+    """The different values one JSON object gives a key it holds more than once
+    (``{"phone": "+65…", "phone": "+86…"}``), in order. ``json`` would keep the
+    last silently; the reader keeps them all and the row that holds them has a
+    problem naming the key (see ``Production._row``). A key repeated with the
+    same value is read once."""
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: an object as a dict, a key given different values kept as a :class:`Conflict`."""
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    out = {}
+    for key, value in pairs:
+        if key not in out:
+            out[key] = value
+            continue
+        seen = out[key] if isinstance(out[key], Conflict) else Conflict([out[key]])
+        if all(_canonical(value) != _canonical(v) for v in seen):
+            seen.append(value)
+        if len(seen) > 1:
+            out[key] = seen
+    return out
+
+
+def _scalar(value: Any) -> bool:
+    return not isinstance(value, (list, dict))
+
+
+def _json_tables(obj: Any, path: str, doc: Document, score: Callable[[Sequence[Any]], int], in_row: bool = False) -> None:
+    """The tables of a JSON value: an array of objects (a row each, keyed by
+    their keys); an array of row arrays (arrays of single values; its header row
+    is found by name, as in a CSV file); a lone object whose keys name two known
+    fields. Outside a row, any other array and any object's single values are
+    listed as a table not read (``unrecognised``), never skipped silently;
+    inside a row they are that row's cells, kept with it."""
+    if isinstance(obj, Conflict):
+        for n, each in enumerate(obj, 1):
+            _json_tables(each, path if n == 1 else f"{path} (value {n})", doc, score, in_row)
+    elif isinstance(obj, list):
         objects = [o for o in obj if isinstance(o, dict)]
         if objects:
             keys = list(dict.fromkeys(k for o in objects for k in o))
@@ -1017,20 +1126,57 @@ def _json_tables(obj: Any, path: str, doc: Document, score: Callable[[Sequence[A
                 else:
                     doc.problems.append(f"{path}[{n - 1}]: not an object ({json.dumps(item, ensure_ascii=False)[:60]}); not read")
             doc.tables.append(RawTable(path, rows, {"header": "object keys"}))
-        for n, item in enumerate(obj):
-            _nested(item, f"{path}[{n}]", doc, score)
+            for n, item in enumerate(obj):
+                _nested(item, f"{path}[{n}]", doc, score, in_row=True)
+        elif obj and all(isinstance(item, list) and all(_scalar(c) for c in item) for item in obj):
+            # an array of row arrays: [["WeChat ID", "Nickname"], ["wxid_…", "…"]], item n is row n
+            doc.tables.append(RawTable(path, [(n, list(item)) for n, item in enumerate(obj, 1) if not _blank(item)], {"header": "row arrays"}))
+        else:
+            single = [(n, [item]) for n, item in enumerate(obj, 1) if _scalar(item) and not _blank([item])]
+            if single and not in_row:
+                doc.tables.append(RawTable(path, single, {"header": "none: an array of single values"}))
+            for n, item in enumerate(obj):
+                if isinstance(item, list):
+                    _json_tables(item, f"{path}[{n}]", doc, score, in_row)
+                else:
+                    _nested(item, f"{path}[{n}]", doc, score, in_row)
     elif isinstance(obj, dict):
         if score(list(obj)) >= 2:
             keys = list(obj)
             doc.tables.append(RawTable(path, [(0, keys), (1, [obj[k] for k in keys])], {"header": "object keys"}))
-        _nested(obj, path, doc, score)
+            _nested(obj, path, doc, score, in_row=True)
+            return
+        _nested(obj, path, doc, score, in_row)
 
 
-def _nested(obj: Any, path: str, doc: Document, score: Callable[[Sequence[Any]], int]) -> None:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(v, (list, dict)):
-                _json_tables(v, f"{path}.{k}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) else f"{path}[{json.dumps(k, ensure_ascii=False)}]", doc, score)
+def _member_path(path: str, key: str) -> str:
+    return f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def _nested(obj: Any, path: str, doc: Document, score: Callable[[Sequence[Any]], int], in_row: bool = False) -> None:
+    """The tables inside an object (``in_row``: one read as a row, whose single
+    values are its cells). Outside a row, the object's single values are listed
+    as a table not read, and a key given different values is a problem."""
+    if not isinstance(obj, dict):
+        return
+    single: list[tuple[int, list[Any]]] = []
+    for n, (k, v) in enumerate(obj.items(), 1):
+        where = _member_path(path, k)
+        values = [(where, v)]
+        if isinstance(v, Conflict):
+            values = [(where if i == 1 else f"{where} (value {i})", each) for i, each in enumerate(v, 1)]
+            if not in_row:  # (in a row, the row has the problem: see Production._row)
+                doc.problems.append(
+                    f"{where}: the key {k!r} appears {len(v)} times in one object, with different values; "
+                    f"every value is kept (the later ones as '{where} (value 2)'…), none is read in place of another"
+                )
+        for name, each in values:
+            if isinstance(each, (list, dict)):
+                _json_tables(each, name, doc, score, in_row)
+            elif not in_row and not _blank([each]):
+                single.append((n, [f"{name[len(path):].lstrip('.')}: {json.dumps(each, ensure_ascii=False)}"]))
+    if single:
+        doc.tables.append(RawTable(path, single, {"header": "none: the single values of an object outside any table"}))
 
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -1123,24 +1269,22 @@ class _TableParser(HTMLParser):
             self._stack.pop().close_row()
 
 
-def _grid(rows: list[list[tuple[str, int, int]]], budget: list[int]) -> tuple[list[list[str]], list[int]]:
+def _grid(rows: list[list[tuple[str, int, int]]], budget: list[int]) -> tuple[list[list[str]], _Filled]:
     """A table's rows with spanned cells filled in: a cell spanning columns or rows
     has its text in each (as the table shows it), so no later cell moves into the
     wrong column. A row of one cell alone (a title spanning the table) is left as
-    it is. Also the rows (1-based) that hold a cell of another row or column."""
+    it is. Also the rows (1-based) and columns that hold a cell of another row or column."""
     out: list[list[str]] = []
-    spanned: list[int] = []
+    filled = _Filled(letters=False)
     below: dict[int, tuple[int, str]] = {}  # column -> (rows still to fill, text) of a cell spanning rows
     for r, cells in enumerate(rows, 1):
         row: list[str] = []
-        filled = False
 
         def fill_below() -> None:
-            nonlocal filled
             while len(row) in below:
                 left, text = below[len(row)]
                 row.append(text)
-                filled = True
+                filled.add(r, len(row))
                 if left <= 1:
                     del below[len(row) - 1]
                 else:
@@ -1150,11 +1294,12 @@ def _grid(rows: list[list[tuple[str, int, int]]], budget: list[int]) -> tuple[li
         for text, colspan, rowspan in cells:
             fill_below()
             colspan = 1 if alone else colspan
-            for _ in range(colspan):
+            for n in range(colspan):
                 if rowspan > 1:
                     below[len(row)] = (rowspan - 1, text)
                 row.append(text)
-            filled = filled or colspan > 1
+                if n:
+                    filled.add(r, len(row))
         last = max(below, default=-1)  # a cell spanning down into columns beyond this row's own cells
         while len(row) <= last:
             if len(row) not in below:
@@ -1166,10 +1311,8 @@ def _grid(rows: list[list[tuple[str, int, int]]], budget: list[int]) -> tuple[li
                 f"not read: its tables' cells, their column and row spans filled in, are more than the {MAX_HTML_CELLS:,} evidpack reads "
                 "of an HTML file (a decompression bomb?); kept as received"
             )
-        if filled:
-            spanned.append(r)
         out.append(row)
-    return out, spanned
+    return out, filled
 
 
 def read_html(data: bytes, encoding: str | None = None, budget: RowBudget | None = None) -> Document:
@@ -1186,28 +1329,17 @@ def read_html(data: bytes, encoding: str | None = None, budget: RowBudget | None
     parser.feed(text)
     parser.close()
     doc = Document("html", [], {"encoding": used})
-    merged: dict[str, list[str]] = {}
+    merged: dict[str, str] = {}
     cells_left = [MAX_HTML_CELLS]
     for n, table in enumerate(parser.tables, 1):
-        rows, spanned = _grid(table.rows, cells_left)
+        rows, filled = _grid(table.rows, cells_left)
         kept = [(r, cells) for r, cells in enumerate(rows, 1) if not _blank(cells)]
         info: dict[str, Any] = {}
-        if spanned:
-            info["merged_cells"] = merged[f"table {n}"] = [f"row(s) {_ranges(spanned)} (colspan/rowspan)"]
+        if filled.rows:
+            info["merged_cells"] = [f"row(s) {filled.row_numbers()} (colspan/rowspan)"]
+            info["merged_filled"] = filled.to_json()
+            merged[f"table {n}"] = f"(colspan/rowspan): {filled.describe()}"
         doc.tables.append(RawTable(f"table {n}", _budgeted(kept, budget, doc, lambda r, n=n: f"table {n} row {r}"), info))
     if merged:
         doc.info["merged_cells"] = merged
     return doc
-
-
-def _ranges(numbers: list[int], most: int = 20) -> str:
-    """``2-4, 7, 9-10``: the numbers (ascending) as runs, the first ``most`` runs shown."""
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and n == runs[-1][1] + 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:most])
-    return shown + (f" and {len(runs) - most:,} more" if len(runs) > most else "")
-

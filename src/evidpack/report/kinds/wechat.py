@@ -15,6 +15,7 @@ from typing import Any
 
 from reportlab.platypus import Flowable
 
+from ...wechat.production import JURISDICTION_NOTE, JURISDICTION_NOTE_POSSIBLE
 from ..cover import key_values
 from ..flowables import Column, Lines, Para, Row, Table
 from ..styles import BODY, CELL, CELL_MONO, CELL_NAME, CELL_NOTE, NOTE, TextStyle
@@ -23,6 +24,7 @@ from .common import SourceView, subheading, text, time_cell
 NOTE_BOX = TextStyle("sans", 8.5, 11.5, (0.45, 0.22, 0.0))
 STREAMED = ("accounts", "logins", "parse_errors")  # the record's lists that grow with the production
 Entries = Collection[dict[str, Any]]  # a list, or entries read back from the record as drawn
+_POSSIBLE = JURISDICTION_NOTE_POSSIBLE.split("{why}")[0]  # how the note of an account that may be +86 begins
 
 
 def render(view: SourceView) -> list[Flowable]:
@@ -49,7 +51,7 @@ def summary(record: dict[str, Any]) -> Flowable:
             ("Accounts", text(counts.get("accounts"))),
             ("Login/IP rows", text(counts.get("logins"))),
             ("Rows with problems", f"{text(counts.get('rows_with_problems', 0))} of {text(counts.get('rows', 0))} (every row is kept)"),
-            ("Likely Weixin (+86) accounts", text(counts.get("weixin_likely"))),
+            ("Likely or possibly Weixin (+86) accounts", text(counts.get("weixin_likely"))),
             ("Times without a zone read as", settings.get("zone") or "not given (times without a zone are not converted)"),
             ("Date order", settings.get("date_order")),
         ]
@@ -90,11 +92,11 @@ def accounts(rows: Entries) -> list[Flowable]:
                 (a.get("nickname") if a.get("nickname") is not None else "(none)", CELL_NAME),
                 (f"holds invisible characters: {text(hidden)}" if hidden else None, CELL_NOTE),
             ),
-            Lines.of((phone.get("e164"), CELL_MONO), (f"as given: {phone['as_given']}" if phone.get("as_given") and phone.get("as_given") != phone.get("e164") else None, CELL_NOTE)),
+            phone_cell(phone),
             Lines.of((a.get("email"), CELL), (a.get("registration_country"), CELL_NOTE)),
             time_cell(reg) if reg else None,
             Lines.of(
-                ("+86: likely Weixin (see the note below)" if a.get("weixin_likely") else None, _warn_cell()),
+                (weixin_flag(a), _warn_cell()),
                 (f"{logins:,} login row{'' if logins == 1 else 's'}" if isinstance(logins, int) else None, CELL),
                 *((f"{p.get('field')}: {p.get('problem')}", CELL_NOTE) for p in a.get("problems") or []),
                 *((f"{k}: {text(v)}", CELL_NOTE) for k, v in sorted((a.get("other") or {}).items())),
@@ -104,10 +106,10 @@ def accounts(rows: Entries) -> list[Flowable]:
 
     table = Table(
         [
-            Column("WeChat ID", 96),
-            Column("Nickname (exactly as produced)", 0.38),
-            Column("Phone (E.164)", 76),
-            Column("Email; registration country", 0.24),
+            Column("WeChat ID", 90),
+            Column("Nickname (exactly as produced)", 0.34),
+            Column("Phone (E.164)", 100),
+            Column("Email; registration country", 0.28),
             Column("Registered (UTC)", 92),
             Column("Notes; source row", 0.38),
         ],
@@ -116,15 +118,61 @@ def accounts(rows: Entries) -> list[Flowable]:
     return out + [table]
 
 
+def phone_cell(phone: dict[str, Any]) -> Lines:
+    """The phone as read (E.164), marked when the numbering plan does not allow
+    it (``valid: false``) or when it is ambiguous (``readings``), with another
+    reading of its digits (``also_reads_as``) and how it was read (``read_as``)."""
+    e164, given = phone.get("e164"), phone.get("as_given")
+    readings = phone.get("readings") or []
+    marks: list[tuple[str | None, TextStyle]] = []
+    if readings:
+        marks.append(("AMBIGUOUS: not read; it reads as", _warn_cell()))
+        for r in readings:
+            marks += [(r.get("e164"), CELL_MONO), (f"{'' if r.get('valid') else '(not valid) '}{r.get('read_as')}", CELL_NOTE)]
+    elif phone.get("valid") is False:
+        marks.append(("NOT A VALID NUMBER in that country's numbering plan", _warn_cell()))
+    elif given and not e164:
+        marks.append(("not read as a phone number", _warn_cell()))
+    if phone.get("also_reads_as"):
+        plus86 = str(phone["also_reads_as"]).startswith("+86")
+        marks += [
+            (f"also reads as (country code first){', possibly +86' if plus86 else ''}:", _warn_cell() if plus86 else CELL_NOTE),
+            (phone["also_reads_as"], CELL_MONO),
+        ]
+    return Lines.of(
+        (e164, CELL_MONO),
+        *marks,
+        (f"read as {phone['read_as']}" if phone.get("read_as") else None, CELL_NOTE),
+        (f"as given: {given}" if given and given != e164 else None, CELL_NOTE),
+    )
+
+
+def weixin_flag(a: dict[str, Any]) -> str | None:
+    """``+86: likely Weixin`` for a +86 phone; ``possibly +86`` for one that may be (the record's ``weixin_likely``)."""
+    if not a.get("weixin_likely"):
+        return None
+    if (a.get("phone") or {}).get("country_code") == 86:
+        return "+86: likely Weixin (see the note below)"
+    return "possibly +86: may be Weixin (see the note below)"
+
+
 def jurisdiction(entries: list[dict[str, Any]]) -> list[Flowable]:
+    """The +86 accounts, those whose phone may only be +86 named apart, each with why, and the note once."""
     if not entries:
         return []
-    ids = ", ".join(f"{e.get('wechat_id')} ({e.get('phone')})" for e in entries)
-    note = entries[0].get("note") or ""
-    return subheading("Jurisdiction note: +86 accounts") + [
-        Para(f"Accounts linked to a mainland-China (+86) number: {ids}.", BODY, space_after=3),
-        Para(note, NOTE_BOX, space_after=6),
-    ]
+    likely = [e for e in entries if not str(e.get("note") or "").startswith(_POSSIBLE)]
+    possible = [e for e in entries if str(e.get("note") or "").startswith(_POSSIBLE)]
+    out = subheading("Jurisdiction note: +86 accounts")
+    if likely:
+        ids = ", ".join(f"{e.get('wechat_id')} ({e.get('phone')})" for e in likely)
+        out.append(Para(f"Accounts linked to a mainland-China (+86) number: {ids}.", BODY, space_after=3))
+    if possible:
+        out.append(Para("Accounts whose linked number may be a mainland-China (+86) number:", BODY, space_after=2))
+        for e in possible:
+            why = str(e.get("note"))[len(_POSSIBLE):].split("; see the row's problems)", 1)[0].split(" If so:", 1)[0]
+            out.append(Para(f"{e.get('wechat_id')} ({e.get('phone')}): possibly +86, {why}.", BODY, space_after=2))
+    out.append(Para(JURISDICTION_NOTE, NOTE_BOX, space_after=6))
+    return out
 
 
 def logins(rows: Entries) -> list[Flowable]:
