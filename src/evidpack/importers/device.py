@@ -235,7 +235,7 @@ class _Job:
                rescan: Any = None) -> "tuple[bytes, _Todo | None]":
         """The line of ``ev``'s member record, member ``n`` (for a .ufdr, with what its
         report says), and what emitting it must do besides, if anything."""
-        rec, scans = _member_record(ev, self.source, report, reported, rescan)
+        rec, scans = _member_record(ev, self.source, report, reported, rescan, member_id(self.cid, n))
         size = rec.get("size", 0)
         self.types[rec["member_type"]] += 1
         self.expanded += size if "sha256" in rec else 0
@@ -245,6 +245,15 @@ class _Job:
         if not todo and not ev.problems:
             return line, None
         return line, _Todo(member_id(self.cid, n), ev.path, size, todo, ev.problems)
+
+
+def _members_not_read(job: _Job) -> str | None:
+    """Why the members of ``job``'s container are not known (an encrypted Android
+    backup: only its header is read), or None when they were read."""
+    header = job.facts.get("android_backup")
+    if isinstance(header, dict) and header.get("encryption") not in (None, "none"):
+        return f"encrypted ({header.get('encryption')}): only its header was read; evidpack decrypts nothing, so its members were not read"
+    return None
 
 
 class _Todo(NamedTuple):
@@ -259,7 +268,7 @@ class _Todo(NamedTuple):
 
 
 def _member_record(ev: Member, source: str, report: "ufed.Report | None", reported: "_ReportedHashes | None",
-                   rescan: Any) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any] | None]]]:
+                   rescan: Any, mid: str = "") -> tuple[dict[str, Any], list[tuple[str, dict[str, Any] | None]]]:
     """The member record of ``ev`` (without container, id and salt), and the
     (path, scan) pairs it was recognised by."""
     rec: dict[str, Any] = {"kind": "member", **ev.fields}
@@ -267,11 +276,23 @@ def _member_record(ev: Member, source: str, report: "ufed.Report | None", report
         rec["problems"] = [f"{check}: {reason}" for check, reason in ev.problems]
     scans = [(ev.path, ev.scan)]
     if report is not None and reported is not None:
-        entry = report.files.get(ev.path)
-        if entry is not None:
-            rec["device_path"] = entry[0]
-            reported.compare(ev.path, entry, rec)
-            scans.append((entry[0], rescan(entry[0], rec.get("size", 0), ev.head)))
+        claims = report.claims(ev.path)
+        if claims:
+            # the first tagged file (in report order) giving this Local Path; when more
+            # than one gives it, every one is listed (device path and hashes, as given)
+            rec["device_path"] = claims[0][0]
+            tagged = 1 + report.repeated_local_paths.get(ev.path, 0)
+            if tagged > 1:
+                rec["ufdr_tagged_files"] = [claim_fact(c) for c in claims]
+                if tagged > len(claims):
+                    rec["ufdr_tagged_files_not_listed"] = tagged - len(claims)
+                if ev.path in report.disagreeing:
+                    rec.setdefault("problems", []).append(
+                        f"ufdr-local-paths: report.xml gives this Local Path for {tagged} tagged files whose hashes differ")
+                reported.ids[ev.path] = mid
+            reported.compare(ev.path, claims, rec)
+            for device_path in dict.fromkeys(c[0] for c in claims):
+                scans.append((device_path, rescan(device_path, rec.get("size", 0), ev.head)))
     tags = {t for _path, s in scans if s for t in s["tags"]}
     if rec.get("encrypted"):
         tags.add("encrypted")
@@ -281,6 +302,11 @@ def _member_record(ev: Member, source: str, report: "ufed.Report | None", report
         rec["not_read"] = ev.unread
     rec["source"] = source
     return rec, scans[:1] + [(p, s) for p, s in scans[1:] if s]
+
+
+def claim_fact(claim: tuple[str, str, str, str]) -> dict[str, str]:
+    """A report.xml tagged file as recorded: its device path and the hashes and size it gives (those it gives)."""
+    return {k: v for k, v in zip(("device_path", "sha256", "md5", "size"), claim) if v}
 
 
 @dataclass
@@ -328,7 +354,10 @@ class DeviceImporter(FilesImporter):
             ctx.facts["tool_hashes_not_listed"] = sorted(self._tool_hashes_not_listed, key=lambda f: f["from"])
         if self._containers:
             ctx.facts["containers"] = self._containers
-            ctx.facts["members"] = sum(c["members"] for c in self._containers)
+            ctx.facts["members"] = sum(c["members"] or 0 for c in self._containers)
+            unknown = [c["item"] for c in self._containers if c["members"] is None]
+            if unknown:
+                ctx.facts["members_not_known_in"] = unknown  # containers whose members were not read (not counted above)
         self._scanner.write(ctx)
 
     # --- before copying: the files that say what the others are -------------------------
@@ -587,7 +616,12 @@ class DeviceImporter(FilesImporter):
         job = copied.job
         if job is not None:
             record["container_format"] = job.facts.get("container_format", job.fmt)
-            record["members"] = job.members
+            not_read = _members_not_read(job)
+            if not_read is None:
+                record["members"] = job.members
+            else:  # not "members": 0, which would read as an empty container
+                record["members_not_known"] = not_read
+                record["tags"] = sorted(set(record.get("tags", ())) | {"encrypted"})
             if job.limits != Limits():
                 record["expansion_caps"] = {"max_ratio": job.limits.max_ratio, "max_expanded": job.limits.max_expanded}
             if "android_backup" in job.facts:
@@ -647,11 +681,9 @@ class DeviceImporter(FilesImporter):
                 report_member_problem(ctx, f"{shown}: {n - SHOWN_PER_CHECK} more member(s) with the same problem ({check}); each is marked in its member record", check, cid)
         kinds = ", ".join(f"{n} {k}{'' if n == 1 else 's'}" for k, n in sorted(types.items()))
         header = job.facts.get("android_backup")
-        encrypted = isinstance(header, dict) and header.get("encryption") not in (None, "none")
-        not_read = None
-        if readable and encrypted:  # only the header was read: the members are behind the password
+        not_read = _members_not_read(job)
+        if readable and not_read:  # only the header was read: the members are behind the password
             readable = None
-            not_read = f"encrypted ({header.get('encryption')}): only its header was read; evidpack decrypts nothing, so its members were not read"
             ctx.check("container-readable", "not-checkable", f"{shown}: not read to its end: {not_read}", cid)
             ctx.check("member-count", "not-checkable", f"{shown}: members not known (not listed): {not_read}", cid)
         else:
@@ -674,8 +706,8 @@ class DeviceImporter(FilesImporter):
             self._ufdr_checks(shown, cid, ufdr, reported, ctx)
         fact: dict[str, Any] = {"item": cid, "path": container["path"], "format": container["container_format"], "members": job.members,
                                 "member_bytes": expanded, "readable": readable}
-        if not_read:
-            fact["not_read"] = not_read  # (readable None: "members" counts the records made, none)
+        if readable is None and not_read:
+            fact.update(members=None, member_bytes=None, not_read=not_read)  # not known: never 0, which reads as empty
         if isinstance(header, dict):
             fact["android_backup"] = header
         self._containers.append(fact)
@@ -688,9 +720,11 @@ class DeviceImporter(FilesImporter):
         report = ufdr.report
         assert reported is not None
         # (every member has been emitted: ``found`` holds the Local Paths that are members)
-        ctx.facts.setdefault("ufdr", []).append({"item": cid, **report.facts(), "tagged_files_in_ufdr": report.tagged(reported.found)})
+        fact = {"item": cid, **report.facts(), "tagged_files_in_ufdr": report.tagged(reported.found)}
+        ctx.facts.setdefault("ufdr", []).append(fact)
         if report.namespace != ufed.UFDR_NAMESPACE:
             ctx.check("ufdr-report", "warn", f"{shown}: report.xml is in namespace {report.namespace!r}, not {ufed.UFDR_NAMESPACE}", cid)
+        fact.update(reported.local_paths(report, cid, ctx))
         self._tool_hashes += reported.listed
         if reported.not_listed:
             self._tool_hashes_not_listed.append({"from": reported.shown, "item": cid, **dict(sorted(reported.not_listed.items()))})
@@ -813,30 +847,84 @@ class _ReportedHashes:
         self.listed: list[dict[str, Any]] = []  # comparisons for facts.tool_hashes (at most TOOL_HASHES_LISTED of each outcome)
         self.not_listed: Counter[str] = Counter()  # the rest, counted: "matched", "mismatched"
         self.compared: Counter[str] = Counter()
+        self.ids: dict[str, str] = {}  # Local Paths given by more than one tagged file -> the member's id
 
-    def compare(self, path: str, entry: tuple[str, str, str, str], rec: dict[str, Any]) -> None:
+    def local_paths(self, report: ufed.Report, cid: str, ctx: ImportContext) -> dict[str, Any]:
+        """The ``ufdr-local-paths`` check (only when a Local Path is given by more than
+        one tagged file: a problem when their hashes differ, else a warning) and the
+        facts listing each such Local Path with every tagged file giving it."""
+        repeated = report.repeated_local_paths
+        if not repeated:
+            return {}
+        listed = []
+        for local, more in repeated.items():
+            if len(listed) >= TOOL_HASHES_LISTED:
+                break
+            claims = report.claims(local)
+            entry: dict[str, Any] = {"local_path": local, "member": self.ids.get(local), "tagged_files": 1 + more,
+                                     "hashes_agree": local not in report.disagreeing, "claims": [claim_fact(c) for c in claims]}
+            if 1 + more > len(claims):
+                entry["claims_not_listed"] = 1 + more - len(claims)
+            listed.append(entry)
+        facts: dict[str, Any] = {"repeated_local_paths": listed}
+        if len(repeated) > len(listed):
+            facts["repeated_local_paths_not_listed"] = len(repeated) - len(listed)
+
+        def example(local: str) -> str:
+            claims = report.claims(local)
+            shown = "; ".join(
+                c[0] + (f" (sha256 {c[1].lower()}" + (f", md5 {c[2].lower()}" if c[2] else "") + ")" if c[1] else f" (md5 {c[2].lower()})" if c[2] else " (no hash given)")
+                for c in claims[:4]
+            )
+            more = 1 + repeated[local] - min(len(claims), 4)
+            return f"{local!r} by {shown}" + (f" and {more} more" if more > 0 else "")
+
+        differing = [p for p in repeated if p in report.disagreeing]
+        if differing:
+            subject = self.ids.get(differing[0]) or cid
+            ctx.problem(
+                f"{self.shown}: report.xml gives {len(differing)} Local Path(s) for more than one tagged file with different hashes "
+                f"(at most one can be the member's), e.g. {example(differing[0])}",
+                check="ufdr-local-paths", subject=subject,
+            )
+        agreeing = [p for p in repeated if p not in report.disagreeing]
+        if agreeing:
+            ctx.check(
+                "ufdr-local-paths", "warn",
+                f"{self.shown}: report.xml gives {len(agreeing)} Local Path(s) for more than one tagged file (one copy in the .ufdr for "
+                f"several device paths; the hashes given agree), e.g. {example(agreeing[0])}; each member record lists them",
+                self.ids.get(agreeing[0]) or cid,
+            )
+        return facts
+
+    def compare(self, path: str, claims: list[tuple[str, str, str, str]], rec: dict[str, Any]) -> None:
+        """Compare the hashes each tagged file giving ``path`` as its Local Path reports with the member's."""
         self.found.add(path)
-        device_path, sha256, md5, _size = entry
-        for alg, value in (("sha256", sha256), ("md5", md5)):
-            if value and alg in rec:
-                fact = tool_hash(path, alg, value, rec[alg], self.shown, device_path=device_path)
-                outcome = "matched" if fact["match"] else "mismatched"
-                self.compared[outcome] += 1
-                if self.compared[outcome] <= TOOL_HASHES_LISTED:
-                    self.listed.append(fact)
-                else:
-                    self.not_listed[outcome] += 1
-        checked = False
-        for alg, value in (("sha256", sha256), ("md5", md5)):
-            if not value or alg not in rec:
-                continue
-            checked = True
-            if value.lower() != rec[alg]:
-                self.counts["mismatched"] += 1
-                self.mismatched.append(f"{path} ({device_path}): report.xml {alg} {value.lower()}, member {rec[alg]}")
-                rec.setdefault("problems", []).append(f"ufdr-reported-hashes: report.xml gives another {alg.upper()}")
-                return
-        self.counts["matched" if checked else "not-checkable"] += 1
+        flagged: set[str] = set()
+        for device_path, sha256, md5, _size in claims:
+            for alg, value in (("sha256", sha256), ("md5", md5)):
+                if value and alg in rec:
+                    fact = tool_hash(path, alg, value, rec[alg], self.shown, device_path=device_path)
+                    outcome = "matched" if fact["match"] else "mismatched"
+                    self.compared[outcome] += 1
+                    if self.compared[outcome] <= TOOL_HASHES_LISTED:
+                        self.listed.append(fact)
+                    else:
+                        self.not_listed[outcome] += 1
+            checked = False
+            for alg, value in (("sha256", sha256), ("md5", md5)):
+                if not value or alg not in rec:
+                    continue
+                checked = True
+                if value.lower() != rec[alg]:
+                    self.counts["mismatched"] += 1
+                    self.mismatched.append(f"{path} ({device_path}): report.xml {alg} {value.lower()}, member {rec[alg]}")
+                    if alg not in flagged:
+                        flagged.add(alg)
+                        rec.setdefault("problems", []).append(f"ufdr-reported-hashes: report.xml gives another {alg.upper()}")
+                    break
+            else:
+                self.counts["matched" if checked else "not-checkable"] += 1
 
     def finish(self, report: ufed.Report, cid: str, ctx: ImportContext) -> None:
         missing = [p for p in report.files if p not in self.found]

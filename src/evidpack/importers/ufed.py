@@ -288,11 +288,39 @@ class Report:
     extractions: list[dict[str, str]] = field(default_factory=list)
     case_information: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # member path (Local Path, '/'-separated) -> (device path, sha256, md5, size)
+    # member path (Local Path, '/'-separated) -> (device path, sha256, md5, size) of the
+    # first tagged file (in report order) that gives it
     files: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
     files_without_local_path: int = 0
-    # Local Paths given by more than one tagged file -> how many more (``files`` keeps the last)
+    # Local Paths given by more than one tagged file -> how many more
     repeated_local_paths: dict[str, int] = field(default_factory=dict)
+    # ... and those further tagged files' (device path, sha256, md5, size), in report
+    # order: at most CLAIMS_KEPT - 1 per Local Path (the rest counted, above)
+    more_claims: dict[str, list[tuple[str, str, str, str]]] = field(default_factory=dict)
+    # Local Paths whose tagged files give different hashes (counting those not kept)
+    disagreeing: set[str] = field(default_factory=set)
+    _hashes: dict[str, list[str]] = field(default_factory=dict, repr=False)  # a repeated Local Path's first SHA-256 and MD5 given
+
+    def claims(self, path: str) -> list[tuple[str, str, str, str]]:
+        """Every tagged file kept that gives ``path`` as its Local Path, in report order."""
+        first = self.files.get(path)
+        return [] if first is None else [first, *self.more_claims.get(path, ())]
+
+    def _add(self, local: str, claim: tuple[str, str, str, str]) -> None:
+        first = self.files.get(local)
+        if first is None:
+            self.files[local] = claim
+            return
+        self.repeated_local_paths[local] = self.repeated_local_paths.get(local, 0) + 1
+        known = self._hashes.setdefault(local, [first[1].strip().lower(), first[2].strip().lower()])
+        for n, value in enumerate((claim[1].strip().lower(), claim[2].strip().lower())):
+            if not known[n]:
+                known[n] = value
+            elif value and value != known[n]:
+                self.disagreeing.add(local)
+        more = self.more_claims.setdefault(local, [])
+        if len(more) < CLAIMS_KEPT - 1:
+            more.append(claim)
 
     def tagged(self, paths: Any = None) -> int:
         """How many tagged files the report lists; with ``paths``, how many of
@@ -313,6 +341,9 @@ class Report:
             "tagged_files": self.tagged(),
             "tagged_files_with_local_path": self.tagged(self.files),
         }
+
+
+CLAIMS_KEPT = 100  # tagged files kept per Local Path (a hostile report.xml may give one path a million times)
 
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?P<zone>Z|z|[+-]\d{2}:?\d{2})?$")
@@ -393,9 +424,7 @@ def read_report(fh: BinaryIO) -> Report:
                 items = current["items"]
                 local = items.get("Local Path", "").replace("\\", "/")
                 if local:
-                    if local in report.files:
-                        report.repeated_local_paths[local] = report.repeated_local_paths.get(local, 0) + 1
-                    report.files[local] = (current["path"], items.get("SHA256", ""), items.get("MD5", ""), current["size"])
+                    report._add(local, (current["path"], items.get("SHA256", ""), items.get("MD5", ""), current["size"]))
                 else:
                     report.files_without_local_path += 1
                 current = None

@@ -15,7 +15,7 @@ from ..flowables import Column, Lines, Mark, Para, Table
 from ..styles import CELL, CELL_MONO, CELL_NOTE, CELL_NOTE_NAME, CELL_PATH, HASH, NOTE, VERDICT_WIDTH
 from .common import SourceView, facts_table, subheading, text, time_cell
 
-_KNOWN = ("ufd", "ufdx", "ufdr", "itunes_backups", "containers", "members", "artifacts", "tool_hashes", "tool_hashes_not_listed")
+_KNOWN = ("ufd", "ufdx", "ufdr", "itunes_backups", "containers", "members", "members_not_known_in", "artifacts", "tool_hashes", "tool_hashes_not_listed")
 _HEX = re.compile(r"\b[0-9a-f]{32,128}\b")
 
 
@@ -81,7 +81,7 @@ def ufdr_section(report: dict[str, Any]) -> list[Flowable]:
     """What a .ufdr's report.xml says: the tagged files counted, times in UTC with
     their text, the rest as the importer recorded it."""
     out = subheading(f"UFDR report.xml of {report.get('item', '?')}")
-    done = {"item", "case_information", "metadata"}
+    done = {"item", "case_information", "metadata", "repeated_local_paths", "repeated_local_paths_not_listed"}
     rows: list[tuple[str, Any]] = []
     if "tagged_files_with_local_path" in report:
         tagged, local, present = (report.get(k) for k in ("tagged_files", "tagged_files_with_local_path", "tagged_files_in_ufdr"))
@@ -94,6 +94,7 @@ def ufdr_section(report: dict[str, Any]) -> list[Flowable]:
     if rows:
         out.append(key_values(rows, 0.34))
     out += facts_table({k: v for k, v in report.items() if k not in done})
+    out += repeated_local_paths(report)
     named = [("case_information", report.get("case_information"))]
     metadata = report.get("metadata")
     named += sorted((f"metadata.{k}", v) for k, v in metadata.items()) if isinstance(metadata, dict) else [("metadata", metadata)]
@@ -104,6 +105,44 @@ def ufdr_section(report: dict[str, Any]) -> list[Flowable]:
             out += facts_table({title: entries})
             continue
         out += [Para(title, NOTE, space_before=4, space_after=2), key_values([(text(e.get("name")), _named_value(e)) for e in entries], 0.4)]
+    return out
+
+
+def repeated_local_paths(report: dict[str, Any]) -> list[Flowable]:
+    """Local Paths that report.xml gives for more than one tagged file: each tagged
+    file's device path and the hashes it gives (WARN when they agree, FAIL when they
+    differ: at most one of them can be the member's)."""
+    listed = report.get("repeated_local_paths")
+    more = report.get("repeated_local_paths_not_listed")
+    if not listed and not more:
+        return []
+    if not (isinstance(listed, list) and all(isinstance(e, dict) for e in listed)):
+        return facts_table({"repeated_local_paths": listed, "repeated_local_paths_not_listed": more})
+    rows = []
+    for e in listed:
+        claims = e.get("claims") if isinstance(e.get("claims"), list) else []
+        told: list[tuple[Any, Any]] = []
+        for n, c in enumerate(claims, 1):
+            c = c if isinstance(c, dict) else {"device_path": text(c)}
+            told.append((f"{n}. {text(c.get('device_path')) or '(no device path)'}" + (f" ({text(c['size'])} bytes)" if c.get("size") else ""), CELL_NOTE_NAME))
+            given = [(f"{a.upper()} {text(c[a])}", HASH) for a in ("sha256", "md5") if c.get(a)]
+            told += given or [("no hash given", CELL_NOTE)]
+        if e.get("claims_not_listed"):
+            told.append((f"and {text(e['claims_not_listed'])} more tagged file(s), not listed", CELL_NOTE))
+        agree = e.get("hashes_agree")
+        rows.append([
+            Mark("warn" if agree is True else "fail"),
+            Lines.of((text(e.get("local_path")), CELL_PATH), (f"member {text(e['member'])}" if e.get("member") else "not a member of the .ufdr", CELL_NOTE),
+                     (f"{text(e.get('tagged_files'))} tagged files; " + ("the hashes given agree" if agree is True else "the hashes given DIFFER"), CELL_NOTE)),
+            Lines.of(*told),
+        ])
+    out: list[Flowable] = [
+        Para("Local Paths given by more than one tagged file (each tagged file's device path and the hashes report.xml gives; "
+             "the member record lists them too)", NOTE, space_before=4, space_after=2),
+        Table([Column("Verdict", VERDICT_WIDTH), Column("Local Path in the .ufdr", 0.4), Column("Tagged files giving it", 0.6)], rows),
+    ]
+    if more:
+        out.append(Para(f"{text(more)} more such Local Path(s) are counted in the ufdr-local-paths check, not listed here.", NOTE, space_before=3))
     return out
 
 
@@ -198,7 +237,7 @@ def containers(rows: list[dict[str, Any]]) -> list[Flowable]:
                 Lines.of((c.get("path"), CELL_PATH), (c.get("not_read"), CELL_NOTE)),
                 c.get("format"),
                 Lines.of(("not known (not read)", CELL_NOTE)) if _unread(c) else text(c.get("members")),
-                text(c.get("member_bytes")),
+                Lines.of(("not known (not read)", CELL_NOTE)) if _unread(c) else text(c.get("member_bytes")),
                 Mark("not-checkable" if _unread(c) else "pass" if c.get("readable") is True else "fail"),
             ]
             for c in rows
