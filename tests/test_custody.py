@@ -257,10 +257,10 @@ def test_read_only_bundle_gives_one_line(cli, bundle: Path, monkeypatch) -> None
 
     real = os.open
 
-    def deny(path, flags, *a):
+    def deny(path, flags, *a, **kw):  # (the log is opened relative to its folder: dir_fd)
         if str(path).endswith("custody.jsonl") and flags & os.O_RDWR:
             raise PermissionError(13, "Permission denied")
-        return real(path, flags, *a)
+        return real(path, flags, *a, **kw)
 
     monkeypatch.setattr(custody.os, "open", deny)
     before = (bundle / LOG).read_bytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ def _details(to: str | None, from_: str | None, note: str | None, detail: tuple[
     for k, v in (("to", to), ("from", from_), ("note", note)):
         if v is not None:
             out[k] = v
+    for k, v in out.items():  # (an argument that is not UTF-8 arrives with lone surrogates)
+        for what, text in (("name", k), ("value", v)):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise EvidpackError(f"detail {terminal_safe(k)!r}: its {what} is not valid UTF-8 text; give it as UTF-8") from None
     return out
 
 
@@ -76,38 +83,95 @@ def custody_show(bundle: Path, as_json: bool) -> None:
     """Show the custody log as a table (or --json), with the chain's state and head.
 
     Signatures are checked for integrity here; whose keys to trust is decided
-    by `evidpack verify --trust`.
+    by `evidpack verify --trust`. Each event shows the key that signed it (a
+    name is only what that key's holder claims); the bundle's sealing key is
+    marked "sealer".
     """
-    from .bundle import Bundle
-    from .custody import CUSTODY_FILE, as_object as _obj, check_chain
+    from .custody import CUSTODY_FILE, ChainChecker, as_object as _obj, iter_raw_lines, open_log, total
 
-    with Bundle.open(bundle) as b:
-        data = b.read(CUSTODY_FILE)
-    if data is None:
-        raise EvidpackError(f"{bundle}: no {CUSTODY_FILE}")
-    chain = check_chain(data)
+    checker = ChainChecker(keep_events=False)
+    sealer = _sealer_fingerprint(bundle)
+    first = True
+    with open_log(bundle) as read:
+        if not as_json:
+            _row(COLUMNS)
+        for raw in iter_raw_lines(read):
+            unverified = total(checker.rep.unverified)
+            event = checker.feed(raw)
+            if event is None:
+                if not as_json:
+                    _row((str(raw.n), "?", "(unreadable)", "", "", f"line {raw.n} is not an event: see the chain's state below"))
+                continue
+            ok = total(checker.rep.unverified) == unverified
+            actor = _obj(event.get("actor"))
+            fp = actor.get("key") if ok else None
+            if as_json:
+                try:  # (strict JSON: NaN and Infinity, which the log may hold, are no JSON)
+                    text = json.dumps(event, indent=2, ensure_ascii=False, allow_nan=False)
+                except (RecursionError, ValueError):
+                    # an event holding NaN or Infinity, or nested deeper than the encoder goes:
+                    # named in its place (the chain check fails it), so the output stays JSON
+                    text = json.dumps({"line": raw.n, "unprintable": "holds NaN or Infinity, or is nested too deeply to print "
+                                       f"as JSON; see line {raw.n} of {CUSTODY_FILE}"}, indent=2)
+                click.echo(("[\n" if first else ",\n") + json_safe(textwrap.indent(text, "  ")), nl=False)
+            else:
+                # (the name is the key holder's own claim: the key says who signed; the sealer's is marked)
+                key = "(signature not verified)" if not (ok and isinstance(fp, str)) else _short_key(fp) + (" sealer" if fp == sealer else "")
+                _row((_brief(event.get("seq")), _brief(event.get("at")), _brief(event.get("action")),
+                      f"{_brief(actor.get('name', '?'))} ({_brief(actor.get('role', '?'))})", key, _summary(event)))
+            first = False
     if as_json:
-        try:
-            click.echo(json_safe(json.dumps(chain.events, indent=2, ensure_ascii=False)))
-        except (RecursionError, ValueError):  # an event nested deeper than the encoder goes
-            echo_safe(f"{terminal_safe(bundle)}: {CUSTODY_FILE}: an event is nested too deeply to print as JSON", err=True)
-            raise SystemExit(1) from None
-    else:
-        # (check_chain names every event whose actor, subject or details is not a JSON
-        # object, or whose values are hostile: here each is shown, shortened, as it is,
-        # every control character escaped by _table)
-        rows = [
-            (_brief(e.get("seq")), _brief(e.get("at")), _brief(e.get("action")),
-             f"{_brief(_obj(e.get('actor')).get('name', '?'))} ({_brief(_obj(e.get('actor')).get('role', '?'))})",
-             _summary(e))
-            for e in chain.events
-        ]
-        _table(("seq", "at (UTC)", "action", "by", "details"), rows)
+        click.echo("[]" if first else "\n]")
+    chain = checker.done()
     state = "intact" if not chain.problems else f"BROKEN: {chain.problems[0]}"
-    echo_safe(f"chain: {len(chain.events)} events, {terminal_safe(state)}", err=as_json)
+    if total(chain.problems) > 1:
+        state += f" (and {total(chain.problems) - 1} more problem(s); `evidpack verify` lists them)"
+    echo_safe(f"chain: {chain.count} events, {terminal_safe(state)}", err=as_json)
     echo_safe(f"head: {terminal_safe(chain.head)}", err=as_json)
+    if chain.future:
+        more = f" (and {total(chain.future) - 1} more)" if total(chain.future) > 1 else ""
+        echo_safe(f"warning: {terminal_safe(chain.future[0])}{more}", err=True)
     if chain.problems:
         raise SystemExit(1)
+
+
+# The table's columns and their widths: fixed, so the log is printed as it is read (memory
+# stays flat however long it is); a longer value is cut with "…" (custody show --json, or
+# the log itself, has it whole).
+COLUMNS = (("seq", 6), ("at (UTC)", 27), ("action", 15), ("by (as claimed)", 40), ("signed by key", 30), ("details", 90))
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _row(cells: Any) -> None:
+    """One table row: every cell made :func:`terminal_safe` (event text is anyone's: a
+    newline in a note must not split a row, an ESC must not reach the terminal), then cut
+    to its column's width."""
+    texts = [c[0] if isinstance(c, tuple) else c for c in cells]
+    out = []
+    for i, (text, (_, width)) in enumerate(zip(texts, COLUMNS)):
+        if i == len(COLUMNS) - 1:  # (the last runs on: it is cut before its escapes are written)
+            out.append(terminal_safe(_clip(text, width)))
+        else:
+            out.append(_clip(terminal_safe(_clip(text, width)), width).ljust(width))
+    echo_safe("  ".join(out).rstrip())
+
+
+def _short_key(fp: str) -> str:
+    return _clip(fp, 23)
+
+
+def _sealer_fingerprint(bundle: Path) -> str | None:
+    from .bundle import Bundle
+    from .keys import parse_public_key
+
+    try:
+        with Bundle.open(bundle) as b:
+            return parse_public_key(b.read("evidpack/signer.pem") or b"", "evidpack/signer.pem").fingerprint
+    except Exception:  # noqa: BLE001 (a damaged signer.pem: nothing to mark; verify names it)
+        return None
 
 
 def _summary(event: dict[str, Any]) -> str:
@@ -128,27 +192,29 @@ def _summary(event: dict[str, Any]) -> str:
     checked = getattr(custody_module, "CHECKED_KEY", "checked")
     if isinstance(details, dict) and checked in d:
         d = {**{k: v for k, v in d.items() if k != checked}, checked: d[checked]}
-    text = ", ".join(f"{k}={_brief(v)}" for k, v in d.items() if not isinstance(v, (dict, list)))
+    parts: list[str] = []
+    size = 0
+    for k, v in d.items():  # (a hostile event may hold a million details: stop once the column is full)
+        if isinstance(v, (dict, list)):
+            continue
+        if size > 90:
+            break
+        parts.append(f"{_brief(k)}={_brief(v)}")
+        size += len(parts[-1]) + 2
+    text = ", ".join(parts)
     return text if len(text) <= 90 else text[:89] + "…"
 
 
 def _brief(value: Any) -> str:
-    """A value from a possibly hostile event as text: never an exception (deep nesting, NaN)."""
+    """A value from a possibly hostile event as text, at most a few hundred characters
+    (it may be megabytes): never an exception (deep nesting, NaN)."""
     if isinstance(value, str):
-        return value
+        return value if len(value) <= 400 else value[:399] + "…"
+    if isinstance(value, (dict, list)) and len(value) > 100:
+        return f"<{type(value).__name__} of {len(value)}>"
     try:
         return json.dumps(value, ensure_ascii=False)
     except (ValueError, TypeError, RecursionError):
         return f"<{type(value).__name__}>"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """Columns padded to width; every cell is made :func:`terminal_safe` first (event text
-    is anyone's: a newline in a note must not split a row, an ESC must not reach the terminal)."""
-    header = tuple(terminal_safe(h) for h in header)
-    rows = [tuple(terminal_safe(v) for v in r) for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    widths[-1] = len(header[-1])  # the last column runs on
-    echo_safe("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    for r in rows:
-        echo_safe("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())

@@ -10,15 +10,17 @@ every custody command prints.
 from __future__ import annotations
 
 import base64
+import errno
 import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +106,16 @@ class ChainWriter:
         return b"".join(line + b"\n" for line in self.lines)
 
 
+# One event is a few kilobytes (a note of megabytes is possible, and is kept whole); an
+# append never writes a longer line than this. A longer line is not read as an event (its
+# hash is still taken, streamed): decoding a line of hundreds of megabytes would take
+# gigabytes of memory, in verify, show and every append.
+MAX_LINE = 32 << 20
+# How far after this computer's clock an event's time may lie (clocks disagree a little);
+# an event dated later was not recorded when it says, and would block every honest append.
+FUTURE_SLACK = timedelta(days=1)
+
+
 @dataclass
 class ChainReport:
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -114,27 +126,105 @@ class ChainReport:
     # every line whose signature was not checked and found valid (unreadable line, no actor,
     # unusable key, no or wrong signature), named: custody-signers never passes over these
     unverified: list[str] = field(default_factory=list)
+    # events dated more than FUTURE_SLACK after this computer's clock: not an integrity
+    # problem (the bytes and signatures may be intact, and the clock reading them may be
+    # wrong), but no event can be appended after them honestly; verify warns, add refuses
+    future: list[str] = field(default_factory=list)
+    count: int = 0  # events read (also when ``events`` is not kept)
+    last: dict[str, Any] | None = None  # the last event read
+    last_line: int = 0  # its line number
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One line of a log read as a stream: its bytes (None when longer than ``MAX_LINE``:
+    not kept), the SHA-256 of all of them, its length, and whether it lacks its newline."""
+
+    n: int
+    data: bytes | None
+    digest: str
+    size: int
+    torn: bool
+
+
+def iter_raw_lines(read: Callable[[int], bytes], max_line: int = MAX_LINE, chunk: int = 1 << 20) -> Iterator[RawLine]:
+    """The lines of a stream (``read(n)`` returns b"" at its end), each hashed as read and
+    kept only up to ``max_line`` bytes: memory stays flat however long a line or log is."""
+    n = 0
+    parts: list[bytes] = []
+    kept = 0
+    size = 0
+    h = hashlib.sha256()
+    while True:
+        buf = read(chunk)
+        if not buf:
+            break
+        at = 0
+        while at < len(buf):
+            nl = buf.find(b"\n", at)
+            piece = buf[at:] if nl < 0 else buf[at:nl]
+            h.update(piece)
+            size += len(piece)
+            if kept <= max_line:
+                parts.append(piece)
+                kept += len(piece)
+                if kept > max_line:
+                    parts = []  # (too long to be an event: only its hash and length are kept)
+            if nl < 0:
+                break
+            n += 1
+            yield RawLine(n, b"".join(parts) if kept <= max_line else None, h.hexdigest(), size, False)
+            parts, kept, size, h = [], 0, 0, hashlib.sha256()
+            at = nl + 1
+    if size or parts:
+        n += 1
+        yield RawLine(n, b"".join(parts) if kept <= max_line else None, h.hexdigest(), size, True)
+
+
+def _raw_lines_of(data: bytes) -> Iterator[RawLine]:
+    view = memoryview(data)
+    pos = 0
+
+    def read(k: int) -> bytes:
+        nonlocal pos
+        out = bytes(view[pos : pos + k])
+        pos += len(out)
+        return out
+
+    return iter_raw_lines(read)
+
+
+def _parse(raw: RawLine, where: str) -> tuple[dict[str, Any] | None, str | None]:
+    n = raw.n
+    if raw.torn:
+        return None, f"{where} line {n}: incomplete last line (no newline): an interrupted write"
+    if raw.data is None:
+        return None, f"{where} line {n}: {raw.size} bytes long, more than the {MAX_LINE >> 20} MiB an event can hold; not read"
+    try:
+        event = json.loads(raw.data)
+        if not isinstance(event, dict):
+            raise ValueError(f"a JSON {type(event).__name__}, not an object")
+    except RecursionError:  # hostile nesting ("[[[[…"): the decoder's depth limit
+        return None, f"{where} line {n}: not a JSON event (nested too deeply)"
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"{where} line {n}: not a JSON event ({_brief(str(exc), limit=120)})"
+    return event, None
 
 
 def parse_lines(data: bytes, where: str = CUSTODY_FILE) -> Iterator[tuple[int, bytes, dict[str, Any] | None, str | None]]:
-    """(line number, raw line, event or None, problem or None) for every line."""
-    lines = data.split(b"\n")
-    torn = lines.pop()  # b"" when the data ends with a newline, as every complete log does
-    for n, line in enumerate(lines, 1):
-        try:
-            event = json.loads(line)
-            if not isinstance(event, dict):
-                raise ValueError(f"a JSON {type(event).__name__}, not an object")
-        except RecursionError:  # hostile nesting ("[[[[…"): the decoder's depth limit
-            yield n, line, None, f"{where} line {n}: not a JSON event (nested too deeply)"
-            continue
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield n, line, None, f"{where} line {n}: not a JSON event ({exc})"
-            continue
-        yield n, line, event, None
-    if torn:
-        n = len(lines) + 1
-        yield n, torn, None, f"{where} line {n}: incomplete last line (no newline): an interrupted write"
+    """(line number, raw line, event or None, problem or None) for every line. A line
+    longer than ``MAX_LINE`` is not decoded (its problem says so)."""
+    at = 0
+    n = 0
+    while at < len(data):
+        nl = data.find(b"\n", at)
+        end = len(data) if nl < 0 else nl
+        line = data[at:end]
+        n += 1
+        raw = RawLine(n, line if len(line) <= MAX_LINE else None, "", len(line), nl < 0)
+        event, problem = _parse(raw, where)
+        yield n, line, event, problem
+        at = end + 1
 
 
 def _event_key(event: dict[str, Any], label: str, problems: list[str]) -> PublicKey | None:
@@ -157,37 +247,78 @@ def _event_key(event: dict[str, Any], label: str, problems: list[str]) -> Public
     return PublicKey(key.key, key.raw, str(actor.get("name", "")), str(actor.get("role", "")))
 
 
-def check_chain(data: bytes) -> ChainReport:
-    """Check every link, sequence number, time order, form and signature.
+class _Capped(list):  # type: ignore[type-arg]
+    """A list that keeps its first ``cap`` items and only counts the rest (``dropped``)."""
 
-    Each event carries its actor's public key, so every signature can be checked
-    for integrity; whether that key is *trusted* is the caller's question."""
-    rep = ChainReport()
-    prev = GENESIS
-    last_at: datetime | None = None
-    expected_seq = 1
-    for n, line, event, problem in parse_lines(data):
-        rep.line_hashes.append(line_hash(line))
-        if problem or event is None:
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+        self.dropped = 0
+
+    def append(self, item: Any) -> None:
+        if len(self) < self.cap:
+            super().append(item)
+        else:
+            self.dropped += 1
+
+
+def total(items: list[Any]) -> int:
+    """How many items were added to a (possibly capped) list of problems."""
+    return len(items) + getattr(items, "dropped", 0)
+
+
+class ChainChecker:
+    """Checks a log line by line (:meth:`feed`), keeping the events only when asked.
+    Without them, only the first ``MAX_KEPT`` problems are kept (the rest are counted):
+    a log of a million bad lines is read in flat memory too."""
+
+    MAX_KEPT = 1000
+
+    def __init__(self, *, keep_events: bool = True, now: datetime | None = None) -> None:
+        self.rep = ChainReport()
+        if not keep_events:
+            self.rep.problems = _Capped(self.MAX_KEPT)
+            self.rep.unverified = _Capped(self.MAX_KEPT)
+            self.rep.future = _Capped(self.MAX_KEPT)
+        self.keep_events = keep_events
+        self.prev = GENESIS
+        self.last_at: datetime | None = None
+        self.expected_seq = 1
+        self.latest = (now or datetime.now(timezone.utc)) + FUTURE_SLACK
+
+    def feed(self, raw: RawLine) -> dict[str, Any] | None:
+        """Check one line; its event (None when unreadable)."""
+        rep = self.rep
+        n = raw.n
+        if self.keep_events:  # (receipts are looked up by verify; an append needs only the head)
+            rep.line_hashes.append(raw.digest)
+        event, problem = _parse(raw, CUSTODY_FILE)
+        if event is None:
             rep.problems.append(problem or f"line {n}: unreadable")
             rep.unverified.append(f"{CUSTODY_FILE} line {n}: unreadable, signature not checked")
-            prev = line_hash(line)
-            expected_seq += 1
-            continue
+            self.prev = raw.digest
+            self.expected_seq += 1
+            return None
+        line = raw.data or b""
         seq = event.get("seq")
         label = f"{CUSTODY_FILE}: event seq {_brief(seq)} (line {n})"
-        if seq != expected_seq:
-            rep.problems.append(f"{label}: expected seq {expected_seq} (an event was removed, inserted or reordered)")
-        if event.get("prev") != prev:
+        if type(seq) is not int or seq != self.expected_seq:  # (true == 1 and 7.0 == 7 in Python)
+            rep.problems.append(f"{label}: expected seq {self.expected_seq} (an event was removed, inserted or reordered)")
+        if event.get("prev") != self.prev:
             rep.problems.append(f"{label}: prev does not match the hash of the line before (chain broken)")
         if not canonical.is_canonical(line):
             rep.problems.append(f"{label}: not in canonical form (edited by hand?)")
         try:
-            at = parse_rfc3339(str(event.get("at", "")))
-            if last_at is not None and at < last_at:
-                rep.problems.append(f"{label}: time {event['at']} is earlier than the event before")
-            last_at = at
-        except (ValueError, RecursionError):
+            at = parse_rfc3339(event["at"] if isinstance(event.get("at"), str) else "")
+            if self.last_at is not None and at < self.last_at:
+                rep.problems.append(f"{label}: time {_brief(event['at'])} is earlier than the event before")
+            if at > self.latest:
+                rep.future.append(
+                    f"{label}: time {_brief(event['at'])} is in the future (this computer's clock says "
+                    f"{format_utc(self.latest - FUTURE_SLACK)}): not when it was recorded"
+                )
+            self.last_at = at
+        except (ValueError, RecursionError, OverflowError):
             rep.problems.append(f"{label}: bad time {_brief(event.get('at'), True)}")
         if event.get("action") not in ACTIONS:
             rep.problems.append(f"{label}: unknown action {_brief(event.get('action'), True)}")
@@ -214,23 +345,51 @@ def check_chain(data: bytes) -> ChainReport:
                 if signed is not None:
                     rep.problems.append(f"{label}: signature does not match the event (altered after signing)")
                 rep.unverified.append(f"{label}: signature {'does not verify' if signed is not None else 'cannot be checked'}")
-        rep.events.append(event)
-        prev = line_hash(line)
-        expected_seq += 1
-    rep.head = prev
-    return rep
+        if self.keep_events:
+            rep.events.append(event)
+        rep.count += 1
+        rep.last, rep.last_line = event, n
+        self.prev = raw.digest
+        self.expected_seq += 1
+        return event
+
+    def done(self) -> ChainReport:
+        self.rep.head = self.prev
+        return self.rep
 
 
-def _brief(value: Any, quoted: bool = False) -> str:
+def check_chain(data: bytes, *, now: datetime | None = None) -> ChainReport:
+    """Check every link, sequence number, time order, form and signature.
+
+    Each event carries its actor's public key, so every signature can be checked
+    for integrity; whether that key is *trusted* is the caller's question."""
+    checker = ChainChecker(now=now)
+    for raw in _raw_lines_of(data):
+        checker.feed(raw)
+    return checker.done()
+
+
+def check_chain_stream(read: Callable[[int], bytes], *, keep_events: bool = False, now: datetime | None = None) -> ChainReport:
+    """:func:`check_chain` of a stream, in flat memory (the events are not kept unless asked:
+    ``last`` and ``count`` say what an append needs)."""
+    checker = ChainChecker(keep_events=keep_events, now=now)
+    for raw in iter_raw_lines(read):
+        checker.feed(raw)
+    return checker.done()
+
+
+def _brief(value: Any, quoted: bool = False, limit: int = 40) -> str:
     """A value from a hostile line, shown short: a sequence number is an int; anything
     else is cut to a few dozen characters (it may be megabytes, or nested too deep to print)."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**18:
         return str(value)
+    if isinstance(value, str) and len(value) > 4 * limit:
+        value = value[: 4 * limit]  # (never repr megabytes to show a few dozen characters)
     try:
         text = repr(value) if quoted else str(value)
     except (RecursionError, ValueError):
         return f"<{type(value).__name__}>"
-    return text if len(text) <= 40 else text[:39] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def as_object(value: Any) -> dict[str, Any]:
@@ -249,28 +408,146 @@ def json_kind(value: Any) -> str:
 @contextmanager
 def locked(path: Path) -> Iterator[int]:
     """The custody log opened for appending, under an exclusive lock (flock on
-    the log itself, so no extra file appears in the bundle)."""
+    the log itself, so no extra file appears in the bundle).
+
+    Only a regular file inside the bundle's own ``evidpack`` folder is opened: no
+    symbolic link is followed, neither for the log nor for its folder, and a FIFO or
+    device put in its place is refused (never waited on, never read). A log replaced
+    while this process waited for the lock is refused too (its lock guards nothing)."""
+    path = Path(path)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | nofollow)
+    except FileNotFoundError:
+        raise EvidpackError(f"{path}: no custody log; not an evidpack bundle?") from None
+    except OSError as exc:
+        why = "a symbolic link or not a folder" if exc.errno in (errno.ELOOP, errno.ENOTDIR) else exc.strerror
+        raise EvidpackError(f"{path.parent}: cannot open the folder of the custody log ({why})") from None
+    try:
+        fd = os.open(path.name, os.O_RDWR | os.O_APPEND | os.O_NONBLOCK | nofollow, dir_fd=dfd)
     except FileNotFoundError:
         raise EvidpackError(f"{path}: no custody log; not an evidpack bundle?") from None
     except PermissionError:
         raise EvidpackError(f"{path}: cannot write the custody log (read-only bundle or folder)") from None
     except OSError as exc:
-        raise EvidpackError(f"{path}: cannot open the custody log ({exc.strerror})") from None
+        why = "a symbolic link, never followed" if exc.errno == errno.ELOOP else exc.strerror
+        raise EvidpackError(f"{path}: cannot open the custody log ({why})") from None
+    finally:
+        os.close(dfd)
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IntegrityError(f"{path}: not a regular file (a FIFO, device or socket); refusing to read or append to it")
+        os.set_blocking(fd, True)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            now = os.stat(path, follow_symlinks=False)
+        except OSError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            raise IntegrityError(f"{path}: the custody log was replaced while waiting for the lock; nothing appended, try again")
         yield fd
     finally:
         os.close(fd)
 
 
-def _read_all(fd: int) -> bytes:
+def _most(limit: int) -> str:
+    """A read limit, as messages name it (as :class:`~evidpack.bundle.Bundle` does)."""
+    return f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit} bytes"
+
+
+def _log_reader(fd: int, path: Path) -> Callable[[int], bytes]:
+    """``read(n)`` over the whole log from its start, refusing a log larger than
+    ``verify`` reads (it would be refused there)."""
+    from .bundle import TAG_READ_LIMIT
+
+    size = os.fstat(fd).st_size
+    if size > TAG_READ_LIMIT:
+        raise IntegrityError(
+            f"{path.parent.parent}: {CUSTODY_FILE} is {size} bytes, more than the {_most(TAG_READ_LIMIT)} a custody log can plausibly hold "
+            "(evidpack verify refuses it); refusing to append"
+        )
     os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    left = TAG_READ_LIMIT + 1  # (a log growing meanwhile: never read past the limit)
+
+    def read(n: int) -> bytes:
+        nonlocal left
+        out = os.read(fd, min(n, left)) if left > 0 else b""
+        left -= len(out)
+        if left <= 0 and out:
+            raise IntegrityError(f"{path}: grew past {_most(TAG_READ_LIMIT)} while being read; refusing to append")
+        return out
+
+    return read
+
+
+@contextmanager
+def open_log(bundle: Path) -> Iterator[Callable[[int], bytes]]:
+    """``read(n)`` over a bundle's custody log (a folder's or a zip's), for reading it as a
+    stream. In a folder, neither the log nor ``evidpack/`` may be a symbolic link, and the
+    log must be a regular file (a FIFO is never waited on); a log larger than ``verify``
+    reads, or a zip member that would inflate implausibly, is refused unread."""
+    from .bundle import TAG_READ_LIMIT, Bundle, zip_bomb_problem
+
+    bundle = Path(bundle)
+    log = bundle / CUSTODY_FILE
+    too_large = f"{bundle}: {CUSTODY_FILE} is {{}} bytes, more than the {_most(TAG_READ_LIMIT)} a custody log can plausibly hold; refusing to read it"
+    with Bundle.open(bundle) as b:
+        if b.is_zip:
+            info = b.zip_member(CUSTODY_FILE)
+            if info is None:
+                raise EvidpackError(f"{bundle}: no {CUSTODY_FILE}")
+            bomb = zip_bomb_problem(info)
+            if bomb is not None:
+                raise EvidpackError(f"{bundle}: {bomb}")
+            if info.file_size > TAG_READ_LIMIT:
+                raise EvidpackError(too_large.format(info.file_size))
+            import zipfile
+
+            with b.open_stream(CUSTODY_FILE) as fh:
+
+                def read_zip(n: int) -> bytes:
+                    try:
+                        return fh.read(n)
+                    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                        raise EvidpackError(f"{bundle}: member {info.filename} cannot be read ({exc})") from None
+
+                yield read_zip
+            return
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    fd = dfd = -1
+    try:
+        dfd = os.open(bundle / "evidpack", os.O_RDONLY | os.O_DIRECTORY | nofollow)
+        fd = os.open("custody.jsonl", os.O_RDONLY | os.O_NONBLOCK | nofollow, dir_fd=dfd)
+    except FileNotFoundError:
+        raise EvidpackError(f"{bundle}: no {CUSTODY_FILE}") from None
+    except OSError as exc:
+        what = f"{bundle}/evidpack" if fd == -1 and dfd == -1 else str(log)
+        why = "a symbolic link, never followed" if exc.errno in (errno.ELOOP, errno.ENOTDIR) else exc.strerror
+        raise EvidpackError(f"{what}: cannot read the custody log ({why})") from None
+    finally:
+        if dfd != -1:
+            os.close(dfd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise EvidpackError(f"{log}: not a regular file (a FIFO, device or socket); refusing to read it")
+        if st.st_size > TAG_READ_LIMIT:
+            raise EvidpackError(too_large.format(st.st_size))
+        os.set_blocking(fd, True)
+        left = TAG_READ_LIMIT + 1
+
+        def read(n: int) -> bytes:
+            nonlocal left
+            out = os.read(fd, min(n, left)) if left > 0 else b""
+            left -= len(out)
+            if left <= 0 and out:
+                raise EvidpackError(too_large.format(f"over {TAG_READ_LIMIT}"))
+            return out
+
+        yield read
+    finally:
+        os.close(fd)
 
 
 # --- what an event appended after the seal says was checked -----------------------------
@@ -434,26 +711,49 @@ def append(
         details = {**details, CHECKED_KEY: CHECKED}
     path = bundle / CUSTODY_FILE
     with locked(path) as fd:
-        data = _read_all(fd)
-        chain = check_chain(data)
+        # (streamed: memory stays flat however long the log; only the last event is kept)
+        chain = check_chain_stream(_log_reader(fd, path))
         if chain.problems:
             raise IntegrityError(f"{path}: refusing to append to a broken custody log: {chain.problems[0]}")
-        if not chain.events:
+        if chain.last is None:
             raise IntegrityError(f"{path}: the custody log is empty; the bundle's history is missing")
+        if chain.future:
+            raise EvidpackError(f"{path}: refusing to append: {chain.future[0]}; an event appended now would be earlier than it")
         when = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-        last_at = parse_rfc3339(chain.events[-1]["at"])
+        last_at = parse_rfc3339(chain.last["at"])
         if when < last_at:
             raise EvidpackError(
-                f"this computer's clock ({format_utc(when)}) is behind the last custody event ({chain.events[-1]['at']}); fix the clock"
+                f"this computer's clock ({format_utc(when)}) is behind the last custody event "
+                f"(seq {chain.count}, {_brief(chain.last['at'])}); fix the clock"
             )
-        seq = len(chain.events) + 1
+        seq = chain.count + 1
         line = make_event(seq=seq, at=when, action=action, key=key, subject=subject, details=details, prev=chain.head)
-        try:
-            os.write(fd, line + b"\n")
-            os.fsync(fd)
-        except OSError as exc:
-            raise EvidpackError(f"{path}: could not append ({exc.strerror}); the log is unchanged") from None
+        if len(line) > MAX_LINE:
+            raise EvidpackError(f"the event would be {len(line)} bytes, more than the {MAX_LINE >> 20} MiB an event can hold; shorten its details")
+        _write_line(fd, path, line + b"\n")
     return Appended(seq, line_hash(line), json.loads(line))
+
+
+def _write_line(fd: int, path: Path, data: bytes) -> None:
+    """Append ``data`` (one event and its newline) and fsync it, or leave the log exactly as
+    it was: a short write (a full disk) or a failed write or fsync is cut off again, so no
+    half-written event stays behind (the lock is held: nobody else appended meanwhile)."""
+    size = os.fstat(fd).st_size
+    try:
+        done = os.write(fd, data)
+        if done != len(data):
+            raise OSError(errno.ENOSPC, f"only {done} of {len(data)} bytes written")
+        os.fsync(fd)
+    except OSError as exc:
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError as undo:
+            raise EvidpackError(
+                f"{path}: could not append ({exc.strerror}), nor remove the partial event ({undo.strerror}): "
+                f"the log now ends in an incomplete line; it was {size} bytes"
+            ) from None
+        raise EvidpackError(f"{path}: could not append ({exc.strerror}); the log is unchanged") from None
 
 
 def _subject(bundle: Path) -> dict[str, Any]:

@@ -164,7 +164,8 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
     walked = Walked(b)  # also finds special entries under data/, for the structure check
 
     # -- structure
-    problems = [f"{r}: missing" for r in REQUIRED if r not in fileset]
+    special = set(b.special)  # (named below as not regular files, never as missing)
+    problems = [f"{r}: missing" for r in REQUIRED if r not in fileset and r not in special]
     bagit_txt = b.read("bagit.txt")
     if bagit_txt is not None and bagit_txt != bag.BAGIT_TXT:
         problems.append("bagit.txt: not 'BagIt-Version: 1.0' with UTF-8 tag files")
@@ -347,8 +348,9 @@ def check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: lis
     """The custody chain: links, order, signatures, the seal event, and who signed."""
     data = b.read(CUSTODY_FILE)
     if data is None:
-        rep.add("custody", "fail", f"{CUSTODY_FILE}: missing")
-        rep.add("custody-signers", "fail", f"{CUSTODY_FILE}: missing, so no custody signature was checked")
+        what = "not a regular file (symlink or special file), never followed or read" if CUSTODY_FILE in b.special else "missing"
+        rep.add("custody", "fail", f"{CUSTODY_FILE}: {what}")
+        rep.add("custody-signers", "fail", f"{CUSTODY_FILE}: {what}, so no custody signature was checked")
         return
     chain = check_chain(data)
     rep.custody_head = chain.head
@@ -372,6 +374,8 @@ def check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: lis
     probs += receipt_and_identity_problems(chain.line_hashes, chain.signers, trusted, expect_head)
     receipt = f"; receipt {expect_head.lower()} found" if expect_head and not probs else ""
     rep.fail("custody", probs, f"{len(chain.events)} custody events: links, order and signatures intact{receipt}; head {chain.head}")
+    if chain.future:  # (this computer's clock may be the wrong one: not an integrity failure)
+        rep.add("custody-times", "warn", f"{chain.future[0]} (no event can be appended after it)", chain.future)
     add_custody_signers_check(
         rep, chain.signers, trusted, "every custody event is signed by a trusted key",
         unverified=chain.unverified, events=len(chain.line_hashes),
