@@ -12,6 +12,7 @@ rows are inserted in record order, and nested values are canonical JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import posixpath
@@ -19,9 +20,11 @@ import re
 import shutil
 import signal
 import sqlite3
+import stat
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,7 +39,7 @@ from .bag import parse_manifest
 from .bundle import Bundle, zip_bomb_problem
 from .custody import CUSTODY_FILE, line_hash, parse_lines
 from .errors import EvidpackError, IntegrityError
-from .hashing import copy_and_hash, hash_file
+from .hashing import copy_and_hash
 from .keys import parse_public_key
 from .names import SIG_FILE, TAGMANIFEST
 
@@ -333,9 +336,16 @@ _AUTHORIZER_ACTIONS = (
     "ANALYZE", "CREATE_VTABLE", "DROP_VTABLE", "SAVEPOINT", "PRAGMA",
 )
 _ACTION_NAMES = {getattr(sqlite3, f"SQLITE_{n}"): n.replace("_", " ") for n in _AUTHORIZER_ACTIONS}
+# Functions no query may call: fts3_tokenizer returns a tokenizer's address in
+# memory with one argument and, with two, installs a tokenizer at any address
+# (this SQLite is built with ENABLE_FTS3_TOKENIZER); load_extension runs code
+# from a file (disabled on the connection anyway).
+_REFUSED_FUNCTIONS = frozenset({"fts3_tokenizer", "load_extension"})
 
 
 def _allowed(action: int, arg1: str | None, arg2: str | None) -> bool:
+    if action == sqlite3.SQLITE_FUNCTION:
+        return (arg2 or "").lower() not in _REFUSED_FUNCTIONS
     if action in _READ_ACTIONS:
         return True
     if action == sqlite3.SQLITE_UPDATE:
@@ -356,6 +366,9 @@ class _ReadOnlyGuard:
     def __call__(self, action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
         if _allowed(action, arg1, arg2):
             return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION:
+            self.refused.append(f"FUNCTION {arg2}")
+            return sqlite3.SQLITE_DENY
         what = _ACTION_NAMES.get(action, f"action {action}")
         self.refused.append(f"{what} {arg1}" if arg1 else what)
         return sqlite3.SQLITE_DENY
@@ -372,7 +385,7 @@ PROGRESS_EVERY = 10_000
 
 
 class _Interrupt:
-    """Ctrl-C (SIGINT) during a query.
+    """Ctrl-C (SIGINT) during a query, and the query's time budget.
 
     SQLite runs a statement in C, where Python's own SIGINT handling never gets a
     turn: an endless ``WITH RECURSIVE`` would ignore Ctrl-C. So a progress handler
@@ -380,24 +393,57 @@ class _Interrupt:
     lets the signal handler run; while SQLite is working, the handler only
     notes the interrupt, the progress handler then aborts the statement, and
     :meth:`check` turns it into the KeyboardInterrupt the CLI reports as
-    "interrupted" (exit 130). Outside SQLite, Ctrl-C is handled as before."""
+    "interrupted" (exit 130). Outside SQLite, Ctrl-C is handled as before.
 
-    def __init__(self) -> None:
+    The same handler stops a statement once SQLite has worked on it for more
+    than ``timeout`` seconds (only time inside SQLite counts: a slow reader of
+    the output, ``| less``, does not use the budget up); :meth:`check` then
+    raises :class:`QueryLimit`."""
+
+    def __init__(self, timeout: float | None = None) -> None:
         self.hit = False
-        self.in_sqlite = False
+        self.timeout = timeout
+        self.timed_out = False
+        self._in_sqlite = False
+        self._entered = 0.0
+        self._spent = 0.0
         self._previous: Callable[[int, FrameType | None], Any] | None = None
 
+    @property
+    def in_sqlite(self) -> bool:
+        return self._in_sqlite
+
+    @in_sqlite.setter
+    def in_sqlite(self, value: bool) -> None:
+        now = time.monotonic()
+        if value and not self._in_sqlite:
+            self._entered = now
+        elif self._in_sqlite and not value:
+            self._spent += now - self._entered
+        self._in_sqlite = value
+
+    def spent(self) -> float:
+        """Seconds SQLite has worked for the query so far."""
+        return self._spent + (time.monotonic() - self._entered if self._in_sqlite else 0.0)
+
     def progress(self) -> int:
-        return int(self.hit)  # non-zero: SQLite stops the statement (SQLITE_INTERRUPT)
+        if not self.hit and self.timeout is not None and self.spent() > self.timeout:
+            self.timed_out = True
+        return int(self.hit or self.timed_out)  # non-zero: SQLite stops the statement (SQLITE_INTERRUPT)
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         self.hit = True
-        if not self.in_sqlite and self._previous is not None:
+        if not self._in_sqlite and self._previous is not None:
             self._previous(signum, frame)  # (the default raises KeyboardInterrupt)
 
     def check(self) -> None:
         if self.hit:
             raise KeyboardInterrupt
+        if self.timed_out:
+            raise QueryLimit(
+                f"the query was stopped after {self.timeout:g} s of work (the time limit, --timeout); "
+                "narrow it (WHERE, LIMIT) or allow more time"
+            )
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -416,12 +462,36 @@ class _Interrupt:
             self._previous = None
 
 
+class QueryLimit(Exception):
+    """A query went past one of its limits (time, memory, value size); the
+    message says which. :class:`Catalogue` reports it as an EvidpackError
+    naming the bundle."""
+
+
+# Bounds on one query, whatever the SQL and whatever the (attacker-controllable)
+# catalogue holds: seconds of SQLite work, SQLite's memory, and the size of one
+# value (a string or blob; so also of one cell handed to Python).
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_MEMORY = 1 << 30
+MAX_VALUE_BYTES = 64 << 20
+
+
 class Catalogue:
     """A catalogue opened read-only for queries (see :func:`open_catalogue`)."""
 
-    def __init__(self, conn: sqlite3.Connection, label: Path, interrupt: _Interrupt | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        label: Path,
+        interrupt: _Interrupt | None = None,
+        *,
+        max_memory: int | None = None,
+        still_sealed: Callable[[], None] | None = None,
+    ) -> None:
         self.conn = conn
         self.label = label
+        self.max_memory = max_memory
+        self._still_sealed = still_sealed
         self._guard = _ReadOnlyGuard()
         self._interrupt = interrupt or _Interrupt()
         self._open_rows: list[Iterator[tuple[Any, ...]]] = []
@@ -429,9 +499,34 @@ class Catalogue:
         conn.set_authorizer(self._guard)
         conn.set_progress_handler(self._interrupt.progress, PROGRESS_EVERY)
 
+    def _check(self) -> None:
+        """KeyboardInterrupt after Ctrl-C; one line naming the bundle when the
+        statement was stopped by the time limit."""
+        try:
+            self._interrupt.check()
+        except QueryLimit as exc:
+            raise EvidpackError(f"{self.label}: {exc}") from None
+
+    def _limit_error(self, exc: BaseException) -> EvidpackError | None:
+        """The one line for a query stopped by one of its limits, else None."""
+        if isinstance(exc, QueryLimit):
+            return EvidpackError(f"{self.label}: {exc}")
+        if isinstance(exc, MemoryError):
+            most = f"{self.max_memory >> 20} MiB, " if self.max_memory else ""
+            return EvidpackError(
+                f"{self.label}: the query needs more memory than it may use ({most}--max-memory); narrow it (WHERE, LIMIT)"
+            )
+        if isinstance(exc, sqlite3.DataError) or "string or blob too big" in str(exc):
+            return EvidpackError(
+                f"{self.label}: the query makes or reads a value longer than {MAX_VALUE_BYTES >> 20} MiB, "
+                "more than a query may show; take part of it (substr)"
+            )
+        return None
+
     def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         """Run one read-only statement: (column names, rows). Anything that would
-        write, attach or change the schema is refused with one clear line."""
+        write, attach or change the schema is refused with one clear line, and so
+        is a statement that goes past the time, memory or value-size limits."""
         self._guard.refused.clear()
         try:
             self._interrupt.in_sqlite = True
@@ -439,9 +534,16 @@ class Catalogue:
                 cursor = self.conn.execute(sql)
             finally:
                 self._interrupt.in_sqlite = False
-        except (sqlite3.DatabaseError, sqlite3.Warning, sqlite3.ProgrammingError) as exc:
-            self._interrupt.check()
+        except (sqlite3.Error, sqlite3.Warning, MemoryError, OverflowError) as exc:
+            self._check()
+            limit = self._limit_error(exc)
+            if limit is not None:
+                raise limit from None
             refused = self._guard.reason()
+            if refused is not None and refused.startswith("FUNCTION "):
+                raise EvidpackError(
+                    f"{self.label}: query refused ({refused.split()[1]}() is not allowed: it reads or changes the memory of the process)"
+                ) from None
             if refused is not None and any(t in refused for t in _SCHEMA_TABLES):
                 refused = (sql.split() or ["?"])[0].upper()  # e.g. DROP, CREATE: named by the statement
             if refused is not None:
@@ -449,8 +551,11 @@ class Catalogue:
                     f"{self.label}: query refused ({refused}): the catalogue is read-only; only SELECT and read-only PRAGMAs run"
                 ) from None
             raise EvidpackError(f"{self.label}: bad query: {exc}") from None
-        self._interrupt.check()
-        columns = [d[0] for d in cursor.description or ()]
+        self._check()
+        try:
+            columns = [d[0] for d in cursor.description or ()]
+        except UnicodeDecodeError:  # (a column name in a hostile catalogue that is not UTF-8)
+            raise EvidpackError(f"{self.label}: a column's name is not UTF-8; name the columns with AS") from None
         if not columns:
             raise EvidpackError(f"{self.label}: the statement returns no rows; query runs SELECT statements")
         rows = self._rows(cursor)
@@ -465,15 +570,22 @@ class Catalogue:
             interrupt.in_sqlite = True
             try:
                 row = next(cursor, None)
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.Error, MemoryError, OverflowError) as exc:
                 interrupt.in_sqlite = False
-                interrupt.check()  # (SQLite stopped the statement because of Ctrl-C)
-                raise EvidpackError(f"{self.label}: bad query: {exc}") from None
+                self._check()  # (SQLite stopped the statement because of Ctrl-C or the time limit)
+                raise self._limit_error(exc) or EvidpackError(f"{self.label}: bad query: {exc}") from None
             interrupt.in_sqlite = False
-            interrupt.check()
+            self._check()
             if row is None:
+                self.check_still_sealed()
                 return
             yield row
+
+    def check_still_sealed(self) -> None:
+        """Raise IntegrityError if the catalogue file was replaced or changed
+        since its digest was checked against the seal (a folder bundle)."""
+        if self._still_sealed is not None:
+            self._still_sealed()
 
     def close(self) -> None:
         """Close every row stream, then the connection."""
@@ -484,7 +596,9 @@ class Catalogue:
 
 
 @contextmanager
-def open_catalogue(bundle_path: Path) -> Iterator[Catalogue]:
+def open_catalogue(
+    bundle_path: Path, *, timeout: float | None = DEFAULT_TIMEOUT, max_memory: int | None = DEFAULT_MAX_MEMORY
+) -> Iterator[Catalogue]:
     """The bundle's catalogue opened read-only, with every custody event.
 
     The tag manifest's Ed25519 signature is checked against
@@ -492,19 +606,32 @@ def open_catalogue(bundle_path: Path) -> Iterator[Catalogue]:
     signed manifest: this checks that the seal is intact, not who sealed it
     (trusting the signer is ``evidpack verify --trust``'s job), and hashes no
     payload. A bundle folder's catalogue is then opened in place (``mode=ro``,
-    ``immutable``); a zipped bundle's is copied to a private temporary file
-    first. The table ``custody`` is a temporary, in-memory table built from
+    ``immutable``), and checked again to be the same file, unchanged, after it is
+    opened and after the last row; a zipped bundle's is copied to a private
+    temporary file first. The table ``custody`` is a temporary, in-memory table built from
     ``custody.jsonl`` (so it shows the events since the seal too, with
     ``after_seal`` = 1); ``main.custody`` is the sealed copy. Nothing is ever
-    written to the bundle. Ctrl-C stops a running statement (KeyboardInterrupt)."""
-    interrupt = _Interrupt()
-    with interrupt.installed(), Bundle.open(bundle_path) as b, _catalogue_file(b, bundle_path) as path:
+    written to the bundle. Ctrl-C stops a running statement (KeyboardInterrupt).
+
+    The catalogue may have been made by anyone who can sign a tag manifest, so
+    a query is bounded: ``timeout`` seconds of SQLite work, ``max_memory`` bytes
+    of SQLite memory (for the process, while the catalogue is open), values of
+    at most ``MAX_VALUE_BYTES``; SQL in its schema (views, generated columns)
+    may call only functions SQLite deems harmless (``trusted_schema`` off)."""
+    interrupt = _Interrupt(timeout)
+    with (
+        interrupt.installed(),
+        _heap_limit(max_memory),
+        Bundle.open(bundle_path) as b,
+        _catalogue_file(b, bundle_path) as (path, still_sealed),
+    ):
         events = read_custody(b, bundle_path)
         conn = _connect_read_only(path, bundle_path)
         catalogue = None
         try:
+            still_sealed()
             _load_live_custody(conn, events, bundle_path)
-            catalogue = Catalogue(conn, bundle_path, interrupt)
+            catalogue = Catalogue(conn, bundle_path, interrupt, max_memory=max_memory, still_sealed=still_sealed)
             yield catalogue
         finally:
             if catalogue is not None:
@@ -513,16 +640,69 @@ def open_catalogue(bundle_path: Path) -> Iterator[Catalogue]:
                 conn.close()
 
 
+def _sqlite_heap_limit() -> Callable[[int], int] | None:
+    """``sqlite3_hard_heap_limit64`` of the SQLite library Python uses, when it can
+    be reached (PRAGMA hard_heap_limit can only lower the limit, never lift it
+    again, and the limit holds for the whole process)."""
+    try:
+        import ctypes
+
+        import _sqlite3
+
+        fn = ctypes.CDLL(_sqlite3.__file__).sqlite3_hard_heap_limit64
+    except (ImportError, OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int64
+    fn.argtypes = [ctypes.c_int64]
+    return fn  # type: ignore[no-any-return]
+
+
 @contextmanager
-def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[Path]:
+def _heap_limit(limit: int | None) -> Iterator[None]:
+    """SQLite's memory capped at ``limit`` bytes while the catalogue is open (an
+    allocation past it fails, and the statement with it), then as it was."""
+    if not limit:
+        yield
+        return
+    fn = _sqlite_heap_limit()
+    if fn is None:  # (lower it for good: better than not at all)
+        with sqlite3.connect(":memory:") as conn:
+            conn.execute(f"PRAGMA hard_heap_limit = {int(limit)}")
+        conn.close()
+        yield
+        return
+    previous = fn(-1)
+    fn(limit if not previous else min(previous, limit))
+    try:
+        yield
+    finally:
+        fn(previous)
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@contextmanager
+def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
     """A path to the catalogue file that SQLite can open, checked against the
-    signed tag manifest; a temporary copy (removed afterwards) for a zip.
+    signed tag manifest; a temporary copy (removed afterwards) for a zip. With
+    it, a check that the file is still the one whose digest was checked.
+
+    A folder's catalogue must be a regular file (a symbolic link is not
+    followed, a FIFO never waited on); it is hashed through the descriptor it
+    was opened with, and SQLite opens it by name afterwards, so the check
+    compares the file then and now (device, inode, size, mtime, ctime).
 
     A zipped catalogue is hashed while it is inflated, and refused before
     anything is written when it could not be a catalogue evidpack wrote (it
     inflates implausibly far, :func:`~evidpack.bundle.zip_bomb_problem`) or
     would not fit in the temporary folder."""
     tm = _signed_tag_manifest(b, bundle_path)
+    if not b.is_zip:
+        special = _special_file(b.path / CATALOGUE_FILE)
+        if special is not None:
+            raise IntegrityError(f"{bundle_path}: {CATALOGUE_FILE} is {special}, not a regular file; run evidpack verify")
     if not b.exists(CATALOGUE_FILE):
         raise EvidpackError(f"{bundle_path}: no {CATALOGUE_FILE}; was it built by an older evidpack?")
     sealed = _sealed_digest(tm, bundle_path)
@@ -530,11 +710,34 @@ def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[Path]:
     if info is None:
         path = b.path / CATALOGUE_FILE
         try:
-            digest = hash_file(path, ("sha256",))["sha256"]
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:
+            raise EvidpackError(f"{bundle_path}: {CATALOGUE_FILE} cannot be read ({exc.strerror or exc})") from None
+        try:
+            with os.fdopen(fd, "rb", buffering=0) as fh:
+                before = os.fstat(fh.fileno())
+                if not stat.S_ISREG(before.st_mode):
+                    raise IntegrityError(f"{bundle_path}: {CATALOGUE_FILE} is not a regular file; run evidpack verify")
+                digest = copy_and_hash(fh, None, ("sha256",))["sha256"]
+                seen = _identity(os.fstat(fh.fileno()))
         except OSError as exc:
             raise EvidpackError(f"{bundle_path}: {CATALOGUE_FILE} cannot be read ({exc.strerror or exc})") from None
         _check_digest(digest, sealed, bundle_path)
-        yield path
+        if _identity(before) != seen:
+            raise IntegrityError(f"{bundle_path}: {CATALOGUE_FILE} changed while it was read; run evidpack verify")
+
+        def still_sealed() -> None:
+            try:
+                now = _identity(os.stat(path, follow_symlinks=False))
+            except OSError:
+                now = ()
+            if now != seen:
+                raise IntegrityError(
+                    f"{bundle_path}: {CATALOGUE_FILE} was replaced or changed while it was queried; "
+                    "what was shown cannot be relied on; run evidpack verify"
+                )
+
+        yield path, still_sealed
         return
     bomb = zip_bomb_problem(info)
     if bomb is not None:
@@ -562,9 +765,25 @@ def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[Path]:
         except OSError as exc:  # e.g. the disk filled up meanwhile
             raise EvidpackError(f"{bundle_path}: cannot copy {CATALOGUE_FILE} to {name} ({exc.strerror or exc})") from None
         _check_digest(digests["sha256"], sealed, bundle_path)
-        yield Path(name)
+        yield Path(name), lambda: None
     finally:
         os.unlink(name)
+
+
+def _special_file(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file (never following
+    a symbolic link), else None."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    for test, what in (
+        (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"),
+        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+    ):
+        if test(st.st_mode):
+            return what
+    return None
 
 
 def _signed_tag_manifest(b: Bundle, bundle_path: Path) -> bytes:
@@ -608,12 +827,25 @@ def _check_digest(actual: str, sealed: str, bundle_path: Path) -> None:
 
 
 def _connect_read_only(path: Path, bundle_path: Path) -> sqlite3.Connection:
+    """The catalogue opened read-only, hardened against a hostile file: no
+    ATTACH, values of at most ``MAX_VALUE_BYTES``, the schema's SQL limited to
+    harmless functions, page checks on, and text that is not UTF-8 shown with
+    its bytes escaped (lone surrogates, ``surrogateescape``) instead of failing."""
     uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True)
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:
         raise EvidpackError(f"{bundle_path}: {CATALOGUE_FILE} cannot be read ({exc})") from None
+    try:
+        conn.text_factory = functools.partial(str, encoding="utf-8", errors="surrogateescape")
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("PRAGMA cell_size_check = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except (sqlite3.Error, MemoryError) as exc:
+        conn.close()
+        raise EvidpackError(f"{bundle_path}: {CATALOGUE_FILE} cannot be read ({exc or type(exc).__name__})") from None
     return conn
 
 

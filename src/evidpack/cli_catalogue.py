@@ -5,6 +5,7 @@ export the bundle as CASE/UCO JSON-LD. A thin layer: the work is in
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,22 @@ from typing import Any
 import click
 
 from .cli import echo_safe, json_safe, terminal_safe
+from .errors import EvidpackError
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("sql")
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON array of objects.")
-def query(bundle: Path, sql: str, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON array of objects (streamed: for results of any size).")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True, max=86400), default=60, show_default=True, metavar="SECONDS",
+    help="Stop a statement after this much work by SQLite (time spent printing does not count).",
+)
+@click.option(
+    "--max-memory", type=click.IntRange(min=16, max=1 << 20), default=1024, show_default=True, metavar="MIB",
+    help="Stop a statement that needs more memory in SQLite than this.",
+)
+def query(bundle: Path, sql: str, as_json: bool, timeout: float, max_memory: int) -> None:
     """Run a read-only SQL query on BUNDLE's catalogue (a folder or a zip).
 
     The catalogue (evidpack/catalogue.sqlite) is opened read-only and never
@@ -33,11 +43,18 @@ def query(bundle: Path, sql: str, as_json: bool) -> None:
     seal is intact, not who sealed it (evidpack verify --trust does that). No
     payload file is hashed.
 
+    The catalogue may have been made by anyone who can sign a tag manifest, so
+    every statement is bounded: --timeout, --max-memory, values of at most
+    64 MiB, and the table (not --json) of at most 100000 rows; going past a
+    bound is one line on standard error. Text is printed with control, bidi
+    and escape characters shown as escapes (\\x1b, \\u202e), in --json too.
+
     \b
     Exit codes: 0 done; 1 the tag manifest's signature does not verify, or the
-                catalogue differs from it; 2 bad SQL, a statement that would
-                write, not a bundle, or a tag file too large or inflating like
-                a zip bomb; 130 interrupted (Ctrl-C).
+                catalogue differs from it (or changed while it was queried);
+                2 bad SQL, a statement that would write, a limit reached, not
+                a bundle, or a tag file too large or inflating like a zip
+                bomb; 130 interrupted (Ctrl-C).
 
     \b
     Examples:
@@ -49,12 +66,12 @@ def query(bundle: Path, sql: str, as_json: bool) -> None:
     """
     from .catalogue import open_catalogue
 
-    with open_catalogue(bundle) as catalogue:
+    with open_catalogue(bundle, timeout=timeout, max_memory=max_memory << 20) as catalogue:
         columns, rows = catalogue.query(sql)
         if as_json:
-            _print_json(columns, rows)
+            _print_json(bundle, columns, rows)
         else:
-            _print_table(columns, rows)
+            _print_table(bundle, columns, rows)
 
 
 def _cell(value: Any) -> Any:
@@ -62,14 +79,33 @@ def _cell(value: Any) -> Any:
     return value.hex() if isinstance(value, bytes) else value
 
 
-def _print_json(columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
+def _json_value(value: Any) -> str:
+    """One cell as JSON text: an infinite REAL (``SELECT 1e999``) as ``1e999``,
+    which is valid JSON and reads back as infinity (``Infinity`` is not JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "null" if math.isnan(value) else ("1e999" if value > 0 else "-1e999")
+    return json.dumps(_cell(value), ensure_ascii=False)
+
+
+def _print_json(bundle: Path, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
     """A JSON array, one row object per line, written as the rows arrive. Control
-    characters in values are JSON escapes (``\\u001b``), never raw (see :func:`json_safe`)."""
-    click.echo("[", nl=False)
-    for n, row in enumerate(rows):
-        obj = {c: _cell(v) for c, v in zip(columns, row)}
-        click.echo(("," if n else "") + "\n " + json_safe(json.dumps(obj, ensure_ascii=False)), nl=False)
-    click.echo("\n]")
+    characters in values are JSON escapes (``\\u001b``), never raw (see :func:`json_safe`).
+    Nothing is printed until the first row (or the end) is there, so a statement
+    refused at once leaves standard output empty."""
+    seen: set[str] = set()
+    for c in columns:
+        if c in seen:
+            raise EvidpackError(
+                f"{bundle}: the query gives two columns named {c!r}, which one JSON object cannot hold; name them apart with AS"
+            )
+        seen.add(c)
+    keys = [json_safe(json.dumps(c, ensure_ascii=False)) for c in columns]
+    started = False
+    for row in rows:
+        fields = ", ".join(f"{k}: {json_safe(_json_value(v))}" for k, v in zip(keys, row))
+        click.echo(("," if started else "[") + "\n {" + fields + "}", nl=False)
+        started = True
+    click.echo(("" if started else "[") + "\n]")
 
 
 def _table_cell(value: Any) -> Any:
@@ -80,10 +116,26 @@ def _table_cell(value: Any) -> Any:
     return terminal_safe(value) if isinstance(value, str) else value
 
 
-def _print_table(columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
+# The text table is laid out once every row is in (column widths), so it is held
+# in memory: at most this many rows or characters of cells. --json streams instead.
+MAX_TABLE_ROWS = 100_000
+MAX_TABLE_CHARS = 64 << 20
+
+
+def _print_table(bundle: Path, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
     from tabulate import tabulate
 
-    shown = [[_table_cell(v) for v in row] for row in rows]
+    shown: list[list[Any]] = []
+    chars = 0
+    for row in rows:
+        cells = [_table_cell(v) for v in row]
+        chars += sum(len(c) if isinstance(c, str) else 24 for c in cells)
+        shown.append(cells)
+        if len(shown) > MAX_TABLE_ROWS or chars > MAX_TABLE_CHARS:
+            raise EvidpackError(
+                f"{bundle}: the result is too large to lay out as a table (more than {MAX_TABLE_ROWS} rows or "
+                f"{MAX_TABLE_CHARS >> 20} Mi characters); add LIMIT, or use --json, which streams"
+            )
     headers = [terminal_safe(c) for c in columns]
     echo_safe(tabulate(shown, headers=headers, tablefmt="simple", disable_numparse=True, missingval="NULL"))
     echo_safe(f"({len(shown)} row{'' if len(shown) == 1 else 's'})")
