@@ -6,7 +6,6 @@ osint index shows what the capture records hold."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import zipfile
 from pathlib import Path
@@ -69,6 +68,8 @@ def test_every_tagged_file_giving_one_local_path_is_kept_and_shown(cli, tmp_path
     assert "Local Paths given by more than one tagged file" in flat
     assert "1. /sdcard/DCIM/a.jpg (4 bytes)" in flat and "2. /data/media/0/DCIM/a.jpg (4 bytes)" in flat
     assert "2 tagged files; the hashes given agree" in flat
+    schedule = flat[flat.index("Item schedule\n"):]
+    assert "on the device: /sdcard/DCIM/a.jpg" in schedule and "also on the device: /data/media/0/DCIM/a.jpg" in schedule
     assert verify_deep(cli, out).exit_code == 0
 
 
@@ -105,7 +106,13 @@ def test_a_local_path_given_by_many_tagged_files_keeps_a_bounded_number(cli, tmp
     m = member(out, "files/Text/a.txt")
     assert len(m["ufdr_tagged_files"]) == ufed.CLAIMS_KEPT and m["ufdr_tagged_files_not_listed"] == 5
     assert source(out)["facts"]["ufdr"][0]["tagged_files"] == ufed.CLAIMS_KEPT + 5
-    assert "and 5 more tagged file(s), not listed" in squeezed(pdf_text(out))
+    flat = squeezed(pdf_text(out))
+    assert "and 5 more tagged file(s), not listed" in flat
+    schedule = flat[flat.index("Item schedule\n"):]
+    from evidpack.report.schedule import DEVICE_PATHS_SHOWN
+
+    assert schedule.count("also on the device: /sdcard/copy") == DEVICE_PATHS_SHOWN
+    assert f"and {ufed.CLAIMS_KEPT - 1 - DEVICE_PATHS_SHOWN + 5:,} more device path(s)" in schedule
 
 
 # --- Android .ab: encrypted, so its members are not known ------------------------------------------

@@ -43,11 +43,12 @@ SIZE = TextStyle(CELL.role, CELL.size, CELL.leading, CELL.colour, "right")
 TYPE = CELL_PATH  # a media type breaks after "/" or ".", as a path does
 PATH = CELL_PATH
 # A record with any of these has a note or a flag in its row: laid out as cells.
-_NOTED = ("original_path_raw", "member_path_raw", "device_path", "encrypted", "symlink", "unsafe_path", "problems", "not_read")
+_NOTED = ("original_path_raw", "member_path_raw", "device_path", "ufdr_tagged_files", "encrypted", "symlink", "unsafe_path", "problems", "not_read")
 # The exhibit id's and the digests' styles, as keyed in a table's memo (fixed-width: measured by length).
 _MONO, _HASH = id(CELL_MONO) * 4, id(HASH) * 4
 # The fields of a common record, but its digests (read by _ItemTable._lay_item).
 _USUAL = frozenset({"id", "kind", "path", "member_path", "original_path", "container", "source", "size", "media_type", "mtime", "salt", "tags"})
+DEVICE_PATHS_SHOWN = 10  # device paths of one member listed in its row (a .ufdr's report may give many)
 SOURCE_GROUP = TextStyle("bold", 8, 10.5)
 MEMBERS_GROUP = TextStyle("bold", 7.2, 9.4, (0.25, 0.27, 0.32))
 
@@ -460,6 +461,13 @@ def _row(rec: dict[str, Any], digests: tuple[str, ...], index: _Index) -> Row:
         named.append((f"not copied: {get('reason', '')}", CELL_NOTE))
     if get("device_path"):
         named.append((f"on the device: {rec['device_path']}", CELL_NOTE_NAME))
+    tagged = get("ufdr_tagged_files")
+    if isinstance(tagged, list):  # a .ufdr's report gives this member for more than one device path
+        others = [str(t["device_path"]) for t in tagged if isinstance(t, dict) and t.get("device_path") and t["device_path"] != get("device_path")]
+        named += [(f"also on the device: {p}", CELL_NOTE_NAME) for p in others[:DEVICE_PATHS_SHOWN]]
+        more = len(others) - DEVICE_PATHS_SHOWN + (get("ufdr_tagged_files_not_listed") if type(get("ufdr_tagged_files_not_listed")) is int else 0)
+        if more > 0:
+            named.append((f"and {more:,} more device path(s): see the record's ufdr_tagged_files", CELL_NOTE))
     hashes = [(str(value), HASH) for value in map(get, digests) if value]
     if not hashes and kind != "not-copied":
         hashes = [(f"not hashed: {get('not_read') or ('encrypted' if get('encrypted') else 'not read')}", CELL_NOTE)]

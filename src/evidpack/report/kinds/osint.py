@@ -23,6 +23,7 @@ THUMBNAIL_PX = 480  # longest side of an embedded screenshot thumbnail
 THUMBNAIL_HEIGHT = 150.0  # points
 THUMBNAIL_MAX_PIXELS = 40_000_000  # a screenshot larger than this gets no thumbnail (decoding it would take too much memory)
 PAGE_ROWS = 500  # pages of WACZ files listed in the index (all are in the record and the wacz_pages table)
+CAPTURE_ROWS = 2000  # captures listed in the index, those with problems first (all are in the record and the web_captures table)
 
 
 def render(view: SourceView) -> list[Flowable]:
@@ -39,10 +40,16 @@ def render(view: SourceView) -> list[Flowable]:
     if not captures:
         out.append(Para("No capture was read from this source.", NOTE))
     else:
+        listed = _listed_captures(captures)
+        if len(listed) < len(captures):
+            out.append(Para(
+                f"{len(listed):,} of the {len(captures):,} captures are listed here (every one with a problem first, then the others "
+                f"in order); all are in records/{text(view.id)}-osint.json and the web_captures table of the catalogue (evidpack query).",
+                NOTE, space_after=3))
         out.append(
             Table(
                 [Column("Item", 64, CELL_MONO), Column("Capture", 1.0), Column("Captured (UTC)", 96), Column("Digests", 96)],
-                (_capture_row(c) for c in captures),
+                (_capture_row(c) for c in listed),
             )
         )
     out += screenshots(view, [c for c in captures if c.get("format") in ("png", "jpeg")])
@@ -51,6 +58,19 @@ def render(view: SourceView) -> list[Flowable]:
     not_listed = sum(_int(_dict(f.get("wacz")).get("pages_not_listed")) for f in files)
     out += pages([p for p in _list(record.get("pages")) if isinstance(p, dict)], not_listed)
     return out
+
+
+def _listed_captures(captures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most :data:`CAPTURE_ROWS` captures, in order: every one with a problem
+    (up to the cap), then the others, so a WARC of a million records does not
+    make a million rows and no problem is crowded out by good records."""
+    if len(captures) <= CAPTURE_ROWS:
+        return captures
+    bad = [n for n, c in enumerate(captures) if c.get("problems")][:CAPTURE_ROWS]
+    room = CAPTURE_ROWS - len(bad)
+    chosen = set(bad)
+    good = [n for n, c in enumerate(captures) if n not in chosen][:room] if room else []
+    return [captures[n] for n in sorted(chosen.union(good))]
 
 
 def _list(value: Any) -> list[Any]:
