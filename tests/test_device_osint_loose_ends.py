@@ -197,3 +197,17 @@ def test_a_sidecar_that_cannot_be_read_and_a_file_that_gave_no_capture_are_shown
     assert problem.split(" ")[0] in files_read
     created = next(f for f in rec["files"] if f["file"] == "c.wacz")["wacz"]["created"]
     assert "created: 2026-03-11T06:06:00Z" in files_read and "datapackage-digest.json: pass; not signed" in files_read, created
+
+
+def test_tagged_files_not_kept_are_counted_in_the_schedule_even_when_few_are_shown(cli, tmp_path: Path, monkeypatch) -> None:
+    from evidpack.importers import ufed
+
+    monkeypatch.setattr(ufed, "CLAIMS_KEPT", 3)
+    files = [(f"/sdcard/copy{i}/a.txt", "files/Text/a.txt", b"a", None, None) for i in range(5)]
+    out = built(cli, tmp_path, _ufdr(tmp_path, files))
+    m = member(out, "files/Text/a.txt")
+    assert len(m["ufdr_tagged_files"]) == 3 and m["ufdr_tagged_files_not_listed"] == 2
+    flat = squeezed(pdf_text(out))
+    schedule = flat[flat.index("Item schedule\n"):]
+    assert schedule.count("also on the device: /sdcard/copy") == 2
+    assert "and 2 more device path(s)" in schedule

@@ -465,7 +465,8 @@ def _row(rec: dict[str, Any], digests: tuple[str, ...], index: _Index) -> Row:
     if isinstance(tagged, list):  # a .ufdr's report gives this member for more than one device path
         others = [str(t["device_path"]) for t in tagged if isinstance(t, dict) and t.get("device_path") and t["device_path"] != get("device_path")]
         named += [(f"also on the device: {p}", CELL_NOTE_NAME) for p in others[:DEVICE_PATHS_SHOWN]]
-        more = len(others) - DEVICE_PATHS_SHOWN + (get("ufdr_tagged_files_not_listed") if type(get("ufdr_tagged_files_not_listed")) is int else 0)
+        not_listed = get("ufdr_tagged_files_not_listed")
+        more = max(0, len(others) - DEVICE_PATHS_SHOWN) + (not_listed if type(not_listed) is int and not_listed > 0 else 0)
         if more > 0:
             named.append((f"and {more:,} more device path(s): see the record's ufdr_tagged_files", CELL_NOTE))
     hashes = [(str(value), HASH) for value in map(get, digests) if value]
