@@ -468,14 +468,22 @@ def _log_reader(fd: int, path: Path) -> Callable[[int], bytes]:
             "(evidpack verify refuses it); refusing to append"
         )
     os.lseek(fd, 0, os.SEEK_SET)
-    left = TAG_READ_LIMIT + 1  # (a log growing meanwhile: never read past the limit)
+    return _bounded(fd, lambda: IntegrityError(f"{path}: grew past {_most(TAG_READ_LIMIT)} while being read; refusing to append"))
+
+
+def _bounded(fd: int, too_large: Callable[[], Exception]) -> Callable[[int], bytes]:
+    """``read(n)`` from ``fd`` that raises ``too_large()`` rather than read past the
+    tag-file limit (a log that grows while it is read)."""
+    from .bundle import TAG_READ_LIMIT
+
+    left = TAG_READ_LIMIT + 1
 
     def read(n: int) -> bytes:
         nonlocal left
         out = os.read(fd, min(n, left)) if left > 0 else b""
         left -= len(out)
         if left <= 0 and out:
-            raise IntegrityError(f"{path}: grew past {_most(TAG_READ_LIMIT)} while being read; refusing to append")
+            raise too_large()
         return out
 
     return read
@@ -535,17 +543,7 @@ def open_log(bundle: Path) -> Iterator[Callable[[int], bytes]]:
         if st.st_size > TAG_READ_LIMIT:
             raise EvidpackError(too_large.format(st.st_size))
         os.set_blocking(fd, True)
-        left = TAG_READ_LIMIT + 1
-
-        def read(n: int) -> bytes:
-            nonlocal left
-            out = os.read(fd, min(n, left)) if left > 0 else b""
-            left -= len(out)
-            if left <= 0 and out:
-                raise EvidpackError(too_large.format(f"over {TAG_READ_LIMIT}"))
-            return out
-
-        yield read
+        yield _bounded(fd, lambda: EvidpackError(too_large.format(f"over {TAG_READ_LIMIT}")))
     finally:
         os.close(fd)
 
