@@ -185,12 +185,26 @@ def test_released_workers_end_on_their_own_and_more_work_starts_new_ones(tmp_pat
     assert all(w.proc.poll() is not None for w in first)
 
 
-def test_in_order_calls_idle_once_and_only_when_it_would_wait() -> None:
+def test_in_order_calls_idle_once_when_the_window_is_full_or_it_would_wait() -> None:
     calls: list[str] = []
     done: Future[int] = Future()
     done.set_result(1)
-    assert [r for _, r in in_order([1, 2], lambda i: done, 1, idle=lambda: calls.append("idle"))] == [1, 1]
+    # Fewer items than the window, all done: nothing to wait for, no idle call.
+    assert [r for _, r in in_order([1, 2], lambda i: done, 3, idle=lambda: calls.append("idle"))] == [1, 1]
     assert calls == []
+
+    # The window filled: idle runs then (while the most work is under way),
+    # before the first result is handed over, however quickly it came, and once.
+    def tracked(i: int) -> Future[int]:
+        calls.append(f"start {i}")
+        return done
+
+    got = []
+    for item, _ in in_order([1, 2, 3, 4], tracked, 2, idle=lambda: calls.append("idle")):
+        calls.append(f"yield {item}")
+        got.append(item)
+    assert got == [1, 2, 3, 4]
+    assert calls == ["start 1", "start 2", "idle", "yield 1", "start 3", "yield 2", "start 4", "yield 3", "yield 4"]
 
     def later(i: int) -> Future[int]:
         fut: Future[int] = Future()
@@ -199,7 +213,9 @@ def test_in_order_calls_idle_once_and_only_when_it_would_wait() -> None:
         threading.Timer(0.05, fut.set_result, (i,)).start()
         return fut
 
-    assert [r for _, r in in_order([1, 2, 3], later, 2, idle=lambda: calls.append("idle"))] == [1, 2, 3]
+    calls.clear()
+    # Fewer items than the window, not ready: idle runs when a result is first waited for.
+    assert [r for _, r in in_order([1, 2, 3], later, 5, idle=lambda: calls.append("idle"))] == [1, 2, 3]
     assert calls == ["idle"]
 
 

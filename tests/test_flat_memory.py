@@ -179,12 +179,15 @@ def test_an_interrupted_build_leaves_no_spool_behind(tmp_path: Path, monkeypatch
 
     def interrupted(*args: Any, **kwargs: Any) -> None:  # after the rows are spooled and the catalogue's child reads them
         seen.append(sorted(p.name for p in out.parent.iterdir()))
+        seen.append(sorted(p.name for d in out.parent.iterdir() for p in d.iterdir()))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(buildmod, "_write_seal_files", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(buildmod.BuildInterrupted):
         buildmod.build(casefile.load(m), demo_signing_key(), out, built_at=parse_rfc3339(BUILD_TIME))
-    assert len(seen) == 1 and any(name.endswith(".rows") for name in seen[0])
+    # The spool is inside the unsealed temporary folder (nothing beside it), and goes with it.
+    assert len(seen) == 2 and len(seen[0]) == 1 and seen[0][0].startswith(".B.partial-")
+    assert ".catalogue-rows.spool" in seen[1]
     assert list(out.parent.iterdir()) == []
 
 

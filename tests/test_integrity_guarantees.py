@@ -13,7 +13,7 @@ import pytest
 from conftest import BUILD_TIME, TRUSTED, build_args, manifest_text, run_cli, write_tree
 
 from evidpack import casefile
-from evidpack.build import build
+from evidpack.build import BuildInterrupted, build
 from conftest import demo_signing_key
 from evidpack.timeutil import parse_rfc3339
 
@@ -103,13 +103,59 @@ def test_failure_midway_leaves_no_bundle_and_no_temporary_folder(case: Path, tmp
     monkeypatch.setattr(base.ImportContext, "emit", boom)
     c = casefile.load(case)
     out = tmp_path / "out/B"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(BuildInterrupted, match=r"^build interrupted \(Ctrl-C\); nothing was sealed$") as caught:
         build(c, demo_signing_key(), out, built_at=parse_rfc3339(BUILD_TIME))
+    assert caught.value.exit_code == 130
     assert not out.exists()
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def _start_big_build(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+def test_an_interrupted_zip_leaves_neither_the_folder_nor_the_zip(case: Path, tmp_path: Path, monkeypatch) -> None:
+    # --zip makes the sealed folder and its zip, or neither: the zip is written
+    # before either is moved into place.
+    import shutil as shutil_mod
+
+    real = shutil_mod.copyfileobj
+    calls = {"n": 0}
+
+    def boom(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # some of the zip written, the folder complete
+            assert len(list((tmp_path / "out").glob(".B.zip.partial-*"))) == 1
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "out/B"
+    monkeypatch.setattr(shutil_mod, "copyfileobj", boom)
+    with pytest.raises(BuildInterrupted, match="nothing was sealed"):
+        build(casefile.load(case), demo_signing_key(), out, built_at=parse_rfc3339(BUILD_TIME), make_zip=True)
+    assert calls["n"] == 4
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_sigterm_while_the_zip_is_written_seals_nothing_and_leaves_nothing(tmp_path: Path) -> None:
+    proc, out = _start_big_build(tmp_path, "--zip", wait_for=".B.zip.partial-*")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.decode().strip() == "evidpack: error: build interrupted (signal 15); nothing was sealed"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_zip_build_seals_both_and_leaves_no_temporary_file(case: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out/B"
+    r = run_cli(*build_args(case, out, "--zip"))
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["B", "B.zip"]
+    import zipfile
+
+    with zipfile.ZipFile(out.with_name("B.zip")) as zf:
+        names = zf.namelist()
+    assert "B/evidpack/.incomplete" not in names and "B/bagit.txt" in names
+    assert run_cli("verify", out.with_name("B.zip"), "--trust", TRUSTED).exit_code == 0
+
+
+def _start_big_build(tmp_path: Path, *extra: str, wait_for: str = ".B.partial-*/data/S01-loose-files/part1.bin") -> tuple[subprocess.Popen, Path]:
     src = tmp_path / "big"
     src.mkdir()
     for i in range(6):
@@ -121,12 +167,12 @@ def _start_big_build(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     m.write_text(manifest_text('"big"'))
     out = tmp_path / "out/B"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "evidpack", *map(str, build_args(m, out))],
+        [sys.executable, "-m", "evidpack", *map(str, build_args(m, out, *extra))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.time() + 60
     while time.time() < deadline:
-        partial = list((tmp_path / "out").glob(".B.partial-*/data/S01-loose-files/part1.bin")) if (tmp_path / "out").exists() else []
+        partial = list((tmp_path / "out").glob(wait_for)) if (tmp_path / "out").exists() else []
         if partial:
             return proc, out
         time.sleep(0.01)
@@ -138,7 +184,7 @@ def test_sigterm_midway_cleans_up_and_seals_nothing(tmp_path: Path) -> None:
     proc, out = _start_big_build(tmp_path)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2, err
+    assert proc.returncode == 143, err
     assert b"interrupted" in err and b"Traceback" not in err
     assert not out.exists()
     assert list((tmp_path / "out").iterdir()) == []
@@ -205,7 +251,7 @@ def test_sigterm_during_a_many_file_copy_stops_the_workers_and_seals_nothing(tmp
     proc, out, workers = _start_many_files_build(tmp_path)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2, err
+    assert proc.returncode == 143, err
     assert b"interrupted" in err and b"Traceback" not in err
     assert _gone(workers), "copy workers outlived the build"
     assert not out.exists()

@@ -109,6 +109,30 @@ def test_a_worker_that_dies_fails_the_batch_instead_of_hanging(tmp_path: Path) -
         pool.close()
 
 
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="pipe sizes are Linux's")
+def test_a_worker_pipe_holds_dozens_of_batches_so_the_workers_never_wait_for_the_build(tmp_path: Path) -> None:
+    # While the build unlocks its key or loads the PDF renderer, it submits
+    # nothing: the workers copy what their pipes hold (64 KiB by default: four
+    # or five batches of 64 names, a few milliseconds of work).
+    import fcntl
+
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    pool = CopyPool(1).start()
+    try:
+        size = fcntl.fcntl(pool._all[0].proc.stdin.fileno(), fcntl.F_GETPIPE_SZ)
+        assert size == payloadcopy.PIPE_SIZE if limit >= payloadcopy.PIPE_SIZE else size >= 65536
+        (tmp_path / "in").mkdir()
+        jobs = []
+        for i in range(3):
+            (tmp_path / "in" / f"{i}").write_bytes(b"%d" % i)
+            st = os.lstat(tmp_path / "in" / f"{i}")
+            jobs.append((str(tmp_path / "in" / f"{i}"), str(tmp_path / f"out/{i}"), (st.st_ino, st.st_dev), f"{i}"))
+        futures = [pool.submit(("sha256",), jobs)]
+        assert [a[0] for a in futures[0].result(timeout=60)] == [1, 1, 1]
+    finally:
+        pool.close()
+
+
 def _tree(root: Path) -> None:
     rnd = __import__("random").Random(7)
     for d in range(6):

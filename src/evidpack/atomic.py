@@ -38,6 +38,27 @@ def sigterm_interrupts() -> Iterator[None]:
             signal.signal(signal.SIGTERM, old)
 
 
+@contextmanager
+def signals_deferred() -> Iterator[list[int]]:
+    """Within the block, SIGINT and SIGTERM are noted (in the list it gives), not
+    acted on (main thread only): for the few quick steps that, once begun, must
+    all be done, such as moving a finished output into place."""
+    got: list[int] = []
+    if not in_main_thread():
+        yield got
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        got.append(signum)
+
+    old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or new entry in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)

@@ -15,6 +15,7 @@ import mmap
 import os
 import secrets
 import shutil
+import signal
 import threading
 import zipfile
 from collections.abc import Callable, Iterable
@@ -26,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import FORMAT, TOOL_NAME, __version__, bag, canonical, merkle
 from .bundle import Bundle
-from .casefile import Case
+from .casefile import Case, Source
 from .cataloguewriter import RowSpool
-from .atomic import Interrupted, fsync_dir, sigterm_interrupts
+from .atomic import Interrupted, fsync_dir, signals_deferred, sigterm_interrupts
 from .errors import EvidpackError
 from .hashing import hash_file
 from .importers import ImportContext, importer_for
@@ -114,7 +115,7 @@ class BundleWriter:
         self._items = open(root / "evidpack/items.jsonl", "wb", buffering=_WRITE_BUFFER)
         self._manifests = {a: open(root / f"manifest-{a}.txt", "wb", buffering=_WRITE_BUFFER) for a in algorithms}
         self.records_written: list[str] = []
-        # The importers' catalogue rows go to a file beside the bundle (never into it) until the catalogue is written.
+        # The importers' catalogue rows go to a hidden file in the unsealed folder until the catalogue is written (deleted before sealing).
         self.rows = rows if rows is not None else RowSpool(_rows_path(root))
 
     @property
@@ -256,9 +257,11 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 
 def _rows_path(root: Path) -> Path:
-    """Where the importers' catalogue rows are spooled while ``root`` is built:
-    beside it (on the same disk, outside the bundle), hidden."""
-    return root.with_name(f"{root.name}.rows")
+    """Where the importers' catalogue rows are spooled while ``root`` (the
+    temporary folder) is built: inside it, hidden, and deleted before the tag
+    manifest is made. A build killed outright (SIGKILL, power loss) so leaves
+    nothing beside its unsealed temporary folder."""
+    return root / ".catalogue-rows.spool"
 
 
 def tag_files(root: Path) -> list[str]:
@@ -325,6 +328,7 @@ def build(
     from .payloadcopy import CopyPool
 
     rows = RowSpool(_rows_path(tmp))
+    zip_tmp: Path | None = None
     with sigterm_interrupts():
         try:
             tmp.mkdir()
@@ -336,21 +340,70 @@ def build(
                     )
             finally:
                 rows.remove()  # (the catalogue's child, which reads it, has ended)
-            if out.exists() or out.is_symlink():
-                raise EvidpackError(f"{out}: appeared while building; the new bundle was discarded")
-            os.rename(tmp, out)
-            (out / INCOMPLETE_MARKER).unlink()
-            fsync_dir(out / "evidpack")
-            fsync_dir(out.parent)
+            if zip_path is not None:
+                # Written before anything is moved into place: the command makes
+                # the sealed folder and its zip, or, interrupted, neither.
+                zip_tmp = write_zip(tmp, zip_path, built_at, name=out.name, keep_tmp=True)
+            for final in (out, zip_path):
+                if final is not None and (final.exists() or final.is_symlink()):
+                    raise EvidpackError(f"{final}: appeared while building; the new bundle was discarded")
         except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, Interrupted):
-                raise EvidpackError(f"build interrupted ({exc}); nothing was sealed") from None
+            _discard(tmp, zip_tmp)
+            if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+                raise BuildInterrupted(exc) from None
             raise
-    if zip_path is not None:
-        write_zip(out, zip_path, built_at)
+    # Moving the bundle (and its zip) into place takes a moment and must not be
+    # cut short: a signal now is noted, not acted on (the command ends next).
+    with signals_deferred():
+        try:
+            os.rename(tmp, out)
+        except OSError as exc:
+            _discard(tmp, zip_tmp)
+            raise EvidpackError(f"{out}: cannot move the new bundle into place ({exc.strerror or exc}); nothing was sealed") from None
+        (out / INCOMPLETE_MARKER).unlink()
+        fsync_dir(out / "evidpack")
+        if zip_tmp is not None and zip_path is not None:
+            try:
+                os.rename(zip_tmp, zip_path)
+            except OSError as exc:
+                zip_tmp.unlink(missing_ok=True)
+                raise EvidpackError(f"{zip_path}: cannot move the zip into place ({exc.strerror or exc}); {out} is sealed without it") from None
+        fsync_dir(out.parent)
     *counts, signer = result
     return BuildResult(out, *counts, tuple(warnings), zip_path, signer)
+
+
+class BuildInterrupted(EvidpackError):
+    """Ctrl-C or SIGTERM stopped a build before anything was sealed (and
+    everything it wrote was removed); exit status 130 or 143, as a shell gives."""
+
+    def __init__(self, why: BaseException) -> None:
+        how = "Ctrl-C" if isinstance(why, KeyboardInterrupt) else str(why)
+        super().__init__(f"build interrupted ({how}); nothing was sealed")
+        self.exit_code = 130 if isinstance(why, KeyboardInterrupt) else 128 + signal.SIGTERM
+
+
+def _check_acquired_before(source: Source, ctx: ImportContext, built_at: datetime, warn: Callable[[str], None]) -> None:
+    """An acquisition the manifest dates after the bundle's sealing time cannot
+    be right (the manifest's time, or the build's --time or clock, is wrong):
+    a ``warn`` check, sealed with the source, and a warning now."""
+    at = source.acquisition.at
+    if at <= built_at:
+        return
+    text = (
+        f"source {source.id} ({source.label}): acquired at {format_utc(at)} according to the case manifest, "
+        f"after this bundle's sealing time {format_utc(built_at)}; one of the two is wrong "
+        "(the manifest's acquisition time, or the build's --time or clock)"
+    )
+    warn(text)
+    ctx.check("acquisition-time", "warn", text)
+
+
+def _discard(tmp: Path, zip_tmp: Path | None) -> None:
+    """Remove what an unfinished build wrote (its folder and zip, both temporary)."""
+    if zip_tmp is not None:
+        zip_tmp.unlink(missing_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _preload_renderer() -> None:
@@ -393,6 +446,7 @@ def _build_into(
             ctx = ImportContext(writer, source, keep_going, pool)
             first_item = writer._next_item
             importer.run(source, ctx)
+            _check_acquired_before(source, ctx, built_at, warn)
             row = {
                 "id": source.id,
                 "kind": source.kind,
@@ -550,10 +604,15 @@ def _seal_index(
     return details
 
 
-def write_zip(folder: Path, zip_path: Path, built_at: datetime) -> None:
-    """The bag as one zip (top folder = bag name), deterministic for a given bag:
-    sorted names, fixed times, payload stored as is, tag files deflated."""
+def write_zip(folder: Path, zip_path: Path, built_at: datetime, *, name: str | None = None, keep_tmp: bool = False) -> Path:
+    """The bag as one zip (top folder = bag name, ``name`` or the folder's),
+    deterministic for a given bag: sorted names, fixed times, payload stored as
+    is, tag files deflated. The build's in-progress marker is never put in it.
+    Written to a temporary file beside ``zip_path`` and renamed to it, or, with
+    ``keep_tmp``, left there for the caller to rename: the temporary file's path
+    is returned. On any failure no file is left."""
     tmp = zip_path.with_name(f".{zip_path.name}.partial-{secrets.token_hex(4)}")
+    top = name or folder.name
     stamp = built_at.timetuple()[:6]
     stamp = max(stamp, (1980, 1, 1, 0, 0, 0))
     try:
@@ -561,18 +620,23 @@ def write_zip(folder: Path, zip_path: Path, built_at: datetime) -> None:
             names = []
             for dirpath, dirnames, filenames in os.walk(folder):
                 dirnames.sort()
-                for name in filenames:
-                    full = Path(dirpath) / name
+                for fname in filenames:
+                    full = Path(dirpath) / fname
                     names.append(full.relative_to(folder).as_posix())
             for rel in sorted(names):
+                if rel == INCOMPLETE_MARKER:
+                    continue
                 full = folder / rel
-                info = zipfile.ZipInfo(f"{folder.name}/{rel}", date_time=stamp)
+                info = zipfile.ZipInfo(f"{top}/{rel}", date_time=stamp)
                 info.external_attr = (0o100444 if rel.startswith("data/") else 0o100644) << 16
                 info.compress_type = zipfile.ZIP_STORED if rel.startswith("data/") else zipfile.ZIP_DEFLATED
                 size = full.stat().st_size
                 with open(full, "rb") as src, zf.open(info, "w", force_zip64=size >= 2**31) as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
+        if keep_tmp:
+            return tmp
         os.rename(tmp, zip_path)
+        return zip_path
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

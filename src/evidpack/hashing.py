@@ -246,8 +246,9 @@ def in_order(
     """Start work on each item with ``start`` and yield (item, result) in the
     items' order, with at most ``window`` started and not yet yielded, so
     memory stays flat however many items there are. Exceptions propagate.
-    ``idle`` is called once, the first time a result is wanted before it is
-    ready: work to do while waiting."""
+    ``idle`` is work to do while waiting, called once: as soon as ``window``
+    items are under way (the most work there will be queued), or, if there are
+    fewer items, the first time a result is wanted before it is ready."""
     queue: deque[tuple[T, Future[R]]] = deque()
 
     def result(fut: "Future[R]") -> R:
@@ -260,6 +261,9 @@ def in_order(
     for item in items:
         queue.append((item, start(item)))
         if len(queue) >= window:
+            if idle is not None:
+                wait, idle = idle, None
+                wait()
             head, fut = queue.popleft()
             yield head, result(fut)
     while queue:

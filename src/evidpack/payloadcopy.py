@@ -463,6 +463,7 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, pass_fds=tuple(pass_fds)
         )
+        _widen_pipe(self.proc.stdin)
         self._pending: queue.SimpleQueue[Future[list[Any]] | None] = queue.SimpleQueue()
         self._sent = self._answered = 0  # each written by one thread only (submitter, reader)
         self._reader = threading.Thread(target=self._read_answers, name="evidpack-copy-reader", daemon=True)
@@ -522,6 +523,22 @@ class _Worker:
         self._reader.join()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+PIPE_SIZE = 1 << 20  # bytes of batches a worker's pipe holds (Linux's default unprivileged limit; else 64 KiB)
+
+
+def _widen_pipe(pipe: Any) -> None:
+    """Let ``pipe`` hold :data:`PIPE_SIZE` bytes, where the OS allows (Linux), so
+    that a worker has dozens of batches queued, not four or five, before a
+    submit waits for it to read (it reads the next batch when one is done)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is None or pipe is None:
+        return
+    try:
+        fcntl.fcntl(pipe.fileno(), setsize, PIPE_SIZE)
+    except OSError:  # over the user's limit (/proc/sys/fs/pipe-max-size, pipe-user-pages-soft): the default size
+        pass
 
 
 def _fail(fut: "Future[Any]", exc: BaseException) -> None:

@@ -7,6 +7,7 @@ import os
 import posixpath
 import stat as statmod
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ def _trailing_space(name: str) -> int:
     return end
 
 
-def stored_name(name: str, taken: set[str]) -> str:
+def stored_name(name: str, taken: set[str], *, key: bytes | None = None) -> str:
     """The name a file or folder called ``name`` (surrogates for bytes that are not
     UTF-8) is stored under, among siblings whose stored names are ``taken``.
 
@@ -114,8 +115,8 @@ def stored_name(name: str, taken: set[str]) -> str:
     white space from both ends of a line): a stored name without them reads
     the same to every tool. It is shortened to fit
     :data:`NAME_MAX` and made unique with ``~`` and 12 hex digits of the SHA-256
-    of its original bytes when it would be too long or would take a sibling's
-    name. The original name (and its bytes) is in the item record."""
+    of its original bytes (or of ``key``) when it would be too long or would
+    take a sibling's name. The original name (and its bytes) is in the item record."""
     end = _trailing_space(name)
     out = "".join(
         ESCAPE if c == "%" else f"{ESCAPE}{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else f"{ESCAPE}{ord(c):02X}" if c in _ENCODED else c
@@ -123,7 +124,7 @@ def stored_name(name: str, taken: set[str]) -> str:
     ) + "".join(f"{ESCAPE}{b:02X}" for b in name[end:].encode("utf-8"))
     if len(out.encode("utf-8")) <= NAME_MAX and out not in taken:
         return out
-    tag = "~" + hashlib.sha256(raw_bytes(name)).hexdigest()[:12]
+    tag = "~" + hashlib.sha256(raw_bytes(name) if key is None else key).hexdigest()[:12]
     stem, dot, ext = out.rpartition(".")
     ext = dot + ext if stem and 0 < len(ext) <= 16 else ""
     stem = out[: len(out) - len(ext)]
@@ -260,7 +261,7 @@ class FilesImporter:
         with own, ThreadPoolExecutor(4, thread_name_prefix="evidpack-io") as threads:
             pool = ctx.pool if pooled and ctx.pool is not None else own
             units = _units(readable, pooled and pool.workers > 0, self._poolable)
-            for (entries, to_pool), results in in_order(units, start, window=8 if pooled else 32, idle=ctx.waiting_for_copies):
+            for (entries, to_pool), results in in_order(units, start, window=POOL_WINDOW if pooled else 32, idle=ctx.waiting_for_copies):
                 for (f, dest, _why), result in zip(entries, results):
                     if isinstance(result, WriteError):
                         raise EvidpackError(f"cannot write {ctx.payload_path(dest or f.rel)} into the bundle ({result.strerror or result}); nothing was sealed")
@@ -306,11 +307,7 @@ class FilesImporter:
 
     def _found(self, source: "Source", ctx: ImportContext) -> Iterator[Found]:
         if source.is_list:
-            for p in source.paths:
-                lst = self._lstat(p, source)
-                if statmod.S_ISDIR(lst.st_mode):
-                    raise EvidpackError(f"{p}: is a folder; a list of files may only name files")
-                yield Found(str(p), p.name, lst)
+            yield from self._listed(source)
             return
         root = source.paths[0]
         lst = self._lstat(root, source)
@@ -334,6 +331,29 @@ class FilesImporter:
                 f"{len(empty)} empty folder(s) are listed in sources.jsonl but cannot be held in a BagIt payload",
             )
 
+    def _listed(self, source: "Source") -> Iterator[Found]:
+        """The files of a list, copied flat. Files of the same name from different
+        folders are each stored under that name with ``~`` and 12 hex digits of
+        the SHA-256 of the path the manifest gives (see :func:`stored_name`), and
+        recorded by that path, so each can be told apart; a file listed twice
+        is refused."""
+        seen: dict[str, int] = {}
+        repeated = {n for n, k in Counter(p.name for p in source.paths).items() if k > 1}
+        taken = {p.name for p in source.paths}
+        for n, (written, p) in enumerate(zip(source.written, source.paths)):
+            lst = self._lstat(p, source)
+            if statmod.S_ISDIR(lst.st_mode):
+                raise EvidpackError(f"{written}: is a folder; a list of files may only name files")
+            first = seen.setdefault(os.path.normpath(p), n)
+            if first != n:
+                raise EvidpackError(f"{written}: source {source.id} lists the same file twice (also as {source.written[first]})")
+            if p.name not in repeated:
+                yield Found(str(p), p.name, lst)
+                continue
+            dest = stored_name(p.name, taken, key=os.fsencode(written))
+            taken.add(dest)
+            yield Found(str(p), written, lst, dest)
+
     @staticmethod
     def _lstat(p: os.PathLike[str] | str, source: "Source") -> os.stat_result:
         try:
@@ -350,7 +370,7 @@ class FilesImporter:
         entries found otherwise (a device's extra files) are checked here, within
         their folder (the walk yields a folder's files together)."""
         folder: str | None = None
-        seen: dict[str, str] = {}
+        seen: dict[str, int] = {}
         source = ctx.source
         renamed, examples = 0, []
         for f in found:
@@ -413,6 +433,11 @@ def shown_path(source: "Source", rel: str) -> str:
 SMALL_MAX = 256 * 1024  # files below this are copied by the worker processes, in batches
 LARGE_MIN = 64 << 20  # files from this size are copied by a worker process each (its own CPU, its own GIL)
 BATCH = 64
+# Units under way at once when worker processes copy: enough that the workers
+# keep copying (about 0.1 s of small files each) while the build does the work
+# that holds this process (unlocking the key, when the first units are under
+# way; loading the PDF renderer). Their pipes are made large enough to take them.
+POOL_WINDOW = 64
 INLINE_BATCHES = 2  # the first batches are copied in threads: a small source starts no processes (unless started: the CLI does)
 
 
