@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_KEY, DEMO_PASS, TRUSTED, build_args
+from conftest import DEMO_KEY, DEMO_PASS, TRUSTED, build_args, manifest_text
 
 
 def _verify(cli, target: Path):
@@ -62,7 +62,6 @@ def _rewrite(z: Path, dst: Path, *, before: bytes = b"", after: bytes = b"", com
 @pytest.mark.parametrize(
     "change, said",
     [
-        ({"before": b"MZ" * 50}, "100 byte(s) before the first zip entry"),
         ({"after": b"appended"}, "8 byte(s) after the zip's end record"),
         ({"comment": b"not from evidpack"}, "a zip comment of 17 byte(s)"),
     ],
@@ -74,6 +73,35 @@ def test_bytes_outside_a_bundle_zips_entries_are_named(cli, bundle_zip: Path, tm
     assert r.exit_code == 0, r.output
     (line,) = _warn_lines(r.output)
     assert "outside-seal" in line and f"doctored.zip: {said}, outside the bag" in line
+
+
+def test_bytes_before_a_bundle_zips_first_entry_are_refused(cli, bundle_zip: Path, tmp_path: Path) -> None:
+    doctored = _rewrite(bundle_zip, tmp_path / "doctored.zip", before=b"MZ" * 50)
+    r = _verify(cli, doctored)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"evidpack: error: {doctored}: 100 byte(s) come before its first zip entry; a bundle zip as evidpack writes it")
+    assert "VERIFIED" not in r.output
+
+
+def test_a_bundle_zip_cut_off_after_an_earlier_bundle_it_holds_is_not_verified_as_that_bundle(cli, bundle_zip: Path, tmp_path: Path) -> None:
+    # A later case holds an earlier case's bundle zip as evidence; cut off just
+    # after that inner zip, the file read from its end is the earlier bundle.
+    (tmp_path / "later").mkdir()
+    shutil.copyfile(bundle_zip, tmp_path / "later/earlier.zip")
+    m = tmp_path / "later.toml"
+    m.write_text(manifest_text('"later"', case_id="TC-0002"))
+    out = tmp_path / "z2/TC-0002"
+    assert cli(*build_args(m, out, "--zip")).exit_code == 0
+    outer = out.with_name("TC-0002.zip").read_bytes()
+    inner = bundle_zip.read_bytes()
+    end = outer.index(inner) + len(inner)
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(outer[: end + 1000])
+    r = _verify(cli, cut)
+    assert r.exit_code == 2, r.output
+    assert "come before its first zip entry" in r.stderr and "VERIFIED" not in r.output
+    r = cli("verify", cut, "--trust", TRUSTED, "--json")
+    assert r.exit_code == 2 and "VERIFIED" not in r.output
 
 
 def test_an_empty_folder_entry_in_a_bundle_zip_is_named(cli, bundle_zip: Path, tmp_path: Path) -> None:
@@ -97,3 +125,13 @@ def test_bytes_outside_a_disclosure_packages_entries_are_named(cli, bundle: Path
     (line,) = _warn_lines(r.output)
     assert "outside-package" in line and "4096 byte(s) after the zip's end record" in line
     assert r.output.rstrip().endswith("(1 warning(s) above)")
+
+
+def test_bytes_before_a_disclosure_packages_first_entry_are_refused(cli, bundle: Path, tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg.zip"
+    r = cli("disclose", bundle, "--include", "S01", "--key", DEMO_KEY, "--passphrase-file", DEMO_PASS,
+            "--to", "Defence", "--plain", "--out", pkg)
+    assert r.exit_code == 0, r.output
+    doctored = _rewrite(pkg, tmp_path / "doctored-pkg.zip", before=b"\0" * 64)
+    r = _verify(cli, doctored)
+    assert r.exit_code == 2 and "64 byte(s) come before its first zip entry; a disclosure package as evidpack writes it" in r.stderr, r.output

@@ -111,6 +111,7 @@ class Bundle:
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise EvidpackError(f"{path}: not a bundle folder or a readable zip ({exc})") from None
         b.is_zip, b._zip = True, zf
+        refuse_zip_prefix(zf, path, "a bundle zip")
         tops = {n.split("/", 1)[0] for n in zf.namelist()}
         if len(tops) != 1:
             raise EvidpackError(f"{path}: a bundle zip must hold exactly one top folder")
@@ -328,14 +329,11 @@ class Bundle:
 
 
 def zip_outside_bytes(zf: zipfile.ZipFile, path: Path) -> list[str]:
-    """What a zip holds outside its entries, in words: bytes before the first
-    entry, a comment, bytes after the end record. None of it is part of the bag
-    (no digest covers it, and no entry changes with it); evidpack writes none."""
+    """What a zip holds outside its entries, in words: a comment, bytes after the
+    end record. None of it is part of the bag (no digest covers it, and no entry
+    changes with it); evidpack writes none. Bytes before the first entry are
+    refused (:func:`refuse_zip_prefix`), not listed here."""
     out: list[str] = []
-    infos = zf.infolist()
-    first = min((i.header_offset for i in infos), default=getattr(zf, "start_dir", 0))
-    if first > 0:
-        out.append(f"{first} byte(s) before the first zip entry")
     if zf.comment:
         out.append(f"a zip comment of {len(zf.comment)} byte(s)")
     try:
@@ -349,6 +347,20 @@ def zip_outside_bytes(zf: zipfile.ZipFile, path: Path) -> list[str]:
         if tail > 0:
             out.append(f"{tail} byte(s) after the zip's end record")
     return out
+
+
+def refuse_zip_prefix(zf: zipfile.ZipFile, path: Path, what: str) -> None:
+    """A zip evidpack writes starts with its first entry. Bytes before it are
+    what a file cut off just after a zip it holds looks like (a bundle holding
+    an earlier bundle's zip as evidence, or a package holding one): read from
+    its end, such a file is the inner zip, a different case. Nothing is verified."""
+    first = min((i.header_offset for i in zf.infolist()), default=getattr(zf, "start_dir", 0))
+    if first > 0:
+        raise EvidpackError(
+            f"{path}: {first} byte(s) come before its first zip entry; {what} as evidpack writes it starts with its first entry, "
+            "and a file cut off just after a zip it holds reads like this one; nothing was verified "
+            "(compare the file's size and SHA-256 with what was delivered)"
+        )
 
 
 def _zip_empty_folders(zf: zipfile.ZipFile, prefix: str) -> list[str]:

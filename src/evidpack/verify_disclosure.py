@@ -38,7 +38,7 @@ import pyzipper
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from . import bag, canonical, custody
-from .bundle import file_kind, zip_entry_problem, zip_outside_bytes
+from .bundle import file_kind, refuse_zip_prefix, zip_entry_problem, zip_outside_bytes
 from .disclose import (
     CUSTODY_MEMBER,
     DISCLOSER_KEY,
@@ -132,6 +132,7 @@ class Package:
             self._infos[rel] = info
             infos.append(info)
         self.names = sorted(self._infos)
+        refuse_zip_prefix(self._zip, self.path, "a disclosure package")
         self.outside = zip_outside_bytes(self._zip, self.path)
         self.unencrypted = sorted(rel for rel, i in self._infos.items() if not _aes256(i))
         self.encrypted = bool(infos) and not self.unencrypted
