@@ -270,8 +270,9 @@ def test_zone_in_the_header_is_used_and_a_conflict_with_the_manifest_is_a_warnin
 
 def test_a_naive_time_without_a_stated_zone_stops_the_build_naming_file_and_row(cli, tmp_path: Path) -> None:
     r, out = build(cli, tmp_path, {"ip.csv": logins_csv("2026-03-11 14:02:09")}, "")
-    fails(r, "ip.csv row 2", "time", "never guesses a zone", "--keep-going")
+    text = fails(r, "ip.csv row 2", "time", "never guesses a zone", "--keep-going")
     assert not out.exists()
+    assert "evidpack/records" not in text  # (no record was written: the build stopped)
 
 
 def test_with_keep_going_a_bad_row_is_kept_and_counted(cli, tmp_path: Path) -> None:
@@ -287,6 +288,7 @@ def test_with_keep_going_a_bad_row_is_kept_and_counted(cli, tmp_path: Path) -> N
     assert rec["counts"] == {"accounts": 0, "logins": 2, "rows": 2, "rows_with_problems": 1, "parse_errors": 1, "weixin_likely": 0}
     failed = [c for c in checks(out) if c["verdict"] == "fail"]
     assert [c["check"] for c in failed] == ["wechat-rows"] and "1 of 2 rows" in failed[0]["detail"]
+    assert "see evidpack/records/S01-wechat.json" in failed[0]["detail"]
     db = sqlite3.connect(out / "evidpack/catalogue.sqlite")
     assert db.execute("select row, field from wechat_parse_errors").fetchall() == [(2, "time")]
 

@@ -501,8 +501,8 @@ def _checks(ctx: ImportContext, source: "Source", production: Production, files:
         ctx.problem(
             f"{place.describe(first['row'], source_name(source, {'original_path': first['file'], 'path': ''}))}: "
             f"{first['field']}: {first['problem']} "
-            f"({counts['rows_with_problems']} of {counts['rows']} rows have problems; every row is kept, "
-            f"see evidpack/records/{source.id}-wechat.json)",
+            f"({counts['rows_with_problems']} of {counts['rows']} rows have problems"
+            + (f"; every row is kept, see evidpack/records/{source.id}-wechat.json)" if ctx.keep_going else ")"),
             check="wechat-rows",
         )
     elif counts["rows"]:
