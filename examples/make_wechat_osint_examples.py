@@ -60,9 +60,9 @@ ACCOUNTS = [
 LOGINS = [
     # login time (UTC+8, naive spreadsheet date cells; one written as text, day first), WeChat ID, IP, device, event
     (datetime(2026, 3, 11, 14, 2, 9), "wxid_example_dragon", "203.0.113.7:52311", "iPhone 14 (iOS 17.3)", "login"),
-    (datetime(2026, 3, 11, 18, 45, 0), "wxid_example_dragon", "[2001:db8:85a3::8a2e:370:7334]:443", "iPhone 14 (iOS 17.3)", "login"),
-    ("03/04/2026 10:15:00", "wxid_example_plum", "198.51.100.23", "Pixel 7 (Android 14)", "login"),
-    (datetime(2026, 3, 12, 9, 0, 0), "wxid_example_kestrel", "192.0.2.55", "Windows PC (WeChat 3.9)", "logout"),
+    (datetime(2026, 3, 10, 18, 45, 0), "wxid_example_dragon", "[2001:db8:85a3::8a2e:370:7334]:443", "iPhone 14 (iOS 17.3)", "login"),
+    ("03/02/2026 10:15:00", "wxid_example_plum", "198.51.100.23", "Pixel 7 (Android 14)", "login"),
+    (datetime(2026, 3, 11, 9, 0, 0), "wxid_example_kestrel", "192.0.2.55", "Windows PC (WeChat 3.9)", "logout"),
 ]
 
 

@@ -134,9 +134,9 @@ def test_login_rows_are_read_in_the_stated_zone(example: Path) -> None:
     got = [(entry["time"]["original"], entry["time"]["utc"], entry["time"]["zone_source"], entry["ip"], entry["port"], entry["ip_version"]) for entry in logins]
     assert got == [
         ("2026-03-11 14:02:09", "2026-03-11T06:02:09Z", "manifest", "203.0.113.7", 52311, 4),
-        ("2026-03-11 18:45:00", "2026-03-11T10:45:00Z", "manifest", "2001:db8:85a3::8a2e:370:7334", 443, 6),
-        ("03/04/2026 10:15:00", "2026-04-03T02:15:00Z", "manifest", "198.51.100.23", None, 4),
-        ("2026-03-12 09:00:00", "2026-03-12T01:00:00Z", "manifest", "192.0.2.55", None, 4),
+        ("2026-03-10 18:45:00", "2026-03-10T10:45:00Z", "manifest", "2001:db8:85a3::8a2e:370:7334", 443, 6),
+        ("03/02/2026 10:15:00", "2026-02-03T02:15:00Z", "manifest", "198.51.100.23", None, 4),
+        ("2026-03-11 09:00:00", "2026-03-11T01:00:00Z", "manifest", "192.0.2.55", None, 4),
     ]
     assert logins[1]["ip_as_given"] == "[2001:db8:85a3::8a2e:370:7334]:443"
     assert logins[0]["at"] == {"item": "E0002", "file": "ip-log.xlsx", "member": None, "sheet": "IP log", "row": 2}
@@ -154,6 +154,27 @@ def test_plus_86_account_carries_the_jurisdiction_note_everywhere(example: Path)
     assert db.execute("select wechat_id, phone_e164, weixin_likely from wechat_accounts where weixin_likely").fetchall() == [
         ("wxid_example_dragon", "+8613123456789", 1)
     ]
+
+
+def test_the_example_has_no_time_after_it_was_received(example: Path) -> None:
+    assert not [c for c in checks(example) if c["check"] == "wechat-after-received"]
+
+
+def test_a_time_after_the_production_was_received_is_a_warning(cli, tmp_path: Path) -> None:
+    # 03/04/2026 read day first is 3 April: after a production received in March,
+    # so the date order (or the zone, or received_at) is wrong.
+    request = '[sources.options.request]\ntype = "preservation"\nsent_at = "2026-03-01T00:00:00Z"\nreceived_at = "2026-03-11T09:30:00Z"\n'
+    data = logins_csv("2026-03-11 14:02:09", "03/04/2026 10:15:00", "2026-03-11 18:45:00")
+    rec, out = built(cli, tmp_path, {"ip.csv": data}, ZONE + 'date_order = "DMY"\n' + request)
+    (late,) = [c for c in checks(out) if c["check"] == "wechat-after-received"]
+    assert late["verdict"] == "warn"
+    assert late["detail"].startswith("2 time(s) are later than the production was received (2026-03-11T09:30:00Z), which cannot be: ")
+    assert "ip.csv row 3: login time 2026-04-03T02:15:00Z (read as '03/04/2026 10:15:00')" in late["detail"]
+    assert "ip.csv row 4: login time 2026-03-11T10:45:00Z" in late["detail"]
+    assert [e["time"]["utc"] for e in rec["logins"]] == ["2026-03-11T06:02:09Z", "2026-04-03T02:15:00Z", "2026-03-11T10:45:00Z"]  # kept as read
+    # Read month first, the same rows are all before the production was received.
+    rec, out = built(cli, tmp_path / "mdy", {"ip.csv": logins_csv("03/04/2026 10:15:00")}, ZONE + 'date_order = "MDY"\n' + request)
+    assert not [c for c in checks(out) if c["check"] == "wechat-after-received"]
 
 
 def test_request_timeline_and_received_custody_event(example: Path) -> None:

@@ -487,6 +487,42 @@ def _expansion(m: ZipMember) -> str | None:
 # --- checks -------------------------------------------------------------------------------------
 
 
+def _after_received(ctx: ImportContext, production: Production, request: dict[str, Any] | None) -> None:
+    """A production cannot hold a login, or an account registered, after it was
+    received: such a time means a wrong zone, a wrong date order, or a wrong
+    ``received_at``. A ``warn`` check naming the first few (every time is kept
+    as read)."""
+    received_text = (request or {}).get("received_at")
+    if not received_text:
+        return
+    received = parse_rfc3339(received_text)
+    late: list[str] = []
+    count = 0
+
+    def look(time: dict[str, Any] | None, at: dict[str, Any], what: str) -> None:
+        nonlocal count
+        utc = (time or {}).get("utc")
+        if utc and parse_rfc3339(utc) > received:
+            count += 1
+            if len(late) < 3:
+                where = at["file"] + (f"!{at['member']}" if at.get("member") else "") + (f" sheet {at['sheet']!r}" if at.get("sheet") else "")
+                late.append(f"{where} row {at['row']}: {what} {utc} (read as {time.get('original')!r})")
+
+    for acc in production.accounts:
+        look(acc.get("registration_time"), acc["at"], "registered")
+    for entry in production.logins:
+        look(entry.get("time"), entry["at"], "login time")
+    if count:
+        ctx.check(
+            "wechat-after-received",
+            "warn",
+            f"{count} time(s) are later than the production was received ({received_text}), which cannot be: "
+            f"{'; '.join(late)}{'; …' if count > len(late) else ''}. Check the zone, the date order (date_order) and received_at; "
+            "every time is kept as read",
+        )
+
+
+
 def _checks(ctx: ImportContext, source: "Source", production: Production, files: list[dict[str, Any]], request: dict[str, Any] | None) -> None:
     counts = production.counts()
     if counts["rows"] == 0:
@@ -507,6 +543,7 @@ def _checks(ctx: ImportContext, source: "Source", production: Production, files:
         )
     elif counts["rows"]:
         ctx.check("wechat-rows", "pass", f"{counts['accounts']} account row(s) and {counts['logins']} login row(s) read without problems")
+    _after_received(ctx, production, request)
     for subject, text in production.notes:
         ctx.check("wechat-zone", "warn", text, subject)
     for acc in production.jurisdiction:
