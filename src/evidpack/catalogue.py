@@ -40,7 +40,7 @@ from .bundle import Bundle, zip_bomb_problem
 from .custody import CUSTODY_FILE, line_hash, parse_lines
 from .errors import EvidpackError, IntegrityError
 from .hashing import copy_and_hash
-from .keys import parse_public_key
+from .keys import PublicKey, parse_public_key
 from .names import SIG_FILE, TAGMANIFEST
 
 
@@ -476,8 +476,21 @@ DEFAULT_MAX_MEMORY = 1 << 30
 MAX_VALUE_BYTES = 64 << 20
 
 
+class UntrustedSigner(EvidpackError):
+    """The seal is intact, but its key is not among the keys the user trusts (exit 3,
+    as ``evidpack verify`` exits for an intact bundle sealed by an untrusted key)."""
+
+    exit_code = 3
+
+
 class Catalogue:
-    """A catalogue opened read-only for queries (see :func:`open_catalogue`)."""
+    """A catalogue opened read-only for queries (see :func:`open_catalogue`).
+    ``signer`` is the key whose signature over the tag manifest was checked (as
+    ``evidpack/signer.pem`` names it: the name and role are its own claim), and
+    ``trusted_as`` the ``--trust`` key it is, when trusted keys were given."""
+
+    signer: PublicKey | None = None
+    trusted_as: PublicKey | None = None
 
     def __init__(
         self,
@@ -597,15 +610,21 @@ class Catalogue:
 
 @contextmanager
 def open_catalogue(
-    bundle_path: Path, *, timeout: float | None = DEFAULT_TIMEOUT, max_memory: int | None = DEFAULT_MAX_MEMORY
+    bundle_path: Path,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+    trusted: list[PublicKey] | None = None,
 ) -> Iterator[Catalogue]:
     """The bundle's catalogue opened read-only, with every custody event.
 
     The tag manifest's Ed25519 signature is checked against
     ``evidpack/signer.pem`` first, and the catalogue must match its line in that
-    signed manifest: this checks that the seal is intact, not who sealed it
-    (trusting the signer is ``evidpack verify --trust``'s job), and hashes no
-    payload. A bundle folder's catalogue is then opened in place (``mode=ro``,
+    signed manifest: this checks that the seal is intact, and hashes no payload.
+    Who sealed it is checked only against ``trusted`` keys (``--trust``, as
+    ``evidpack verify --trust``): given, a signer not among them raises
+    :class:`UntrustedSigner` (exit 3) once the seal is found intact; without
+    them, the caller says whose key it is (``Catalogue.signer``). A bundle folder's catalogue is then opened in place (``mode=ro``,
     ``immutable``), and checked again to be the same file, unchanged, after it is
     opened and after the last row; a zipped bundle's is copied to a private
     temporary file first. The table ``custody`` is a temporary, in-memory table built from
@@ -623,8 +642,9 @@ def open_catalogue(
         interrupt.installed(),
         _heap_limit(max_memory),
         Bundle.open(bundle_path) as b,
-        _catalogue_file(b, bundle_path) as (path, still_sealed),
+        _catalogue_file(b, bundle_path) as (path, still_sealed, signer),
     ):
+        trusted_as = _check_trusted(signer, trusted, bundle_path)
         events = read_custody(b, bundle_path)
         conn = _connect_read_only(path, bundle_path)
         catalogue = None
@@ -632,12 +652,30 @@ def open_catalogue(
             still_sealed()
             _load_live_custody(conn, events, bundle_path)
             catalogue = Catalogue(conn, bundle_path, interrupt, max_memory=max_memory, still_sealed=still_sealed)
+            catalogue.signer, catalogue.trusted_as = signer, trusted_as
             yield catalogue
         finally:
             if catalogue is not None:
                 catalogue.close()
             else:
                 conn.close()
+
+
+def _check_trusted(signer: PublicKey, trusted: list[PublicKey] | None, bundle_path: Path) -> PublicKey | None:
+    """The ``trusted`` key that sealed the bundle; :class:`UntrustedSigner` when keys
+    were given and the sealing key is none of them; None when none were given."""
+    if trusted is None:
+        return None
+    from .verify import trusted_key
+
+    match = trusted_key(signer, trusted)
+    if match is None:
+        raise UntrustedSigner(
+            f"{bundle_path}: sealed by key {signer.fingerprint} (signer.pem claims: {signer.name or '(no name)'}, "
+            f"{signer.role or '(no role)'}), which is not among the {len(trusted)} trusted key(s); not queried "
+            "(evidpack verify --trust gives the full report)"
+        )
+    return match
 
 
 def _sqlite_heap_limit() -> Callable[[int], int] | None:
@@ -684,10 +722,11 @@ def _identity(st: os.stat_result) -> tuple[int, ...]:
 
 
 @contextmanager
-def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
+def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[tuple[Path, Callable[[], None], PublicKey]]:
     """A path to the catalogue file that SQLite can open, checked against the
     signed tag manifest; a temporary copy (removed afterwards) for a zip. With
-    it, a check that the file is still the one whose digest was checked.
+    it, a check that the file is still the one whose digest was checked, and the
+    key whose signature over the tag manifest verified.
 
     A folder's catalogue must be a regular file (a symbolic link is not
     followed, a FIFO never waited on); it is hashed through the descriptor it
@@ -698,7 +737,7 @@ def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[tuple[Path, Callab
     anything is written when it could not be a catalogue evidpack wrote (it
     inflates implausibly far, :func:`~evidpack.bundle.zip_bomb_problem`) or
     would not fit in the temporary folder."""
-    tm = _signed_tag_manifest(b, bundle_path)
+    tm, signer = _signed_tag_manifest(b, bundle_path)
     if not b.is_zip:
         special = _special_file(b.path / CATALOGUE_FILE)
         if special is not None:
@@ -737,7 +776,7 @@ def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[tuple[Path, Callab
                     "what was shown cannot be relied on; run evidpack verify"
                 )
 
-        yield path, still_sealed
+        yield path, still_sealed, signer
         return
     bomb = zip_bomb_problem(info)
     if bomb is not None:
@@ -765,7 +804,7 @@ def _catalogue_file(b: Bundle, bundle_path: Path) -> Iterator[tuple[Path, Callab
         except OSError as exc:  # e.g. the disk filled up meanwhile
             raise EvidpackError(f"{bundle_path}: cannot copy {CATALOGUE_FILE} to {name} ({exc.strerror or exc})") from None
         _check_digest(digests["sha256"], sealed, bundle_path)
-        yield Path(name), lambda: None
+        yield Path(name), lambda: None, signer
     finally:
         os.unlink(name)
 
@@ -786,10 +825,10 @@ def _special_file(path: Path) -> str | None:
     return None
 
 
-def _signed_tag_manifest(b: Bundle, bundle_path: Path) -> bytes:
+def _signed_tag_manifest(b: Bundle, bundle_path: Path) -> tuple[bytes, PublicKey]:
     """The tag manifest, once its Ed25519 signature (tagmanifest-sha256.txt.sig)
     verifies with evidpack/signer.pem, as ``evidpack verify``'s signature check
-    does. Whose key that is, is for ``evidpack verify --trust`` to judge."""
+    does, and that key. Whose key that is, is for ``--trust`` to judge."""
     tm, pem, sig = b.read(TAGMANIFEST), b.read(SIGNER_FILE), b.read(SIG_FILE)
     why = None
     if tm is None or pem is None or sig is None:
@@ -810,7 +849,7 @@ def _signed_tag_manifest(b: Bundle, bundle_path: Path) -> bytes:
             f"{bundle_path}: the tag manifest's signature does not verify{detail}: the catalogue cannot be trusted; run evidpack verify"
         )
     assert tm is not None
-    return tm
+    return tm, signer
 
 
 def _sealed_digest(tm: bytes, bundle_path: Path) -> str:

@@ -28,7 +28,12 @@ from .errors import EvidpackError
     "--max-memory", type=click.IntRange(min=16, max=1 << 20), default=1024, show_default=True, metavar="MIB",
     help="Stop a statement that needs more memory in SQLite than this.",
 )
-def query(bundle: Path, sql: str, as_json: bool, timeout: float, max_memory: int) -> None:
+@click.option(
+    "--trust", "trust", multiple=True, type=click.Path(path_type=Path),
+    help="A trusted public key file or a folder of them (as for evidpack verify); repeatable. "
+    "A catalogue sealed by any other key is not queried.",
+)
+def query(bundle: Path, sql: str, as_json: bool, timeout: float, max_memory: int, trust: tuple[Path, ...]) -> None:
     """Run a read-only SQL query on BUNDLE's catalogue (a folder or a zip).
 
     The catalogue (evidpack/catalogue.sqlite) is opened read-only and never
@@ -40,8 +45,11 @@ def query(bundle: Path, sql: str, as_json: bool, timeout: float, max_memory: int
 
     Before querying, the tag manifest's Ed25519 signature is checked against
     evidpack/signer.pem and the catalogue against its line: this checks that the
-    seal is intact, not who sealed it (evidpack verify --trust does that). No
-    payload file is hashed.
+    seal is intact. Who sealed it is checked with --trust (as evidpack verify
+    --trust does): a catalogue sealed by another key is not queried (exit 3).
+    Without --trust, one line on standard error names the sealing key (name,
+    role and fingerprint, as signer.pem claims them) and says it was not
+    checked. No payload file is hashed.
 
     The catalogue may have been made by anyone who can sign a tag manifest, so
     every statement is bounded: --timeout, --max-memory, values of at most
@@ -54,24 +62,36 @@ def query(bundle: Path, sql: str, as_json: bool, timeout: float, max_memory: int
                 catalogue differs from it (or changed while it was queried);
                 2 bad SQL, a statement that would write, a limit reached, not
                 a bundle, or a tag file too large or inflating like a zip
-                bomb; 130 interrupted (Ctrl-C).
+                bomb; 3 intact, but sealed by a key not among the --trust
+                keys; 130 interrupted (Ctrl-C).
 
     \b
     Examples:
       evidpack query bundles/NC-2026-0142 "SELECT id, path, size FROM items ORDER BY size DESC LIMIT 5"
+      evidpack query bundles/NC-2026-0142 "SELECT count(*) FROM items" --trust keys/trusted/
       evidpack query bundles/NC-2026-0142 "SELECT * FROM items WHERE sha256 = 'df16c8…'" --json
       evidpack query bundles/NC-2026-0142 "SELECT seq, at, action, actor_name FROM custody"
       evidpack query bundles/NC-2026-0142 "SELECT id, path FROM items WHERE rowid IN
           (SELECT rowid FROM items_fts WHERE items_fts MATCH 'MicroMsg')"
     """
     from .catalogue import open_catalogue
+    from .cli import warn
+    from .keys import load_trusted
 
-    with open_catalogue(bundle, timeout=timeout, max_memory=max_memory << 20) as catalogue:
+    trusted = load_trusted(list(trust)) if trust else None
+    with open_catalogue(bundle, timeout=timeout, max_memory=max_memory << 20, trusted=trusted) as catalogue:
         columns, rows = catalogue.query(sql)
         if as_json:
             _print_json(bundle, columns, rows)
         else:
             _print_table(bundle, columns, rows)
+        signer = catalogue.signer
+    if trusted is None and signer is not None:
+        # (after the result, so that a query that fails still says one line: its error)
+        warn(
+            f"sealed by {signer.name or '(name not recorded)'} ({signer.role or 'role not recorded'}) {signer.fingerprint}, "
+            "as evidpack/signer.pem claims; not checked against trusted keys (give --trust KEYFILE_OR_FOLDER)"
+        )
 
 
 def _cell(value: Any) -> Any:

@@ -69,10 +69,53 @@ def custody_add(bundle: Path, action: str, key_file: Path, passphrase_file: Path
 
     if action in ("created", "acquired", "imported", "source-verified", "sealed"):
         raise EvidpackError(f"--action {action}: written only by `evidpack build`")
+    if action == "repaired":
+        raise EvidpackError("--action repaired: written only by `evidpack custody repair`")
     details = _details(to, from_, note, detail)
     key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
     done = c.append(bundle, action, key, details)
     echo_safe(f"event {done.seq}: {terminal_safe(action)} by {terminal_safe(key.public.name)} ({key.public.fingerprint})")
+    echo_safe(f"head: {terminal_safe(done.head)}")
+
+
+@custody.command("repair")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--key", "key_file", required=True, type=click.Path(path_type=Path), help="Your private key: the 'repaired' event is signed by, and names, you.")
+@_passphrase_option
+@click.option("--tail-to", "tail_to", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A new file, outside the bundle, to keep the torn bytes in (never overwritten).")
+@click.option("--note", help="Free text: what happened (the crash, the power cut), ...")
+def custody_repair(bundle: Path, key_file: Path, passphrase_file: Path | None, tail_to: Path, note: str | None) -> None:
+    """Move an incomplete last line (a torn write) out of BUNDLE's custody log.
+
+    An append killed mid-write (a crash, a power cut) can leave the log ending in
+    part of a line; nothing can be added after it. This moves those bytes, and
+    only those, into the new file --tail-to (outside the bundle) and appends in
+    their place a signed 'repaired' event recording their offset, length and
+    SHA-256 and the file's name: nothing is deleted unrecorded, the log verifies
+    again, and `evidpack verify` names the repair. Every line before the torn one
+    must be intact, and the seal is checked first, as for `custody add`.
+
+    \b
+    Example:
+      evidpack custody repair bundles/NC-2026-0142 --key keys/jroe.key \\
+          --tail-to NC-2026-0142-custody-torn.bin --note "power cut during custody add"
+      sha256sum NC-2026-0142-custody-torn.bin   # any time later: the event's torn_sha256
+    """
+    from . import custody as c
+    from .cli import refuse_inside_bundle
+    from .keys import load_signing_key
+
+    refuse_inside_bundle(tail_to, bundle, "keep the torn bytes outside the bundle")
+    if note is not None:
+        _details(None, None, note, ())  # (UTF-8 only, as for custody add)
+    key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
+    done = c.repair(bundle, key, tail_to, note=note)
+    echo_safe(
+        f"moved {done.torn_bytes} torn byte(s) (sha256 {done.torn_sha256}) from the end of the custody log "
+        f"(offset {done.offset}) to {terminal_safe(tail_to)}"
+    )
+    echo_safe(f"event {done.seq}: repaired by {terminal_safe(key.public.name)} ({key.public.fingerprint})")
     echo_safe(f"head: {terminal_safe(done.head)}")
 
 

@@ -49,6 +49,7 @@ ACTIONS = (
     "redacted",
     "disclosed",
     "note",
+    "repaired",
 )
 
 
@@ -145,15 +146,20 @@ class RawLine:
     digest: str
     size: int
     torn: bool
+    start: bytes = b""  # of a line too long to keep: its first bytes, when asked for (``keep_start``)
 
 
-def iter_raw_lines(read: Callable[[int], bytes], max_line: int = MAX_LINE, chunk: int = 1 << 20) -> Iterator[RawLine]:
+def iter_raw_lines(
+    read: Callable[[int], bytes], max_line: int = MAX_LINE, chunk: int = 1 << 20, *, keep_start: int = 0
+) -> Iterator[RawLine]:
     """The lines of a stream (``read(n)`` returns b"" at its end), each hashed as read and
-    kept only up to ``max_line`` bytes: memory stays flat however long a line or log is."""
+    kept only up to ``max_line`` bytes: memory stays flat however long a line or log is.
+    Of a longer line, only its first ``keep_start`` bytes are kept (``RawLine.start``)."""
     n = 0
     parts: list[bytes] = []
     kept = 0
     size = 0
+    start = b""
     h = hashlib.sha256()
     while True:
         buf = read(chunk)
@@ -169,16 +175,17 @@ def iter_raw_lines(read: Callable[[int], bytes], max_line: int = MAX_LINE, chunk
                 parts.append(piece)
                 kept += len(piece)
                 if kept > max_line:
+                    start = b"".join(parts)[:keep_start] if keep_start else b""
                     parts = []  # (too long to be an event: only its hash and length are kept)
             if nl < 0:
                 break
             n += 1
-            yield RawLine(n, b"".join(parts) if kept <= max_line else None, h.hexdigest(), size, False)
-            parts, kept, size, h = [], 0, 0, hashlib.sha256()
+            yield RawLine(n, b"".join(parts) if kept <= max_line else None, h.hexdigest(), size, False, start)
+            parts, kept, size, start, h = [], 0, 0, b"", hashlib.sha256()
             at = nl + 1
     if size or parts:
         n += 1
-        yield RawLine(n, b"".join(parts) if kept <= max_line else None, h.hexdigest(), size, True)
+        yield RawLine(n, b"".join(parts) if kept <= max_line else None, h.hexdigest(), size, True, start)
 
 
 def _raw_lines_of(data: bytes) -> Iterator[RawLine]:
@@ -548,6 +555,68 @@ def open_log(bundle: Path) -> Iterator[Callable[[int], bytes]]:
         os.close(fd)
 
 
+@contextmanager
+def bundle_log(b: "Bundle") -> Iterator[Callable[[int], bytes] | None]:
+    """``read(n)`` over the custody log of an opened bundle, or None when it has none (or
+    it is not a regular file: ``b.special`` names that), for reading it as a stream with
+    the limits and messages of ``Bundle.read``: a zip member that would inflate
+    implausibly, or a log larger than ``TAG_READ_LIMIT`` (also one that grows past it
+    while it is read), raises :class:`~evidpack.bundle.TagFileRefused`. Memory stays flat
+    however long the log (``verify``, ``custody add``'s checks, the index)."""
+    import zipfile
+
+    from .bundle import TAG_READ_LIMIT, TagFileRefused, zip_bomb_problem
+
+    info = b.zip_member(CUSTODY_FILE)
+    if b.is_zip:
+        if info is None:
+            yield None
+            return
+        bomb = zip_bomb_problem(info)
+        if bomb is not None:
+            raise TagFileRefused(f"{b.path}: {bomb}")
+        if info.file_size > TAG_READ_LIMIT:
+            raise TagFileRefused(b._too_large(info.filename, info.file_size, TAG_READ_LIMIT))
+        left = TAG_READ_LIMIT + 1
+        with b.open_stream(CUSTODY_FILE) as fh:
+
+            def read_zip(n: int) -> bytes:
+                nonlocal left
+                try:
+                    out = fh.read(min(n, left)) if left > 0 else b""
+                except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                    raise EvidpackError(f"{b.path}: member {info.filename} cannot be read ({exc})") from None
+                left -= len(out)
+                if left <= 0 and out:  # (it inflates to more than its header said)
+                    raise TagFileRefused(b._too_large(info.filename, TAG_READ_LIMIT + 1, TAG_READ_LIMIT))
+                return out
+
+            yield read_zip
+        return
+    path = b.path / CUSTODY_FILE
+    if path.is_symlink() or not path.is_file():
+        yield None
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        yield None
+        return
+    except OSError as exc:
+        raise EvidpackError(f"{b.path}: {CUSTODY_FILE} cannot be read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # (replaced by a FIFO since it was looked at: never waited on)
+            yield None
+            return
+        if st.st_size > TAG_READ_LIMIT:
+            raise TagFileRefused(b._too_large(CUSTODY_FILE, st.st_size, TAG_READ_LIMIT))
+        os.set_blocking(fd, True)
+        yield _bounded(fd, lambda: TagFileRefused(b._too_large(CUSTODY_FILE, TAG_READ_LIMIT + 1, TAG_READ_LIMIT)))
+    finally:
+        os.close(fd)
+
+
 # --- what an event appended after the seal says was checked -----------------------------
 #
 # Before a person's event (transferred, received, accessed, note, ...) is signed onto a
@@ -710,26 +779,216 @@ def append(
     path = bundle / CUSTODY_FILE
     with locked(path) as fd:
         # (streamed: memory stays flat however long the log; only the last event is kept)
-        chain = check_chain_stream(_log_reader(fd, path))
+        checker = ChainChecker(keep_events=False)
+        torn = False
+        for raw in iter_raw_lines(_log_reader(fd, path)):
+            torn = raw.torn
+            checker.feed(raw)
+        chain = checker.done()
         if chain.problems:
-            raise IntegrityError(f"{path}: refusing to append to a broken custody log: {chain.problems[0]}")
-        if chain.last is None:
-            raise IntegrityError(f"{path}: the custody log is empty; the bundle's history is missing")
-        if chain.future:
-            raise EvidpackError(f"{path}: refusing to append: {chain.future[0]}; an event appended now would be earlier than it")
-        when = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-        last_at = parse_rfc3339(chain.last["at"])
-        if when < last_at:
-            raise EvidpackError(
-                f"this computer's clock ({format_utc(when)}) is behind the last custody event "
-                f"(seq {chain.count}, {_brief(chain.last['at'])}); fix the clock"
-            )
+            hint = ""
+            if torn and total(chain.problems) == 1:  # (only the torn last line: `custody repair` can move it out)
+                hint = (
+                    f"; to recover, move it out of the log, kept in a file of your choice and recorded in a signed event: "
+                    f"evidpack custody repair {bundle} --key KEY --tail-to FILE (docs/custody.md, 'A torn last line')"
+                )
+            raise IntegrityError(f"{path}: refusing to append to a broken custody log: {chain.problems[0]}{hint}")
+        when = _append_time(path, chain, at)
         seq = chain.count + 1
-        line = make_event(seq=seq, at=when, action=action, key=key, subject=subject, details=details, prev=chain.head)
-        if len(line) > MAX_LINE:
-            raise EvidpackError(f"the event would be {len(line)} bytes, more than the {MAX_LINE >> 20} MiB an event can hold; shorten its details")
+        line = _event_line(seq, when, action, key, subject, details, chain.head)
         _write_line(fd, path, line + b"\n")
     return Appended(seq, line_hash(line), json.loads(line))
+
+
+def _append_time(path: Path, chain: ChainReport, at: datetime | None) -> datetime:
+    """When an event chained onto ``chain`` (checked, without problems) is recorded: now
+    (or ``at``), refused when the log is empty or it would be earlier than its last event."""
+    if chain.last is None:
+        raise IntegrityError(f"{path}: the custody log is empty; the bundle's history is missing")
+    if chain.future:
+        raise EvidpackError(f"{path}: refusing to append: {chain.future[0]}; an event appended now would be earlier than it")
+    when = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    last_at = parse_rfc3339(chain.last["at"])
+    if when < last_at:
+        raise EvidpackError(
+            f"this computer's clock ({format_utc(when)}) is behind the last custody event "
+            f"(seq {chain.count}, {_brief(chain.last['at'])}); fix the clock"
+        )
+    return when
+
+
+def _event_line(seq: int, when: datetime, action: str, key: SigningKey, subject: dict[str, Any], details: dict[str, Any], prev: str) -> bytes:
+    line = make_event(seq=seq, at=when, action=action, key=key, subject=subject, details=details, prev=prev)
+    if len(line) > MAX_LINE:
+        raise EvidpackError(f"the event would be {len(line)} bytes, more than the {MAX_LINE >> 20} MiB an event can hold; shorten its details")
+    return line
+
+
+# --- a torn last line ------------------------------------------------------------------------
+#
+# An append killed mid-write (a crash, a power cut) can leave the log ending in part of a line,
+# without its newline. Nothing can be chained onto that: its bytes are no event, and the next
+# event's `prev` could not name it. `evidpack custody repair` moves those bytes out of the log,
+# into a file the examiner names (outside the bundle: any file added inside it fails `verify`),
+# and in their place appends a signed 'repaired' event recording their offset, length and
+# SHA-256 and the file's name. Nothing is deleted unrecorded: the bytes are in the file, and
+# anyone can check that file against the signed event; the log verifies again, and `verify`
+# names the repair.
+
+
+@dataclass(frozen=True)
+class Repaired:
+    seq: int
+    head: str
+    event: dict[str, Any]
+    torn_bytes: int
+    torn_sha256: str
+    offset: int
+    saved_to: Path
+
+
+def repair(bundle: Path, key: SigningKey, save_to: Path, *, note: str | None = None, at: datetime | None = None) -> Repaired:
+    """Move the incomplete last line of a bundle folder's custody log into ``save_to`` (a
+    new file: never overwritten) and append, in its place, a signed 'repaired' event that
+    records its offset, length, SHA-256 and the file's name.
+
+    Only a torn last line is moved: every line before it must be intact (links, order,
+    signatures), and the seal is checked first, as for any event (:func:`append`). Under
+    the log's lock, the bytes are copied to ``save_to`` and fsynced, checked against what
+    was read, and only then replaced by the event (written over them, then the log cut to
+    its end): a crash at any point leaves either the torn log as it was, or the event
+    followed by what is left of the torn bytes, which a second repair moves out in turn."""
+    bundle = Path(bundle)
+    if bundle.is_file():
+        raise EvidpackError(f"{bundle}: a zipped bundle is read-only; repair the custody log of the bundle folder")
+    if not (bundle / "bagit.txt").is_file() or not (bundle / "evidpack/seal.json").is_file():
+        raise EvidpackError(f"{bundle}: not an evidpack bundle folder")
+    subject = _subject(bundle)
+    _check_before_append(bundle, "repaired")
+    path = bundle / CUSTODY_FILE
+    with locked(path) as fd:
+        checker = ChainChecker(keep_events=False)
+        torn: RawLine | None = None
+        offset = 0
+        for raw in iter_raw_lines(_log_reader(fd, path)):
+            if raw.torn:
+                torn = raw
+                break
+            checker.feed(raw)
+            offset += raw.size + 1
+        chain = checker.done()
+        if torn is None:
+            raise EvidpackError(f"{path}: nothing to repair: the custody log ends with a complete line (repair moves out only an incomplete last line)")
+        if chain.problems:
+            more = f" (and {total(chain.problems) - 1} more)" if total(chain.problems) > 1 else ""
+            raise IntegrityError(
+                f"{path}: refusing to repair: the custody log is broken before its incomplete last line: {chain.problems[0]}{more}; "
+                "repair moves out only an incomplete last line (run evidpack verify)"
+            )
+        when = _append_time(path, chain, at)
+        end = os.fstat(fd).st_size
+        if end != offset + torn.size:
+            raise IntegrityError(f"{path}: changed while it was read (it is {end} bytes, not {offset + torn.size}); nothing changed, try again")
+        details: dict[str, Any] = {
+            "torn_line": torn.n,
+            "torn_offset": offset,
+            "torn_bytes": torn.size,
+            "torn_sha256": torn.digest,
+            "saved_as": save_to.name,
+        }
+        if note is not None:
+            details["note"] = note
+        details[CHECKED_KEY] = CHECKED
+        seq = chain.count + 1
+        line = _event_line(seq, when, "repaired", key, subject, details, chain.head)
+        digest = _save_tail(fd, offset, end, save_to)
+        if digest != torn.digest:
+            raise IntegrityError(f"{path}: its last line changed while it was read; the log is unchanged, {save_to} holds what was read last")
+        _replace_tail(fd, path, offset, end, line + b"\n", save_to)
+    return Repaired(seq, line_hash(line), json.loads(line), torn.size, torn.digest, offset, save_to)
+
+
+def _save_tail(fd: int, offset: int, end: int, save_to: Path) -> str:
+    """Copy the log's bytes from ``offset`` to ``end`` into the new file ``save_to`` (made
+    read-only, fsynced with its folder); their SHA-256."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        out = os.open(save_to, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o444)
+    except FileExistsError:
+        raise EvidpackError(f"{save_to}: already exists; it is never overwritten: name a new file for the torn bytes") from None
+    except OSError as exc:
+        raise EvidpackError(f"{save_to}: cannot create it for the torn bytes ({exc.strerror or exc}); the log is unchanged") from None
+    h = hashlib.sha256()
+    try:
+        at = offset
+        while at < end:
+            chunk = os.pread(fd, min(1 << 20, end - at), at)
+            if not chunk:
+                break
+            h.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view) :]
+            at += len(chunk)
+        os.fsync(out)
+    except OSError as exc:
+        os.close(out)
+        out = -1
+        try:
+            os.unlink(save_to)
+        except OSError:
+            pass
+        raise EvidpackError(f"{save_to}: cannot write the torn bytes ({exc.strerror or exc}); the log is unchanged") from None
+    finally:
+        if out != -1:
+            os.close(out)
+    _fsync_folder(save_to.parent)
+    return h.hexdigest()
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        dfd = os.open(folder if str(folder) else ".", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def _replace_tail(fd: int, path: Path, offset: int, end: int, data: bytes, saved: Path) -> None:
+    """Write ``data`` (the 'repaired' event and its newline) over the torn bytes at
+    ``offset`` and cut the log to its end; on failure, put the torn bytes back (from
+    ``saved``), so the log is as it was."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_APPEND)  # (pwrite on an O_APPEND descriptor appends, on Linux)
+    try:
+        done = os.pwrite(fd, data, offset)
+        if done != len(data):
+            raise OSError(errno.ENOSPC, f"only {done} of {len(data)} bytes written")
+        if offset + len(data) < end:
+            os.ftruncate(fd, offset + len(data))
+        os.fsync(fd)
+    except OSError as exc:
+        try:
+            with open(saved, "rb") as src:
+                at = offset
+                while chunk := src.read(1 << 20):
+                    os.pwrite(fd, chunk, at)
+                    at += len(chunk)
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+        except OSError as undo:
+            raise EvidpackError(
+                f"{path}: could not write the 'repaired' event ({exc.strerror}), nor put the torn bytes back ({undo.strerror}): "
+                f"the log still ends in an incomplete line (run evidpack custody repair again); the torn bytes are in {saved}"
+            ) from None
+        raise EvidpackError(f"{path}: could not write the 'repaired' event ({exc.strerror}); the log is as it was, the torn bytes also in {saved}") from None
+    finally:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
 
 
 def _write_line(fd: int, path: Path, data: bytes) -> None:
@@ -749,7 +1008,7 @@ def _write_line(fd: int, path: Path, data: bytes) -> None:
         except OSError as undo:
             raise EvidpackError(
                 f"{path}: could not append ({exc.strerror}), nor remove the partial event ({undo.strerror}): "
-                f"the log now ends in an incomplete line; it was {size} bytes"
+                f"the log now ends in an incomplete line; it was {size} bytes (evidpack custody repair moves it out: docs/custody.md)"
             ) from None
         raise EvidpackError(f"{path}: could not append ({exc.strerror}); the log is unchanged") from None
 

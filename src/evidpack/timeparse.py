@@ -71,6 +71,35 @@ class TimeProblem(ValueError):
     """A value that cannot be read as a time without guessing; the message says why."""
 
 
+class OffsetNotInUse(TimeProblem):
+    """A UTC offset beyond those in use (:data:`MIN_OFFSET_MINUTES` … :data:`MAX_OFFSET_MINUTES`):
+    a typing error or a hostile value, never a zone. ``why`` says so without the text it was in."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why
+
+
+# UTC offsets in use: from -12:00 (Baker Island) to +14:00 (Line Islands). One rule for every
+# importer (the WeChat production's columns and values, the manifest's options.zone, captures'
+# sidecars, WARC, WACZ, MHTML and EXIF times): an offset beyond them is refused, never read.
+MIN_OFFSET_MINUTES = -12 * 60
+MAX_OFFSET_MINUTES = 14 * 60
+_OFFSET_LABEL = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def unreal_offset(label: str | None) -> str | None:
+    """Why a zone (as labelled: ``+15:00``, ``UTC``, ``Asia/Shanghai``) is not one in
+    use, or None: a fixed offset must lie between -12:00 and +14:00."""
+    m = _OFFSET_LABEL.match(label or "")
+    if not m:
+        return None
+    minutes = (int(m.group(2)) * 60 + int(m.group(3))) * (1 if m.group(1) == "+" else -1)
+    if MIN_OFFSET_MINUTES <= minutes <= MAX_OFFSET_MINUTES:
+        return None
+    return f"UTC offset {label} is outside the offsets in use (-12:00 to +14:00)"
+
+
 class NoZone(TimeProblem):
     """A time of day that states no zone, where none was given for it (never guessed)."""
 
@@ -120,7 +149,8 @@ def _offset_label(delta: timedelta) -> str:
 def parse_zone(text: str) -> Zone:
     """``+08:00``, ``+0800``, ``+8``, ``UTC``, ``Z``, ``GMT+8``, ``UTC-05:30``,
     ``Beijing time`` or an IANA name such as ``Asia/Shanghai``. Ambiguous
-    abbreviations (``CST``, ``IST``, …) are refused."""
+    abbreviations (``CST``, ``IST``, …) are refused, and so is an offset outside
+    the offsets in use, -12:00 to +14:00 (:class:`OffsetNotInUse`)."""
     s = text.strip().strip("()[]（）【】").strip()
     low = s.lower()
     if low in _NAMED_ZONES:
@@ -132,10 +162,14 @@ def parse_zone(text: str) -> Zone:
     m = _OFFSET.match(s)
     if m:
         sign, hh, mm = m.group(1), int(m.group(2)), int(m.group(3) or 0)
-        if hh > 23 or mm > 59:
+        if mm > 59:
             raise TimeProblem(f"zone offset {text.strip()!r} is out of range")
         delta = (1 if sign == "+" else -1) * timedelta(hours=hh, minutes=mm)
-        return Zone(_offset_label(delta), timezone(delta))
+        label = _offset_label(delta)
+        why = unreal_offset(label)
+        if why:
+            raise OffsetNotInUse(f"zone {text.strip()!r}: {why}", why)
+        return Zone(label, timezone(delta))
     if "/" in s and re.fullmatch(r"[A-Za-z0-9_+\-/]+", s):
         try:
             return Zone(s, ZoneInfo(s))
@@ -169,10 +203,13 @@ def header_zone(header: str) -> tuple[Zone | None, str | None]:
     ``(None, reason)``."""
     zones: list[Zone] = []
     unread: list[str] = []
+    not_in_use: list[str] = []
     for m in HEADER_ZONE.finditer(header):
         text = m.group(1)
         try:
             zones.append(parse_zone(text))
+        except OffsetNotInUse as exc:
+            not_in_use.append(exc.why)
         except TimeProblem:
             if not _is_layout(text):
                 unread.append(text)
@@ -180,8 +217,12 @@ def header_zone(header: str) -> tuple[Zone | None, str | None]:
     if m:
         try:
             zones.append(parse_zone(m.group(1).replace(" ", "")))
+        except OffsetNotInUse as exc:
+            not_in_use.append(exc.why)
         except TimeProblem:
             unread.append(m.group(1))
+    if not_in_use:
+        return None, f"the header states a {not_in_use[0]}"
     if unread:
         return None, (
             f"the header states {', '.join(repr(u) for u in unread)}, which is not a zone evidpack reads without "
@@ -339,6 +380,9 @@ def _result(moment: datetime, original: str, form: str, zone_source: str, zone_l
     if zone_label is None:
         offset = moment.utcoffset()
         zone_label = _offset_label(offset) if offset is not None else None
+        why = unreal_offset(zone_label)  # (a moment another parser read, e.g. an RFC 5322 date's "+1500")
+        if why:
+            raise OffsetNotInUse(f"{original.strip()!r}: its {why}", why)
     try:
         utc = format_utc(moment)
     except TimeOutOfRange:

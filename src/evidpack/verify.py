@@ -25,7 +25,8 @@ from .errors import EvidpackError
 from .hashing import short as _short
 from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
 from .bundle import Bundle, TagFileRefused
-from .custody import CUSTODY_FILE, _brief, as_object as _obj, check_chain, json_kind as _kind, parse_lines
+from .custody import CUSTODY_FILE, ChainChecker, _brief, _Capped, _parse, bundle_log, iter_raw_lines, total
+from .custody import as_object as _obj, json_kind as _kind
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .verify_payload import Walked, check_payload
 
@@ -68,6 +69,8 @@ class Report:
     trusted_as: PublicKey | None = None
     custody_head: str | None = None
     trusted_fingerprints: tuple[str, ...] = ()
+    case_id: str | None = None  # as seal.json gives it (the bundle's claim; checked by the seal check)
+    tagmanifest_sha256: str | None = None
 
     def add(self, name: str, verdict: str, reason: str, problems: list[str] | tuple[str, ...] = ()) -> Check:
         c = Check(name, verdict, reason, tuple(problems))
@@ -100,12 +103,20 @@ class Report:
         if code == 3:
             seal = next((c for c in self.checks if c.name == "signer-trusted"), None)
             if seal is None or seal.verdict != "pass":
-                who = self.signer.describe() if self.signer else "unknown signer"
-                return f"INTACT BUT NOT VERIFIED: signer {who} is not among the trusted keys"
+                # (the name and role are the untrusted key's own claim: said as a claim, key first)
+                who = f"{self.signer.fingerprint} (claiming to be {self.signer.name or '?'}, {self.signer.role or '?'})" if self.signer else "unknown"
+                return f"INTACT BUT NOT VERIFIED: signer key {who} is not among the trusted keys{self.sealed_what}"
             others = "; ".join(c.reason for c in self.checks if c.verdict == "untrusted")
             return f"INTACT BUT NOT FULLY VERIFIED: sealed by trusted key {self.trusted_as.describe() if self.trusted_as else '?'}, but {others}"
         who = self.trusted_as.describe() if self.trusted_as else "?"
-        return f"VERIFIED: intact, sealed by trusted key {who}{self.warnings}"
+        return f"VERIFIED: intact, sealed by trusted key {who}{self.sealed_what}{self.warnings}"
+
+    @property
+    def sealed_what(self) -> str:
+        """"; case X, tag manifest sha256 Y": which sealed bundle was checked, said
+        with the verdict (a verdict alone does not say which case passed)."""
+        parts = ([f"case {self.case_id}"] if self.case_id else []) + ([f"tag manifest sha256 {self.tagmanifest_sha256}"] if self.tagmanifest_sha256 else [])
+        return "; " + ", ".join(parts) if parts else ""
 
     @property
     def warnings(self) -> str:
@@ -136,6 +147,8 @@ class Report:
             if self.signer is None
             else {"name": self.signer.name, "role": self.signer.role, "fingerprint": self.signer.fingerprint},
             "custody_head": self.custody_head,
+            "case": self.case_id,
+            "tagmanifest_sha256": self.tagmanifest_sha256,
             "checks": [c.to_json() for c in self.checks],
         }
 
@@ -214,7 +227,7 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
             f"no --trust given: the key inside the bundle ({signer.fingerprint}) proves nothing by itself",
         )
     else:
-        match = next((k for k in trusted if k.raw == signer.raw), None)
+        match = trusted_key(signer, trusted)
         if match:
             rep.trusted_as = match
             rep.add("signer-trusted", "pass", f"signer is trusted key {match.describe()}")
@@ -263,6 +276,9 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
     if signer is not None and _obj(seal.get("signer")).get("fingerprint") != signer.fingerprint:
         probs.append("seal.json names a different signer fingerprint than signer.pem")
     rep.fail("seal", probs, f"seal.json ({FORMAT}) agrees with case.json, bag-info.txt and signer.pem")
+    rep.case_id = seal.get("case") if isinstance(seal.get("case"), str) else None
+    rep.tagmanifest_sha256 = hashlib.sha256(tm).hexdigest()
+    _note_sealed_checks(b, rep)
 
     # -- the PDF index: outside the tag manifest, so signed on its own
     check_index_pdf(b, rep, signer)
@@ -277,6 +293,11 @@ def _verify(b: Bundle, trusted: list[PublicKey], *, deep: bool, expect_head: str
     else:
         rep.add("container-members", "skipped", "not checked: give --deep to re-hash every member of every container")
     return rep
+
+
+def trusted_key(signer: PublicKey, trusted: list[PublicKey]) -> PublicKey | None:
+    """The ``--trust`` key that is ``signer`` (the same Ed25519 key), or None."""
+    return next((k for k in trusted if k.raw == signer.raw), None)
 
 
 def tag_file_problems(b: Bundle, entries: dict[str, str], files: list[str], *, compared: frozenset[str] = frozenset()) -> list[str]:
@@ -316,6 +337,42 @@ def _note_outside_seal(b: Bundle, rep: Report) -> None:
         rep.add("outside-seal", "warn", f"{extras[0]} (evidpack writes none; it changes no sealed byte)", extras)
 
 
+def _note_sealed_checks(b: Bundle, rep: Report) -> None:
+    """What the build itself recorded as failed or warned (``--keep-going``
+    records bad input as failed checks; the importers warn of what a reader
+    must know): listed in every verification, never left in sources.jsonl
+    unseen. They are facts of the evidence, sealed with it, not failures of
+    this bundle's integrity: a ``warn`` when the build recorded a failure, a
+    ``note`` for warnings alone."""
+    data = b.read("evidpack/sources.jsonl")
+    if not data:
+        return
+    failed: list[str] = []
+    warned: list[str] = []
+    for line in data.splitlines():
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            return  # (the tag manifest and items checks name a damaged file)
+        checks = _obj(row).get("checks")
+        for c in checks if isinstance(checks, list) else ():
+            c = _obj(c)
+            verdict = c.get("verdict")
+            if verdict in ("fail", "warn"):
+                text = f"{_brief(_obj(row).get('id'))} {_brief(c.get('check'))}: {_brief(c.get('detail'), limit=300)}"
+                (failed if verdict == "fail" else warned).append(text)
+    if not failed and not warned:
+        return
+    said = " and ".join(f"{n} {what}" for n, what in ((len(failed), "failed"), (len(warned), "warning")) if n)
+    first = (failed or warned)[0]
+    rep.add(
+        "sealed-checks",
+        "warn" if failed else "note",
+        f"the build recorded {said} check(s), sealed with the evidence (first: {first})",
+        failed + warned,
+    )
+
+
 def check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
     """evidpack/index.pdf is signed by the sealing key (index.pdf.sig) and is the
     file whose SHA-256 the signed 'sealed' custody event records."""
@@ -332,7 +389,7 @@ def check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
             probs.append(f"{INDEX_PDF}: its signature cannot be checked without evidpack/signer.pem")
         elif not signer.verify(sig, pdf):
             probs.append(f"{INDEX_PDF}: changed, or not signed by the sealing key ({INDEX_SIG} does not match it and signer.pem)")
-    sealed = next((e for _, _, e, _ in parse_lines(b.read(CUSTODY_FILE) or b"") if e and e.get("action") == "sealed"), None)
+    sealed = first_sealed_event(b)
     details = (sealed or {}).get("details")
     recorded = _obj(details).get("index_pdf_sha256")
     if sealed is not None and not isinstance(details, dict):
@@ -344,44 +401,111 @@ def check_index_pdf(b: Bundle, rep: Report, signer: PublicKey | None) -> None:
     rep.fail("index-pdf", probs, f"{INDEX_PDF} (sha256 {_short(digest)}) is signed by the sealing key and is the one the 'sealed' event records")
 
 
+def first_sealed_event(b: Bundle) -> dict[str, Any] | None:
+    """The first 'sealed' event of the custody log (None if there is none), read as a
+    stream up to it: memory does not grow with the log."""
+    with bundle_log(b) as read:
+        for raw in iter_raw_lines(read) if read is not None else ():
+            event, _ = _parse(raw, CUSTODY_FILE)
+            if event is not None and event.get("action") == "sealed":
+                return event
+    return None
+
+
 def check_custody(b: Bundle, rep: Report, signer: PublicKey | None, trusted: list[PublicKey], tm_hash: str, expect_head: str | None) -> None:
-    """The custody chain: links, order, signatures, the seal event, and who signed."""
-    data = b.read(CUSTODY_FILE)
-    if data is None:
-        what = "not a regular file (symlink or special file), never followed or read" if CUSTODY_FILE in b.special else "missing"
-        rep.add("custody", "fail", f"{CUSTODY_FILE}: {what}")
-        rep.add("custody-signers", "fail", f"{CUSTODY_FILE}: {what}, so no custody signature was checked")
-        return
-    chain = check_chain(data)
+    """The custody chain: links, order, signatures, the seal event, and who signed.
+
+    The log is read as a stream, one line at a time (memory stays flat however long
+    it is): of each kind of problem the first ``ChainChecker.MAX_KEPT`` are listed,
+    and how many more there are is said."""
+    with bundle_log(b) as read:
+        if read is None:
+            what = "not a regular file (symlink or special file), never followed or read" if CUSTODY_FILE in b.special else "missing"
+            rep.add("custody", "fail", f"{CUSTODY_FILE}: {what}")
+            rep.add("custody-signers", "fail", f"{CUSTODY_FILE}: {what}, so no custody signature was checked")
+            return
+        scan = _CustodyScan(signer, tm_hash, expect_head)
+        for raw in iter_raw_lines(read):
+            scan.feed(raw)
+    chain = scan.checker.done()
     rep.custody_head = chain.head
     probs = list(chain.problems)
-    if not chain.line_hashes:
+    if not scan.lines:
         probs.append(f"{CUSTODY_FILE}: empty, the bundle's custody history is missing")
-    sealed_at = [i for i, e in enumerate(chain.events) if e.get("action") == "sealed"]
-    if len(sealed_at) != 1:
-        probs.append(f"{CUSTODY_FILE}: has {len(sealed_at)} 'sealed' events, expected exactly one")
+    if scan.sealed_count != 1:
+        probs.append(f"{CUSTODY_FILE}: has {scan.sealed_count} 'sealed' events, expected exactly one")
     else:
-        sealed = chain.events[sealed_at[0]]
-        # (check_chain has named any subject, details or actor that is not a JSON object)
+        sealed = scan.sealed
+        # (the chain check has named any subject, details or actor that is not a JSON object)
         if _obj(sealed.get("subject")).get("tagmanifest_sha256") != tm_hash:
             probs.append(f"{CUSTODY_FILE}: event seq {_brief(sealed.get('seq'))}: 'sealed' names another tag manifest than this bundle's ({_short(tm_hash)})")
-        for e in chain.events[: sealed_at[0] + 1]:
-            if signer is not None and _obj(e.get("actor")).get("key") != signer.fingerprint:
-                probs.append(f"{CUSTODY_FILE}: event seq {_brief(e.get('seq'))}: written at build time but not signed by the sealer's key")
-        for e in chain.events[sealed_at[0] + 1 :]:
-            if _obj(e.get("subject")).get("tagmanifest_sha256") != tm_hash:
-                probs.append(f"{CUSTODY_FILE}: event seq {_brief(e.get('seq'))}: is about another sealed bundle (tag manifest differs)")
-    probs += receipt_and_identity_problems(chain.line_hashes, chain.signers, trusted, expect_head)
+        probs += scan.before_seal
+        probs += scan.after_seal
+    dropped = total(chain.problems) - len(chain.problems)
+    if scan.sealed_count == 1:
+        dropped += total(scan.before_seal) - len(scan.before_seal) + total(scan.after_seal) - len(scan.after_seal)
+    if dropped:
+        probs.append(f"{CUSTODY_FILE}: and {dropped} more problem(s), not listed (the first {ChainChecker.MAX_KEPT} of each kind are)")
+    probs += receipt_and_identity_problems([expect_head.lower()] if scan.receipt_found else [], chain.signers, trusted, expect_head, rep)
     receipt = f"; receipt {expect_head.lower()} found" if expect_head and not probs else ""
-    rep.fail("custody", probs, f"{len(chain.events)} custody events: links, order and signatures intact{receipt}; head {chain.head}")
+    repaired = ""
+    if scan.repaired and not probs:  # (a torn last line moved out of the log by `custody repair`: said, never hidden)
+        first = scan.repaired[0]
+        repaired = (
+            f"; {len(scan.repaired)} 'repaired' event(s): an incomplete last line was moved out of the log "
+            f"(first: seq {first[0]}, {first[1]} bytes, sha256 {first[2]})"
+        )
+    rep.fail("custody", probs, f"{chain.count} custody events: links, order and signatures intact{receipt}{repaired}; head {chain.head}")
     if chain.future:  # (this computer's clock may be the wrong one: not an integrity failure)
         rep.add("custody-times", "warn", f"{chain.future[0]} (no event can be appended after it)", chain.future)
     add_custody_signers_check(
         rep, chain.signers, trusted, "every custody event is signed by a trusted key",
-        unverified=chain.unverified, events=len(chain.line_hashes),
+        unverified=chain.unverified, events=scan.lines,
     )
 
 
+class _CustodyScan:
+    """What :func:`check_custody` needs of the log besides the chain check, gathered line
+    by line: the 'sealed' events, build events not signed by the sealer, later events
+    about another bundle, whether the receipt is there, and 'repaired' events."""
+
+    def __init__(self, signer: PublicKey | None, tm_hash: str, expect_head: str | None) -> None:
+        self.checker = ChainChecker(keep_events=False)
+        self.signer = signer.fingerprint if signer is not None else None
+        self.tm_hash = tm_hash
+        self.want = expect_head.lower() if expect_head is not None else None
+        self.receipt_found = False
+        self.lines = 0
+        self.sealed_count = 0
+        self.sealed: dict[str, Any] = {}
+        # (only used when there is exactly one 'sealed' event: then the events up to and
+        # including it are build events, those after it post-seal events)
+        self.before_seal: list[str] = _Capped(ChainChecker.MAX_KEPT)
+        self.after_seal: list[str] = _Capped(ChainChecker.MAX_KEPT)
+        self.repaired: list[tuple[str, str, str]] = []
+
+    def feed(self, raw: Any) -> None:
+        self.lines += 1
+        if raw.digest == self.want:
+            self.receipt_found = True
+        e = self.checker.feed(raw)
+        if e is None:
+            return
+        action = e.get("action")
+        if action == "sealed":
+            self.sealed_count += 1
+            if self.sealed_count == 1:
+                self.sealed = e
+        if self.sealed_count > 1:
+            return  # (the count is the problem then: no event is judged against either seal)
+        if self.sealed_count == 0 or e is self.sealed:
+            if self.signer is not None and _obj(e.get("actor")).get("key") != self.signer:
+                self.before_seal.append(f"{CUSTODY_FILE}: event seq {_brief(e.get('seq'))}: written at build time but not signed by the sealer's key")
+        elif _obj(e.get("subject")).get("tagmanifest_sha256") != self.tm_hash:
+            self.after_seal.append(f"{CUSTODY_FILE}: event seq {_brief(e.get('seq'))}: is about another sealed bundle (tag manifest differs)")
+        if action == "repaired" and len(self.repaired) < 100:
+            d = _obj(e.get("details"))
+            self.repaired.append((_brief(e.get("seq")), _brief(d.get("torn_bytes")), _short(str(d.get("torn_sha256")))))
 
 
 def _json_object(b: Bundle, rel: str, probs: list[str]) -> dict[str, Any]:
@@ -405,17 +529,28 @@ def _json_object(b: Bundle, rel: str, probs: list[str]) -> dict[str, Any]:
 
 
 def receipt_and_identity_problems(
-    line_hashes: list[str], signers: dict[str, PublicKey], trusted: list[PublicKey], expect_head: str | None
+    line_hashes: list[str], signers: dict[str, PublicKey], trusted: list[PublicKey], expect_head: str | None, rep: Report | None = None
 ) -> list[str]:
-    """A receipt that is no longer in the log; a trusted key whose events claim another person."""
+    """A receipt that is no longer in the log (a problem). A trusted key whose
+    events name another person or role than the --trust file does is a
+    ``custody-identity`` check in ``rep`` (a problem without ``rep``): the key
+    is the trusted one and no byte differs, but the names disagree: "untrusted"
+    (exit 3, intact but not fully verified), never an integrity failure."""
     probs = []
     if expect_head is not None and expect_head.lower() not in line_hashes:
         probs.append(f"receipt {_short(expect_head)} is not the hash of any event in the log: the log was cut or rewritten")
     by_fp = {k.fingerprint: k for k in trusted}
+    named = []
     for fp, key in sorted(signers.items()):
         t = by_fp.get(fp)
         if t is not None and t.name and (key.name, key.role) != (t.name, t.role):
-            probs.append(f"key {fp} is trusted as {t.name} ({t.role}) but its events claim to be {key.name} ({key.role})")
+            named.append(
+                f"key {fp} is trusted as {t.name} ({t.role or 'no role'}) but its events name its holder {key.name} ({key.role or 'no role'})"
+            )
+    if rep is None:
+        return probs + named
+    if named:
+        rep.add("custody-identity", "untrusted", f"{named[0]}: the same key, named differently (check which name is right)", named)
     return probs
 
 
@@ -434,7 +569,7 @@ def add_custody_signers_check(
     verified, or any event (``unverified``, named) whose signature was not checked or
     did not verify, it fails and never passes."""
     if unverified:
-        n = len(unverified)
+        n = total(unverified)  # (a streamed check lists the first of them only)
         of = f" of {events}" if events is not None else ""
         rep.add("custody-signers", "fail",
                 f"{n}{of} custody event(s) carry no signature that verifies, so their signers are unknown (first: {unverified[0]})",

@@ -24,7 +24,7 @@ from reportlab.platypus import Flowable, PageBreak
 
 from .. import bag
 from ..bundle import Bundle, zip_bomb_problem
-from ..custody import CUSTODY_FILE, line_hash, parse_lines
+from ..custody import CUSTODY_FILE, MAX_LINE, RawLine, _parse, bundle_log, iter_raw_lines, line_hash, parse_lines
 from ..errors import EvidpackError
 from . import cover, custody_log, schedule, sources, verifying
 from .document import Contents, Entry, Heading, Identity, LateDigest, ReportDocument, body_pages
@@ -45,7 +45,7 @@ class IndexInput:
     sources: list[dict[str, Any]]
     tagmanifest_sha256: str  # while sealing, the stand-in of ``late``
     record_files: list[str]  # the derived records (evidpack/records/...), sorted
-    custody: list[dict[str, Any]]  # one per line of the log (an unreadable line as an event saying so)
+    custody: Collection[dict[str, Any]]  # one per line of the log (an unreadable line as an event saying so)
     at_seal: bool  # rendered while sealing: the 'sealed' event is not in ``custody`` yet
     rendered_at: datetime
     pdf_signer: str | None = None  # subject of the X.509 certificate that signs the PDF, if any
@@ -318,17 +318,16 @@ def load(
         tm_sha256 = hashlib.sha256(tm).hexdigest()
         entries = [rel for rel in bag.parse_manifest(tm, TAGMANIFEST)[0] if rel.startswith(RECORDS)]
     sources_data = bundle.read("evidpack/sources.jsonl") or b""
+    custody: Collection[dict[str, Any]]
     if custody_lines is None:
-        parsed = parse_lines(bundle.read(CUSTODY_FILE) or b"")
+        custody = CustodyEvents.of(bundle)  # (streamed: memory does not grow with the log)
+        head = custody.head
     else:
-        parsed = parse_lines(b"".join(line + b"\n" for line in custody_lines))
-    custody: list[dict[str, Any]] = []
-    head = None
-    for _, line, event, _ in parsed:
-        if event is None:  # not JSON, not an object, nested past the decoder's limit, torn
-            event = {"action": "(unreadable line)", "details": {"line": line.decode("utf-8", "replace")}}
-        custody.append(event)
-        head = line_hash(line)
+        custody = []
+        head = None
+        for _, line, event, _ in parse_lines(b"".join(line + b"\n" for line in custody_lines)):
+            custody.append(event if event is not None else _unreadable(line))
+            head = line_hash(line)
     return IndexInput(
         bundle=bundle,
         case=_object(bundle, "evidpack/case.json"),
@@ -343,6 +342,75 @@ def load(
         pdf_signer=pdf_signer,
         late=late,
     )
+
+
+def _unreadable(line: bytes, size: int | None = None) -> dict[str, Any]:
+    """A line that is not an event (not JSON, not an object, nested past the decoder's
+    limit, torn), as a row saying so; of a line too long to be an event, ``line`` is
+    its start and ``size`` its length."""
+    details: dict[str, Any] = {"line": line.decode("utf-8", "replace")}
+    if size is not None:
+        details["line"] += "…"
+        details["note"] = (
+            f"{size:,} bytes long, more than the {MAX_LINE >> 20} MiB an event can hold: only its first "
+            f"{len(line):,} bytes are shown; the whole line is in {CUSTODY_FILE}"
+        )
+    return {"action": "(unreadable line)", "details": details}
+
+
+class CustodyEvents(Collection[dict[str, Any]]):
+    """The events of a bundle's custody log, never held in memory: read back from the log,
+    one line at a time, each time they are iterated (a long log may hold a quarter of a
+    million events). Only the log as it was when counted is read (``size`` bytes: an event
+    appended meanwhile is not shown), and a log changed meanwhile stops the index."""
+
+    START = 64 << 10  # bytes shown of a line too long to be an event
+
+    def __init__(self, bundle: Bundle, count: int, size: int, head: str | None) -> None:
+        self.bundle, self.count, self.size, self.head = bundle, count, size, head
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> "CustodyEvents":
+        count, size, head = 0, 0, None
+        for raw in cls._lines(bundle, None):
+            count, size, head = count + 1, size + raw.size + (0 if raw.torn else 1), raw.digest
+        return cls(bundle, count, size, head)
+
+    @classmethod
+    def _lines(cls, bundle: Bundle, size: int | None) -> Iterator[RawLine]:
+        with bundle_log(bundle) as read:
+            if read is None:
+                return
+            left = size
+
+            def bounded(n: int) -> bytes:
+                nonlocal left
+                if left is None:
+                    return read(n)
+                out = read(min(n, left)) if left > 0 else b""
+                left -= len(out)
+                return out
+
+            yield from iter_raw_lines(bounded, keep_start=cls.START)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, value: object) -> bool:
+        return any(event == value for event in self)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        count, head = 0, None
+        for raw in self._lines(self.bundle, self.size):
+            count, head = count + 1, raw.digest
+            if count > self.count:
+                break
+            event, _ = _parse(raw, CUSTODY_FILE)
+            if event is None:
+                event = _unreadable(raw.data, None) if raw.data is not None else _unreadable(raw.start, raw.size)
+            yield event
+        if (count, head) != (self.count, self.head):
+            raise EvidpackError(f"{self.bundle.path}: {CUSTODY_FILE} changed while the index was made (not only appended to); cannot render the index")
 
 
 def render_index(

@@ -13,6 +13,8 @@ from typing import Any
 
 import phonenumbers
 
+from .. import timeparse as _timeparse
+
 
 class ValueProblem(ValueError):
     pass
@@ -197,20 +199,7 @@ def check_wechat_id(value: Any) -> str:
     return text
 
 
-# UTC offsets in use: from -12:00 (Baker Island) to +14:00 (Line Islands). An offset beyond
-# them (parse_zone takes up to ±23:59) is a typing error or a hostile value, never a zone.
-MIN_OFFSET_MINUTES = -12 * 60
-MAX_OFFSET_MINUTES = 14 * 60
-_OFFSET_LABEL = re.compile(r"^([+-])(\d{2}):(\d{2})$")
-
-
-def unreal_offset(label: str | None) -> str | None:
-    """Why a zone (as labelled: ``+15:00``, ``UTC``, ``Asia/Shanghai``) is not one in
-    use, or None: a fixed offset must lie between -12:00 and +14:00."""
-    m = _OFFSET_LABEL.match(label or "")
-    if not m:
-        return None
-    minutes = (int(m.group(2)) * 60 + int(m.group(3))) * (1 if m.group(1) == "+" else -1)
-    if MIN_OFFSET_MINUTES <= minutes <= MAX_OFFSET_MINUTES:
-        return None
-    return f"UTC offset {label} is outside the offsets in use (-12:00 to +14:00)"
+# UTC offsets in use (-12:00 to +14:00): one rule for every importer, kept in timeparse.
+MIN_OFFSET_MINUTES = _timeparse.MIN_OFFSET_MINUTES
+MAX_OFFSET_MINUTES = _timeparse.MAX_OFFSET_MINUTES
+unreal_offset = _timeparse.unreal_offset
