@@ -197,8 +197,13 @@ def test_a_key_that_does_not_match_the_actor_it_claims(cli, bundle: Path, park, 
 
     custody.append(bundle, "note", impostor, {"note": "claims to be Roe"})
     r = cli("verify", bundle, "--trust", trust)
-    assert r.exit_code == 1
-    assert "is trusted as ADA M. Park (prosecutor) but its events claim to be Det. Jane Roe (examiner)" in r.output
+    # The key is the trusted one and no byte differs: not an integrity failure,
+    # but not verified either (exit 3), the disagreement named.
+    assert r.exit_code == 3, r.output
+    line = next(x for x in r.output.splitlines() if "custody-identity" in x)
+    assert line.split()[0] == "UNTRUSTED"
+    assert "is trusted as ADA M. Park (prosecutor) but its events name its holder Det. Jane Roe (examiner)" in line
+    assert "INTACT BUT NOT FULLY VERIFIED" in r.output
 
 
 def test_build_history_cannot_be_rewritten_with_another_key(cli, bundle: Path, park) -> None:

@@ -651,7 +651,7 @@ def _check_log(rep: DisclosureReport, pkg: Package, statement: dict[str, Any], s
     said = [w.get("seq") for w in _list(c.get("withheld")) if isinstance(w, dict)]
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in said) or sorted(said) != chain.withheld:
         problems.append(f"{DISCLOSURE_FILE} and the custody log disagree on which events are withheld")
-    problems += receipt_and_identity_problems(chain.line_hashes, chain.signers, trusted, expect_head)
+    problems += receipt_and_identity_problems(chain.line_hashes, chain.signers, trusted, expect_head, rep)
     rep.custody_head = chain.head
     shown = len(events)
     withheld = f"; {len(chain.withheld)} withheld by the discloser as line hashes only (seq {_ranges(chain.withheld)})" if chain.withheld else ""
