@@ -71,3 +71,12 @@ def test_a_trusted_key_labelled_differently_is_not_an_integrity_failure(cli, bun
     assert "NOT INTACT" not in r.output
     (line,) = [x for x in r.output.splitlines() if "custody-identity" in x]
     assert line.split()[0] == "UNTRUSTED" and "is trusted as Det. Jane Roe (examiner) but its events name its holder" in line
+
+
+def test_custody_times_are_labelled_as_when_recorded(cli, bundle: Path) -> None:
+    import subprocess
+
+    r = cli("custody", "show", bundle)
+    assert r.exit_code == 0 and r.output.splitlines()[0].split()[:3] == ["seq", "recorded", "(UTC)"], r.output
+    text = subprocess.run(["pdftotext", "-layout", str(bundle / "evidpack/index.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Recorded (UTC)" in text and "Each time is when the event was recorded" in " ".join(text.split())

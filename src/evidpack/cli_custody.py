@@ -181,7 +181,7 @@ def custody_show(bundle: Path, as_json: bool) -> None:
 # The table's columns and their widths: fixed, so the log is printed as it is read (memory
 # stays flat however long it is); a longer value is cut with "…" (custody show --json, or
 # the log itself, has it whole).
-COLUMNS = (("seq", 6), ("at (UTC)", 27), ("action", 15), ("by (as claimed)", 40), ("signed by key", 30), ("details", 90))
+COLUMNS = (("seq", 6), ("recorded (UTC)", 27), ("action", 15), ("by (as claimed)", 40), ("signed by key", 30), ("details", 90))
 
 
 def _clip(text: str, width: int) -> str:

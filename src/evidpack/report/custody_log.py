@@ -27,16 +27,20 @@ def section(data: "IndexInput") -> tuple[Entry, list[Entry], list[Flowable]]:
             f"The {len(events)} events recorded while the bundle was built, then the seal. Each event is signed by its "
             "actor and chained to the one before by hash (evidpack/custody.jsonl). The 'sealed' event itself is written "
             "just after this index, because it records the index's SHA-256; events recorded after the seal (transfers, "
-            "receipts, verifications) are in the log, and a reading copy made with evidpack index shows them."
+            "receipts, verifications) are in the log, and a reading copy made with evidpack index shows them. "
+            "Each time is when the event was recorded; when a source was acquired, as the case manifest declares it, "
+            "is in the Details of its 'acquired' event."
         )
     else:
         after = _after_seal(events)
         intro = (
             f"Every event in the custody log when this copy was rendered: {len(events)}, of which {after} "
-            "were recorded after the seal. Each event is signed by its actor and chained to the one before by hash."
+            "were recorded after the seal. Each event is signed by its actor and chained to the one before by hash. "
+            "Each time is when the event was recorded; when a source was acquired, as the case manifest declares it, "
+            "is in the Details of its 'acquired' event."
         )
     table = Table(
-        [Column("#", 24), Column("Time (UTC)", 92), Column("Action", 70), Column("By", 0.36), Column("Details", 0.64)],
+        [Column("#", 24), Column("Recorded (UTC)", 92), Column("Action", 70), Column("By", 0.36), Column("Details", 0.64)],
         _rows(data),
     )
     story: list[Flowable] = [Para(intro, BODY, space_after=8), table]
