@@ -5,7 +5,9 @@ Every file is copied byte for byte, as kind ``files`` copies; a WACZ is kept
 whole and its members catalogued. The copies are then read from the bundle:
 one entry per capture (each WARC record, each MHTML page, each screenshot) in
 ``evidpack/records/<source>-osint.json`` and the ``web_captures`` catalogue
-table; WACZ pages in ``wacz_pages``. See docs/osint.md.
+table; WACZ pages in ``wacz_pages``. Captures are spooled to a temporary file
+as they are read and the record is written from it (osint/spool.py), so memory
+does not grow with the records of a WARC. See docs/osint.md.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..osint.images import ImageProblem, image_format, read_image
 from ..osint.mhtml import MhtmlProblem, read_mhtml
 from ..osint.wacz import PAGE_BYTES, PAGE_ROWS, JsonProblem, escape_surrogates, loads, open_member, read_wacz, surrogate_note, type_name, why_not_read
+from ..osint.spool import CaptureSpool, Streamed, write_record
 from ..osint.warc import WarcScan, scan_warc
 from ..timeparse import DATE_ORDERS, TimeProblem, Zone, read_time
 from .base import ImportContext
-from .support import Options, bundle_file, catalogue_zip, copy_source, source_name
+from .support import Options, bundle_file, catalogue_zip, copy_source, record_file, source_name
 
 if TYPE_CHECKING:
     from ..casefile import Source
@@ -63,21 +66,44 @@ class OsintImporter:
     def run(self, source: "Source", ctx: ImportContext) -> None:
         opts = Options(source, ctx.writer.case.manifest_path, OPTIONS)
         reader = _Reader(source, ctx, opts.zone(), opts.text("date_order", DATE_ORDERS))
-        copied = copy_source(source, ctx)
-        by_rel = {r.get("original_path", r["path"]): r for r in copied}
-        sidecars = {rel: s for rel in by_rel if (s := _sidecar_for(rel, set(by_rel)))}
-        for rel, record in by_rel.items():
-            if rel in sidecars.values() and rel not in sidecars:
-                continue  # read with the capture it describes
-            reader.read(record, by_rel.get(sidecars.get(rel, "")))
-        reader.finish()
+        try:
+            copied = copy_source(source, ctx)
+            by_rel = {r.get("original_path", r["path"]): r for r in copied}
+            sidecars = {rel: s for rel in by_rel if (s := _sidecar_for(rel, set(by_rel)))}
+            for rel, record in by_rel.items():
+                if rel in sidecars.values() and rel not in sidecars:
+                    continue  # read with the capture it describes
+                reader.read(record, by_rel.get(sidecars.get(rel, "")))
+            reader.finish()
+        finally:
+            reader.captures.close()
+
+
+class _Placed:
+    """A capture sink that places each capture in its file (and WACZ member) before spooling it."""
+
+    def __init__(self, spool: CaptureSpool, where: dict[str, Any]) -> None:
+        self.spool, self.where = spool, where
+
+    def add(self, capture: dict[str, Any]) -> None:
+        self.spool.add({**self.where, **capture})
+
+    def mark(self) -> Any:
+        return self.spool.mark()
+
+    def rewind(self, mark: Any) -> None:
+        self.spool.rewind(mark)
 
 
 class _Reader:
+    """Reads the copies. Captures are spooled to a temporary file as they are read
+    (a WARC may hold millions of records); memory holds only the files' summaries,
+    the WACZ pages (at most PAGE_ROWS a WACZ) and counts."""
+
     def __init__(self, source: "Source", ctx: ImportContext, zone: Zone | None, date_order: str | None) -> None:
         self.source, self.ctx, self.zone, self.date_order = source, ctx, zone, date_order
         self.files: list[dict[str, Any]] = []
-        self.captures: list[dict[str, Any]] = []
+        self.captures = CaptureSpool(ctx.scratch)
         self.pages: list[dict[str, Any]] = []
         self.other: list[str] = []
 
@@ -91,31 +117,39 @@ class _Reader:
         summary: dict[str, Any] = {"item": record["id"], "file": rel, "kind": kind, "size": record["size"], "sha256": record.get("sha256")}
         self.files.append(summary)
         where = {"item": record["id"], "file": rel}
-        first = len(self.captures)
+        single: dict[str, Any] | None = None  # an MHTML page's or screenshot's capture: spooled with its sidecar
         if kind == "warc":
             self._warc(lambda: open(path, "rb"), head.startswith(b"\x1f\x8b"), shown, where, summary)
         elif kind == "wacz":
             self._wacz(record, path, shown, summary)
         elif kind in ("mhtml", "image"):
-            self._single(kind, path, record, shown, where, summary)
+            single = self._single(kind, path, record, shown, where, summary)
         elif kind == "not-image":
             summary["problem"] = f"not a PNG or JPEG image (it starts with {head[:8].hex(' ') or 'nothing: the file is empty'})"
             self.ctx.problem(f"{shown}: {summary['problem']}; kept as received", check="image", subject=rel)
         else:
             self.other.append(rel)
         if sidecar is not None:
-            summary["sidecar"] = self._sidecar(sidecar, record, rel)
-            if kind in ("mhtml", "image") and len(self.captures) > first:
-                self.captures[-1]["sidecar"] = summary["sidecar"]
+            summary["sidecar"] = side = self._sidecar(sidecar, record, rel)
+            # A sidecar beside a page or screenshot describes that one capture: it is attached to it.
+            # Beside a WARC or WACZ it describes the file, not each of its records: it stays on the
+            # file (its summary), marked so, and a check says what it describes.
+            side["applies_to"] = "capture" if single is not None else "file"
+            if single is not None:
+                single["sidecar"] = side
+            elif kind in ("warc", "wacz") and "fields" in side:
+                self._file_sidecar(sidecar, side, record["id"], rel)
+        if single is not None:
+            self.captures.add(single)
 
     # --- formats -----------------------------------------------------------------------------
 
     def _warc(self, opener: Callable[[], Any], gzipped: bool, shown: str, where: dict[str, Any], summary: dict[str, Any]) -> None:
-        scan: WarcScan = scan_warc(opener, gzipped=gzipped)
-        for capture in scan.captures:
-            self.captures.append({**where, **capture})
+        scan: WarcScan = scan_warc(opener, gzipped=gzipped, sink=_Placed(self.captures, where))
         tallies = {which: scan.tally(which) for which in ("block_digest", "payload_digest")}
-        summary.update(records=len(scan.captures), gzip_members=scan.gzip_members, digests=tallies)
+        summary.update(records=scan.records, gzip_members=scan.gzip_members, digests=tallies)
+        if scan.problems:  # what stopped or spoilt the reading of the file: in the record too, not only in the checks
+            summary["problems"] = list(scan.problems)
         subject = where["file"] + (f":{where['member_path']}" if "member_path" in where else "")
         if scan.whole_file_gzip:
             summary["whole_file_gzip"] = True
@@ -131,22 +165,21 @@ class _Reader:
             )
         for text in scan.problems:
             self.ctx.problem(f"{shown}: {text}", check="warc-readable", subject=subject)
-        bad = [c for c in scan.captures if c["problems"]]
         counts = "; ".join(
             f"{which.replace('_', ' ')}s: " + ", ".join(f"{n} {v}" for v, n in t.items() if n) for which, t in tallies.items()
         )
-        if bad:
-            c = bad[0]
-            more = sum(len(b["problems"]) for b in bad) - 1
+        if scan.first_bad is not None:
+            c = scan.first_bad
+            more = scan.record_problems - 1
             self.ctx.problem(
-                f"{shown}: record {c['record']} ({c['record_id']}) at offset {c['offset']}: {c['problems'][0]}"
-                + (f" (and {more} more problem(s) in {len(bad)} record(s))" if more else "")
+                f"{shown}: record {c['record']} ({c['record_id']}) at offset {c['offset']}: {c['problem']}"
+                + (f" (and {more} more problem(s) in {scan.records_with_problems} record(s))" if more else "")
                 + f"; {counts}",
                 check="warc-digests",
                 subject=subject,
             )
         elif not scan.problems:
-            self.ctx.check("warc-digests", "pass", f"{shown}: {len(scan.captures)} record(s); {counts or 'no digests'}", subject)
+            self.ctx.check("warc-digests", "pass", f"{shown}: {scan.records} record(s); {counts or 'no digests'}", subject)
 
     def _wacz(self, record: dict[str, Any], path: Path, shown: str, summary: dict[str, Any]) -> None:
         rel = summary["file"]
@@ -201,21 +234,23 @@ class _Reader:
                 opener = lambda m=m: open_member(path, m.index, m.name)  # noqa: E731
                 self._warc(opener, low.endswith((".gz", ".gzip")), f"{shown}: member {m.name!r}", where, msummary)
 
-    def _single(self, kind: str, path: Path, record: dict[str, Any], shown: str, where: dict[str, Any], summary: dict[str, Any]) -> None:
+    def _single(self, kind: str, path: Path, record: dict[str, Any], shown: str, where: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any] | None:
+        """The capture of an MHTML page or screenshot (spooled by the caller, with its sidecar), or None."""
         if record["size"] > READ_LIMIT:
             summary["note"] = f"larger than {READ_LIMIT} bytes; kept but not read"
             self.ctx.check(kind, "not-checkable", f"{shown}: {summary['note']}", where["file"])
-            return
+            return None
         data = path.read_bytes()
         try:
             capture = read_mhtml(data) if kind == "mhtml" else read_image(data)
         except (MhtmlProblem, ImageProblem) as exc:
             summary["problem"] = str(exc)
             self.ctx.problem(f"{shown}: {exc}; kept as received", check=kind, subject=where["file"])
-            return
+            return None
+        del data
         if kind == "mhtml":
             capture["captured_at"] = capture["date"]
-        self.captures.append({**where, **capture})
+        placed = {**where, **capture}
         problems = capture.get("problems") or []
         if problems:  # what was found inside the page or image fails its check, as a WARC record's problems do
             more = len(problems) - 1
@@ -224,9 +259,10 @@ class _Reader:
                 check=kind,
                 subject=where["file"],
             )
-            return
+            return placed
         what = f"{capture.get('width')}x{capture.get('height')} {capture['format'].upper()}" if kind == "image" else f"{capture['url']!r}, {capture['parts']} part(s)"
         self.ctx.check(kind, "pass", f"{shown}: {what}", where["file"])
+        return placed
 
     # --- sidecars --------------------------------------------------------------------------------
 
@@ -280,6 +316,22 @@ class _Reader:
             out["sha256_check"] = {"declared": None, "verdict": "not-checkable"}
         return out
 
+    def _file_sidecar(self, sidecar: dict[str, Any], side: dict[str, Any], item: str, rel: str) -> None:
+        """A check naming a sidecar read beside a WARC or WACZ: what it says is of the whole file."""
+        records = sum(f.get("records") or 0 for f in self.files if f["item"] == item or f["file"] == rel)
+        said = [f"{k} {side[k]!r}" for k in ("url", "tool", "operator") if side.get(k)]
+        when = side.get("captured_at") or {}
+        if when.get("utc") or when.get("original"):
+            said.append(f"captured_at {when.get('utc') or when.get('original')!r}")
+        self.ctx.check(
+            "sidecar",
+            "not-checkable",
+            f"{source_name(self.source, sidecar)}: describes {rel} as a whole ({records:,} WARC record(s)), not each record"
+            + (f": {', '.join(said)}" if said else "")
+            + "; recorded on the file in the record (files), not checked against its records",
+            sidecar.get("original_path") or sidecar["path"],
+        )
+
     # --- the record -----------------------------------------------------------------------------------
 
     def finish(self) -> None:
@@ -288,22 +340,25 @@ class _Reader:
             ctx.check("osint-other-files", "not-checkable", f"kept as evidence, not a capture format evidpack reads: {', '.join(self.other)}")
         counts = {
             "files": len(self.files),
-            "captures": len(self.captures),
+            "captures": self.captures.count,
             "pages": len(self.pages),
-            "captures_with_problems": sum(1 for c in self.captures if c.get("problems")),
+            "captures_with_problems": self.captures.with_problems,
         }
-        ctx.write_record(
-            "osint",
-            {
-                "format": FORMAT,
-                "source": sid,
-                "settings": {"zone": self.zone.label if self.zone else None, "date_order": self.date_order},
-                "files": self.files,
-                "captures": self.captures,
-                "pages": self.pages,
-                "counts": counts,
-            },
-        )
+        # Written as ctx.write_record("osint", {...}) would write it (the same bytes), the captures
+        # read back from the spool one at a time; the web_captures rows are read from it again.
+        with record_file(ctx, "osint.json") as fh:
+            write_record(
+                fh,
+                {
+                    "format": FORMAT,
+                    "source": sid,
+                    "settings": {"zone": self.zone.label if self.zone else None, "date_order": self.date_order},
+                    "files": self.files,
+                    "captures": Streamed(self.captures),
+                    "pages": self.pages,
+                    "counts": counts,
+                },
+            )
         ctx.add_rows("web_captures", (_capture_row(c) for c in self.captures))
         ctx.add_rows("wacz_pages", (_page_row(p) for p in self.pages))
         ctx.facts["osint"] = counts

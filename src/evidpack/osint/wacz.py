@@ -311,6 +311,7 @@ def read_wacz(zip_path: Path, members: list["Member"], problem: Problem) -> tupl
             ("wacz_version", "wacz_version"), ("title", "title"), ("created", "created"), ("software", "software"), ("main_page", "mainPageURL"),
         )
     }
+    summary["created"] = _created(summary["created"], problem)
     summary["resources"] = []
     by_name: dict[str, list["Member"]] = {}
     for m in members:
@@ -349,6 +350,22 @@ def _text_field(package: dict[str, Any] | None, name: str, problem: Problem) -> 
         return value
     problem(f"{DATAPACKAGE}: {name!r} is {type_name(value)}, not text; not recorded", check="wacz")
     return None
+
+
+def _created(value: str | None, problem: Problem) -> dict[str, Any] | None:
+    """``created`` of datapackage.json as a time object (UTC), its text kept as
+    ``original``; one that cannot be read without guessing (no zone, not a time)
+    is kept as written with ``utc: null`` and the reason, and is a failure."""
+    if value is None:
+        return None
+    try:
+        if len(value) > TS_CHARS:
+            raise TimeProblem(f"{len(value)} characters long: not a time")
+        return read_time(value).to_json()
+    except TimeProblem as exc:
+        shown = value if len(value) <= TS_CHARS else value[:TS_CHARS] + "…"
+        problem(f"{DATAPACKAGE}: created {shown!r}: {exc}", check="wacz")
+        return {"original": value, "utc": None, "problem": str(exc)}
 
 
 def _resource(n: int, res: Any, by_name: dict[str, list["Member"]], listed: set[str], problem: Callable[[str], None]) -> dict[str, Any]:

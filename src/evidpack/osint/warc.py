@@ -29,7 +29,7 @@ import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
@@ -42,19 +42,64 @@ _HEADER_LIMIT = 1 << 20
 _BAD_CONTINUATION = re.compile(r"Offset: (\d+)")
 
 
+class CaptureSink(Protocol):
+    """Where a scan hands each capture as it is read (see :class:`evidpack.osint.spool.CaptureSpool`)."""
+
+    def add(self, capture: dict[str, Any]) -> None: ...
+
+    def mark(self) -> Any: ...
+
+    def rewind(self, mark: Any) -> None: ...
+
+
+DIGESTS = ("block_digest", "payload_digest")
+
+
 @dataclass
 class WarcScan:
-    captures: list[dict[str, Any]] = field(default_factory=list)
+    """What a scan found. The captures go to the ``sink`` given to
+    :func:`scan_warc` as they are read (memory does not grow with them); without
+    one they are kept in ``captures``. Either way the scan counts them."""
+
+    captures: list[dict[str, Any]] = field(default_factory=list)  # only when scan_warc had no sink
     problems: list[str] = field(default_factory=list)  # each one is a failed check
     gzip_members: int | None = None  # None: not gzip
     whole_file_gzip: bool = False  # a gzip member holds more than one record (warcio refuses the file)
     multi_record_member: int | None = None  # which member, when the file has more than one
+    records: int = 0  # records read
+    tallies: dict[str, dict[str, int]] = field(default_factory=dict)  # digest verdicts, by digest
+    records_with_problems: int = 0
+    record_problems: int = 0  # problems in all those records
+    first_bad: dict[str, Any] | None = None  # the first record with a problem: record, record_id, offset, problem
+    last_offset: int | None = None  # where the last record read starts
+    sink: CaptureSink | None = None
+
+    def __post_init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.captures = []
+        self.records = self.records_with_problems = self.record_problems = 0
+        self.first_bad, self.last_offset = None, None
+        self.tallies = {which: {"pass": 0, "fail": 0, "not-checkable": 0} for which in DIGESTS}
+
+    def add(self, capture: dict[str, Any]) -> None:
+        self.records += 1
+        self.last_offset = capture["offset"]
+        for which in DIGESTS:
+            self.tallies[which][capture[which]["verdict"]] += 1
+        if capture["problems"]:
+            self.records_with_problems += 1
+            self.record_problems += len(capture["problems"])
+            if self.first_bad is None:
+                self.first_bad = {k: capture[k] for k in ("record", "record_id", "offset")} | {"problem": capture["problems"][0]}
+        if self.sink is None:
+            self.captures.append(capture)
+        else:
+            self.sink.add(capture)
 
     def tally(self, which: str) -> dict[str, int]:
-        out = {"pass": 0, "fail": 0, "not-checkable": 0}
-        for c in self.captures:
-            out[c[which]["verdict"]] += 1
-        return out
+        return dict(self.tallies[which])
 
 
 # --- digests -----------------------------------------------------------------------------------
@@ -301,19 +346,20 @@ def _capture(record: Any, n: int) -> dict[str, Any]:
         "content_type": h.get_header("Content-Type"),
         "problems": [],
     }
-    date = h.get_header("WARC-Date")
-    if date is not None:
+    for header, key in (("WARC-Date", "warc_date"), ("WARC-Refers-To-Date", "refers_to_date")):
+        date = h.get_header(header)
+        if date is None:
+            continue
         try:
-            capture["warc_date"] = read_time(date).to_json()
+            capture[key] = read_time(date).to_json()
         except TimeProblem as exc:
-            capture["warc_date"] = {"original": date, "utc": None}
-            capture["problems"].append(f"WARC-Date: {exc}")
+            capture[key] = {"original": date, "utc": None}
+            capture["problems"].append(f"{header}: {exc}")
     for header, key in (
         ("WARC-Identified-Payload-Type", "identified_payload_type"),
         ("WARC-Concurrent-To", "concurrent_to"),
         ("WARC-Refers-To", "refers_to"),
         ("WARC-Refers-To-Target-URI", "refers_to_target_uri"),
-        ("WARC-Refers-To-Date", "refers_to_date"),
         ("WARC-Profile", "profile"),
         ("WARC-Truncated", "warc_truncated"),
         ("WARC-Filename", "warc_filename"),
@@ -363,11 +409,13 @@ def gzip_members(stream: BinaryIO, limits: Limits = Limits(), until: int | None 
     return members, None
 
 
-def scan_warc(open_stream: Callable[[], BinaryIO], *, gzipped: bool, limits: Limits = Limits()) -> WarcScan:
-    """Every record of a WARC (``open_stream`` opens it afresh from the bundle).
-    A stream that cannot be read (an OSError, such as a zip member zipfile
-    refuses) is a problem of the scan, never an exception."""
-    scan = WarcScan()
+def scan_warc(open_stream: Callable[[], BinaryIO], *, gzipped: bool, limits: Limits = Limits(), sink: CaptureSink | None = None) -> WarcScan:
+    """Every record of a WARC (``open_stream`` opens it afresh from the bundle),
+    each capture handed to ``sink`` as it is read (kept in the scan's
+    ``captures`` without one). A stream that cannot be read (an OSError, such as
+    a zip member zipfile refuses) is a problem of the scan, never an exception."""
+    scan = WarcScan(sink=sink)
+    start = sink.mark() if sink is not None else None
     try:
         with open_stream() as fh:
             head = fh.read(4096)
@@ -398,10 +446,12 @@ def scan_warc(open_stream: Callable[[], BinaryIO], *, gzipped: bool, limits: Lim
         # warcio refuses it (it cannot seek to those records); read the records from the
         # decompressed stream instead, and say which member.
         scan.whole_file_gzip = True
-        if scan.gzip_members and scan.gzip_members > 1 and scan.captures:
+        if scan.gzip_members and scan.gzip_members > 1 and scan.last_offset is not None:
             with open_stream() as fh:
-                scan.multi_record_member, _ = gzip_members(fh, limits, until=scan.captures[-1]["offset"])
-        scan.captures = []
+                scan.multi_record_member, _ = gzip_members(fh, limits, until=scan.last_offset)
+        scan._reset()  # (the records read so far are read again)
+        if sink is not None:
+            sink.rewind(start)
         import gzip
 
         with open_stream() as raw, gzip.GzipFile(fileobj=raw) as fh:
@@ -428,7 +478,7 @@ def _iterate(fh: BinaryIO, scan: WarcScan, offsets: str) -> None:
                     )
                 err.seek(0)
                 err.truncate()
-                scan.captures.append(capture)
+                scan.add(capture)
     except ArchiveLoadFailed as exc:
         if "non-chunked gzip" in str(exc):
             raise

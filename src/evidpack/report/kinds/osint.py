@@ -8,6 +8,7 @@ import io
 import json
 import struct
 import warnings
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
@@ -26,33 +27,36 @@ PAGE_ROWS = 500  # pages of WACZ files listed in the index (all are in the recor
 CAPTURE_ROWS = 2000  # captures listed in the index, those with problems first (all are in the record and the web_captures table)
 
 
+STREAMED = ("captures",)  # the record's list that grows with the records of a WARC: read back as drawn, never held
+
+
 def render(view: SourceView) -> list[Flowable]:
-    record = view.records.get("osint")
+    record = view.streamed("osint", STREAMED)
     if not isinstance(record, dict):
         return [*subheading("Captures"), Para(f"No capture record (records/{view.id}-osint.json) was written.", NOTE)]
-    captures = [c for c in _list(record.get("captures")) if isinstance(c, dict)]
+    captures = _Captures(record.get("captures"))
     out: list[Flowable] = subheading(f"Captures ({len(captures):,})")
     settings = _dict(record.get("settings"))
     if settings.get("zone"):
         out.append(Para(f"Times that state no zone were read as {text(settings['zone'])}.", NOTE, space_after=3))
     if settings.get("date_order"):
         out.append(Para(f"Dates such as 03/04/2024 were read in the order {text(settings['date_order'])}.", NOTE, space_after=3))
-    if not captures:
+    if not len(captures):
         out.append(Para("No capture was read from this source.", NOTE))
     else:
-        listed = _listed_captures(captures)
-        if len(listed) < len(captures):
+        listed = captures.listed()
+        if listed < len(captures):
             out.append(Para(
-                f"{len(listed):,} of the {len(captures):,} captures are listed here (every one with a problem first, then the others "
+                f"{listed:,} of the {len(captures):,} captures are listed here (every one with a problem first, then the others "
                 f"in order); all are in records/{text(view.id)}-osint.json and the web_captures table of the catalogue (evidpack query).",
                 NOTE, space_after=3))
         out.append(
             Table(
                 [Column("Item", 64, CELL_MONO), Column("Capture", 1.0), Column("Captured (UTC)", 96), Column("Digests", 96)],
-                (_capture_row(c) for c in listed),
+                (_capture_row(c) for c in captures.chosen()),
             )
         )
-    out += screenshots(view, [c for c in captures if c.get("format") in ("png", "jpeg")])
+    out += screenshots(view, captures.screenshots)
     files = [f for f in _list(record.get("files")) if isinstance(f, dict)]
     out += files_read(files)
     not_listed = sum(_int(_dict(f.get("wacz")).get("pages_not_listed")) for f in files)
@@ -60,17 +64,47 @@ def render(view: SourceView) -> list[Flowable]:
     return out
 
 
-def _listed_captures(captures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """At most :data:`CAPTURE_ROWS` captures, in order: every one with a problem
-    (up to the cap), then the others, so a WARC of a million records does not
-    make a million rows and no problem is crowded out by good records."""
-    if len(captures) <= CAPTURE_ROWS:
-        return captures
-    bad = [n for n, c in enumerate(captures) if c.get("problems")][:CAPTURE_ROWS]
-    room = CAPTURE_ROWS - len(bad)
-    chosen = set(bad)
-    good = [n for n, c in enumerate(captures) if n not in chosen][:room] if room else []
-    return [captures[n] for n in sorted(chosen.union(good))]
+class _Captures:
+    """The record's captures (a list, or entries read back from the record as
+    drawn: a WARC may hold millions), never all held: one pass counts them and
+    notes which are listed and the screenshots; :meth:`chosen` reads them again."""
+
+    def __init__(self, value: Any) -> None:
+        self.entries: Collection[Any] = value if isinstance(value, Collection) and not isinstance(value, (str, bytes, dict)) else []
+        self.count = 0
+        self.screenshots: list[dict[str, Any]] = []  # (one per image file of the source)
+        bad: list[int] = []
+        good: list[int] = []
+        for c in self._dicts():
+            if c.get("problems"):
+                if len(bad) < CAPTURE_ROWS:
+                    bad.append(self.count)
+            elif len(good) < CAPTURE_ROWS:
+                good.append(self.count)
+            if c.get("format") in ("png", "jpeg"):
+                self.screenshots.append(c)
+            self.count += 1
+        # At most CAPTURE_ROWS, in order: every one with a problem (up to the cap), then the others, so a WARC of a
+        # million records does not make a million rows and no problem is crowded out by good records.
+        self._chosen = set(bad).union(good[: CAPTURE_ROWS - len(bad)])
+
+    def _dicts(self) -> Iterator[dict[str, Any]]:
+        return (c for c in self.entries if isinstance(c, dict))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def listed(self) -> int:
+        return len(self._chosen)
+
+    def chosen(self) -> Iterator[dict[str, Any]]:
+        """The captures listed, in order."""
+        last = max(self._chosen, default=-1)
+        for n, c in enumerate(self._dicts()):
+            if n > last:
+                break
+            if n in self._chosen:
+                yield c
 
 
 def _list(value: Any) -> list[Any]:
@@ -139,9 +173,15 @@ def _sidecar_problems(sidecar: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _as_utc(value: Any) -> str:
-    """A time recorded as written (a WARC header's text): in UTC with the text beside it, or as written and why not."""
+    """A time — a time object, or (in a record written before such times were
+    stored as time objects) a WARC header's text: in UTC with the text beside it,
+    or as written and why not."""
     if isinstance(value, dict):
-        return text(value.get("utc")) or f"{text(first(value, 'original', 'text'))} (not read as a time)"
+        utc, written = text(value.get("utc")), text(first(value, "original", "text"))
+        if not utc:
+            why = text(value.get("problem"))
+            return f"{written} (as written; not read as a time" + (f": {why})" if why else ")")
+        return f"{utc} UTC (as written: {written})" if written and utc != written else utc
     written = text(value)
     try:
         utc = read_time(written).utc
@@ -334,12 +374,17 @@ def _file_row(f: dict[str, Any]) -> Row:
         if f.get(key):
             said.append((("not read: " if key == "not_read" else "") + text(f[key]), CELL_NOTE))
             (bad if verdict == "fail" else warn).append(key)
+    for problem in _list(f.get("problems")):  # what stopped or spoilt the reading of a WARC (truncated, a corrupt gzip member)
+        said.append((text(problem), CELL_NOTE))
+        bad.append("problems")
     wacz = _dict(f.get("wacz"))
     if wacz:
         said += _wacz_lines(wacz, bad, warn)
     sidecar = _dict(f.get("sidecar"))
     if sidecar:
         said.append((f"sidecar: {text(sidecar.get('file'))}", CELL_NOTE_NAME))
+        if sidecar.get("applies_to") == "file" and kind in ("warc", "wacz"):
+            said += _file_sidecar(sidecar)
         if sidecar.get("problem"):
             bad.append("sidecar")
             said.append((text(sidecar["problem"]), CELL_NOTE))
@@ -356,6 +401,19 @@ def _file_row(f: dict[str, Any]) -> Row:
                  (f"{kind}" + (f", {text(f['size'])} bytes" if f.get("size") is not None else ""), CELL_NOTE)),
         Lines.of(*said) if said else Lines.of(("nothing further recorded", CELL_NOTE)),
     ]
+
+
+def _file_sidecar(sidecar: dict[str, Any]) -> list[tuple[str | None, Any]]:
+    """What a sidecar beside a WARC or WACZ says: of the file as a whole, not of each record."""
+    out: list[tuple[str | None, Any]] = [("the sidecar describes the whole file, not each record:", CELL_NOTE)]
+    out += [(f"{key}: {text(sidecar[key])}", CELL_PATH if key == "url" else CELL_NOTE) for key in ("url", "tool", "operator") if sidecar.get(key)]
+    when = sidecar.get("captured_at")
+    if when:
+        out.append((f"captured at: {_as_utc(when)}", CELL_NOTE))
+    check = _dict(sidecar.get("sha256_check"))
+    if check.get("verdict") == "pass":
+        out.append(("the SHA-256 the sidecar declares matches the file", CELL_NOTE))
+    return out
 
 
 def _wacz_lines(wacz: dict[str, Any], bad: list[str], warn: list[str]) -> list[tuple[str | None, Any]]:
