@@ -20,6 +20,7 @@ host, process or wall clock.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import secrets
@@ -242,7 +243,7 @@ class _ReportCanvas(Canvas):
         super().__init__(*args, **kwargs)
         self._report = report
         self.anchors = report.anchors  # filled by mark_anchor as headings are drawn
-        self._doc._timeStamp = _timestamp(report.identity.created)
+        _fix_time(self._doc, report.identity.created)
         doc = stream_to(self, self._filename)
         if report.late is not None:
             for stand_in in report.late.halves:
@@ -259,10 +260,31 @@ class _ReportCanvas(Canvas):
         super().save()
 
 
+def _fix_time(doc: Any, moment: datetime) -> None:
+    """Make reportlab's document depend on ``moment`` alone for its time.
+
+    reportlab's PDFDocument takes a time stamp when it is made (from
+    ``$SOURCE_DATE_EPOCH`` if set, else 2000-01-01 in invariant mode) and seeds
+    the digest that becomes the PDF's /ID with it. evidpack resolves the build
+    time itself (``--time``, else ``SOURCE_DATE_EPOCH``, else now), so the time
+    stamp (CreationDate, ModDate) and the /ID's seed are both replaced here by
+    that time: the same instant gives the same bytes however it was given, and
+    whatever the environment holds."""
+    if doc.Pages.pages or getattr(doc, "_ID", None):
+        raise ValueError("the document's time is fixed before anything is drawn")
+    stamp = _timestamp(moment)
+    doc._timeStamp = stamp
+    signature = hashlib.md5(usedforsecurity=False)
+    signature.update(b"a reportlab document")  # as reportlab seeds it, with evidpack's time
+    signature.update(repr(stamp.t).encode("ascii"))
+    doc.signature = signature
+
+
 def _timestamp(moment: datetime) -> TimeStamp:
-    """reportlab's document time stamp (CreationDate, ModDate), set to ``moment`` in UTC."""
-    ts = TimeStamp(invariant=1)
-    utc = moment.astimezone(timezone.utc)
+    """reportlab's document time stamp (CreationDate, ModDate), set to ``moment``
+    in UTC, without reportlab's constructor (which reads ``$SOURCE_DATE_EPOCH``)."""
+    ts = TimeStamp.__new__(TimeStamp)
+    utc = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)  # never the host's zone
     ts.t = utc.timestamp()
     ts.lt = utc.timetuple()
     ts.YMDhms = tuple(ts.lt)[:6]

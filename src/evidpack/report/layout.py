@@ -101,7 +101,7 @@ def _wrap_paragraph(text: str, style: TextStyle, width: float) -> list[str]:
             used += widths[i]  # a space may hang past the margin
             i += 1
             continue
-        end = _break_before(text, start, i, can_break_after)
+        end = _break_before(text, start, i, can_break_after, _break_after_path if words else None, style.wrap in _BEFORE_HYPHEN)
         lines.append(text[start:end].rstrip(" ") if words else text[start:end])
         start = end
         if words:
@@ -149,6 +149,14 @@ def _wrap_plain(text: str, style: TextStyle, width: float) -> list[str]:
             lines.append(text[start:])
             return lines
         end = breaks.rfind(0, start, i + 1 if words and data[i] == 32 else i) + 1  # a space may hang
+        if end <= start and words:  # a word longer than the line (a path): after a / or a dot, if it can
+            found = data[start:i].translate(_PLAIN_BREAKS["path"]).rfind(0)
+            end = start + found + 1 if found >= 0 else start
+        if end <= start and style.wrap in _BEFORE_HYPHEN:  # else before a hyphen (never after one)
+            k = data.rfind(45, start + 1, i)
+            while k > start and data[k - 1] == 45:
+                k = data.rfind(45, start + 1, k)
+            end = k if k > start else start
         if end <= start:
             end = i
             while end > start + 1 and text[end - 1] == "-":
@@ -167,16 +175,38 @@ def _wrap_plain(text: str, style: TextStyle, width: float) -> list[str]:
         start = end
 
 
-def _break_before(text: str, start: int, i: int, can_break_after: Callable[[str, int], bool]) -> int:
+def _break_before(
+    text: str,
+    start: int,
+    i: int,
+    can_break_after: Callable[[str, int], bool],
+    then: Callable[[str, int], bool] | None = None,
+    before_hyphen: bool = False,
+) -> int:
     """Where the line from ``start`` ends when ``text[i]`` does not fit: after the
-    last break opportunity, else before ``i`` (never inside a cluster)."""
-    for j in range(i - 1, start - 1, -1):
-        if can_break_after(text, j) and not _joins_previous(text[j + 1]):
-            return j + 1
+    last break opportunity, else after the last one ``then`` gives (in prose, a
+    word longer than the line, such as a path, breaks after a ``/`` or a dot
+    rather than inside a name), else (``before_hyphen``) before the last hyphen
+    (``openxmlformats`` / ``-officedocument``: a line never ends in one, but
+    may begin with one), else before ``i`` (never inside a cluster)."""
+    for rule in (can_break_after, then):
+        if rule is None:
+            continue
+        for j in range(i - 1, start - 1, -1):
+            if rule(text, j) and not _joins_previous(text[j + 1]):
+                return j + 1
+    if before_hyphen:
+        for j in range(i - 1, start, -1):
+            if text[j] == "-" and text[j - 1] != "-":
+                return j
     end = i
     while end > start + 1 and (_joins_previous(text[end]) or text[end - 1] == "-"):
         end -= 1
     return end
+
+
+# Wrap styles whose words (names, media types) break before a hyphen rather than inside a word.
+_BEFORE_HYPHEN = frozenset({"words", "path"})
 
 
 # --- exact forms ---------------------------------------------------------------------------

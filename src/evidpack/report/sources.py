@@ -92,12 +92,17 @@ def source_section(view: SourceView) -> list[Flowable]:
     return story
 
 
+# A check's subject: an item id, a file or member name, an account. A name breaks
+# after / . _ and the like, never inside a word if it can, and is given back exactly.
+SUBJECT = replace(CELL_MONO, wrap="path", exact=True)
+
+
 def checks_table(checks: list[dict[str, Any]]) -> Flowable:
     if not checks:
         return Para("No checks were recorded for this source.", NOTE)
     return Table(
-        [Column("Verdict", VERDICT_WIDTH), Column("Check", 0.26), Column("Detail", 0.52), Column("Subject", 0.22)],
-        ([Mark(str(c.get("verdict"))), c.get("check"), c.get("detail"), Lines.of((c.get("subject"), CELL_MONO))] for c in checks),
+        [Column("Verdict", VERDICT_WIDTH), Column("Check", 0.26), Column("Detail", 0.46), Column("Subject", 0.28)],
+        ([Mark(str(c.get("verdict"))), c.get("check"), c.get("detail"), Lines.of((c.get("subject"), SUBJECT))] for c in checks),
     )
 
 

@@ -168,8 +168,10 @@ def _named_value(entry: dict[str, Any]) -> Any:
 
 
 def itunes_section(backup: dict[str, Any]) -> list[Flowable]:
+    root = backup.get("root")
+    top = root in (".", "")  # the backup is the source's folder itself
     rows: list[tuple[str, Any]] = [
-        ("Backup folder", backup.get("root")),
+        ("Backup folder", "the source's folder itself" if top else root),
         ("Encrypted", text(backup.get("encrypted"))),
         ("Manifest.db", backup.get("manifest_db")),
     ]
@@ -178,7 +180,7 @@ def itunes_section(backup: dict[str, Any]) -> list[Flowable]:
             rows.append((f"{group.capitalize()}.plist / {key}" if group != "manifest" else f"Manifest.plist / {key}", text(value)))
     for key, value in sorted((backup.get("manifest_db_entries") or {}).items()):
         rows.append((f"Manifest.db entries / {key}", text(value)))
-    return subheading(f"iTunes/Finder backup ({backup.get('root')})") + [key_values(rows, 0.34)]
+    return subheading("iTunes/Finder backup" if top else f"iTunes/Finder backup ({root})") + [key_values(rows, 0.34)]
 
 
 def recorded_tool_hashes(facts: list[dict[str, Any]], not_listed: list[dict[str, Any]]) -> list[Flowable]:
