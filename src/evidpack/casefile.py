@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import tomllib
@@ -103,12 +104,14 @@ def load(manifest: Path) -> Case:
         raise EvidpackError(f"{manifest}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise EvidpackError(f"{manifest}: invalid TOML: {exc}") from None
+    text = raw.decode("utf-8")
+    _zoned_times_as_text(manifest, text, data)
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
-        err = errors[0]
-        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise EvidpackError(f"{manifest}: {_where(list(err.absolute_path))}: {_message(err)}{more}")
+        path, message, others, line_path = _first_problem(errors)
+        more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
+        raise EvidpackError(f"{_at(manifest, text, line_path)}: {_where(path)}: {message}{more}")
     base = manifest.resolve().parent
     c = data["case"]
     sources = tuple(_source(manifest, base, i, s) for i, s in enumerate(data["sources"]))
@@ -116,9 +119,53 @@ def load(manifest: Path) -> Case:
     return Case(c["id"], c["title"], c["agency"], c["authority"], c["examiner"], manifest, sources, extra)
 
 
+def _first_problem(errors: list[jsonschema.ValidationError]) -> tuple[list[Any], str, int, list[Any]]:
+    """The problem to report -- where, what --, how many more there are, and the path
+    whose line to name (an unknown field's own line). An unknown
+    field comes first, named, with the known field it most looks like: a misspelt
+    ``lable`` is the cause of ``'label' is required``, which is then not counted."""
+    unknown = [e for e in errors if e.validator == "additionalProperties" and isinstance(e.instance, dict)]
+    if not unknown:
+        path = list(errors[0].absolute_path)
+        return path, _message(errors[0]), len(errors) - 1, path
+    err = unknown[0]
+    path = list(err.absolute_path)
+    known = list(err.schema.get("properties", {}))
+    names = [k for k in err.instance if k not in known]
+    parts, meant = [], set()
+    for name in names[:3]:
+        guess = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+        parts.append(_quoted(name) + (f" (did you mean '{guess[0]}'?)" if guess else ""))
+        meant.update(guess)
+    listed = ", ".join(parts) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+    message = f"unknown field{'s' if len(names) > 1 else ''} {listed}"
+    if not meant:
+        message += f" (known: {', '.join(known)})" if len(known) <= 12 else ""
+    caused = [
+        e for e in errors
+        if e.validator == "required" and list(e.absolute_path) == path and _missing(e) in meant
+    ]
+    return path, message, len(errors) - 1 - len(caused), path + names[:1]
+
+
+def _missing(err: jsonschema.ValidationError) -> str | None:
+    """The property a ``required`` error is about."""
+    for name in err.validator_value:
+        if isinstance(err.instance, dict) and name not in err.instance and repr(name) in err.message:
+            return str(name)
+    return None
+
+
+def _quoted(name: object) -> str:
+    text = str(name)
+    return repr(text) if len(text) <= _SHOWN else f"{text[:_SHOWN]!r}… ({len(text):,} characters)"
+
+
 def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties":
         return err.message.replace("Additional properties are not allowed", "unknown field(s)")
+    if err.validator == "type" and isinstance(err.instance, (datetime, date, time)):
+        return f"is a TOML {_toml_kind(err.instance)}, not text: write it in quotes, e.g. \"{err.instance.isoformat()}\""
     if err.validator == "required":
         return err.message.replace("is a required property", "is required")
     if err.validator == "pattern" and err.schema.get("pattern", "").startswith("^[^\\r\\n]"):
@@ -134,6 +181,121 @@ def _message(err: jsonschema.ValidationError) -> str:
 
 
 _SHOWN = 80  # characters of a value an error message quotes
+
+
+def _toml_kind(value: datetime | date | time) -> str:
+    if isinstance(value, datetime):
+        return "date-time" if value.tzinfo is not None else "local date-time (no zone)"
+    return "date" if isinstance(value, date) else "time"
+
+
+def _rfc3339_text(value: datetime) -> str:
+    """An aware TOML date-time as the RFC 3339 text it was written as (``Z`` for a zero
+    offset, which TOML does not tell apart from ``+00:00``)."""
+    frac = f".{value.microsecond:06d}".rstrip("0") if value.microsecond else ""
+    offset = value.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    zone = "Z" if minutes == 0 else f"{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}{frac}{zone}")
+
+
+def _zoned_times_as_text(manifest: Path, text: str, data: dict[str, Any]) -> None:
+    """``at = 2026-03-02T10:00:00Z`` without quotes is a TOML date-time: with its zone
+    (``Z`` or an offset) it is taken as the same RFC 3339 text in quotes. A local
+    date-time, a date or a time has no zone, and evidpack never guesses one: refused,
+    one line naming the field."""
+    sources = data.get("sources")
+    if not isinstance(sources, list):
+        return
+    for i, source in enumerate(sources):
+        acq = source.get("acquisition") if isinstance(source, dict) else None
+        if not isinstance(acq, dict):
+            continue
+        value = acq.get("at")
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            acq["at"] = _rfc3339_text(value)
+        elif isinstance(value, (datetime, date, time)):
+            path = ["sources", i, "acquisition", "at"]
+            example = (value.isoformat() if isinstance(value, datetime) else "2026-03-02T10:00:00") + "Z"
+            raise EvidpackError(
+                f"{_at(manifest, text, path)}: {_where(path)}: {value.isoformat()} is a TOML {_toml_kind(value)}: "
+                f"give the time with Z or an offset, e.g. {example} or ...+08:00 (evidpack never guesses a zone)"
+            )
+
+
+# --- where in the manifest: a line number, when the TOML text shows it plainly ---------
+
+_BARE_OR_QUOTED = r'(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\')'
+_DOTTED = rf"{_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*"
+_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
+_PART = re.compile(_BARE_OR_QUOTED)
+
+
+def _keys(dotted: str) -> list[str]:
+    out = []
+    for part in _PART.findall(dotted):
+        if part[:1] == '"':
+            part = json.loads(part) if "\\" in part else part[1:-1]
+        elif part[:1] == "'":
+            part = part[1:-1]
+        out.append(part)
+    return out
+
+
+def _line_of(text: str, path: list[Any]) -> int | None:
+    """The line of ``path`` (``["sources", 1, "label"]``) in the TOML ``text``: the line
+    of its key, else of the deepest table or key above it. A best effort (tables and
+    keys as people write them; inline tables give the line of their key), and None
+    when unsure."""
+    want = tuple(path)
+    arrays: dict[tuple[Any, ...], int] = {}  # array-of-tables path -> its last index
+    table: tuple[Any, ...] = ()
+    best: tuple[int, int] | None = None  # (depth matched, line)
+    in_string: str | None = None
+    for n, line in enumerate(text.splitlines(), 1):
+        if in_string is not None:  # inside a multi-line string: nothing here is a key
+            if line.count(in_string) % 2 == 1:
+                in_string = None
+            continue
+        found: tuple[Any, ...] | None = None
+        header = _HEADER.match(line)
+        if header:
+            keys, resolved = _keys(header.group(2)), []
+            for j, key in enumerate(keys):
+                resolved.append(key)
+                last = j == len(keys) - 1
+                if last and header.group(1) == "[[":
+                    arrays[tuple(resolved)] = arrays.get(tuple(resolved), -1) + 1
+                    resolved.append(arrays[tuple(resolved)])
+                elif tuple(resolved) in arrays:
+                    resolved.append(arrays[tuple(resolved)])
+            table = found = tuple(resolved)
+        else:
+            key = _KEY.match(line)
+            if key:
+                found = table + tuple(_keys(key.group(1)))
+                rest = line[key.end():]
+                for quote in ('"""', "'''"):
+                    if rest.count(quote) % 2 == 1:
+                        in_string = quote
+                        break
+        if found and isinstance(found[-1], int) and found[:-1] == want:
+            found = want  # [[sources]] itself: the line of the first one
+        if found and want[: len(found)] == found and (best is None or len(found) > best[0]):
+            best = (len(found), n)
+    return best[1] if best else None
+
+
+def _at(manifest: Path, text: str, path: list[Any]) -> str:
+    """``case.toml`` or ``case.toml: line 12`` for the problem at ``path``."""
+    try:
+        line = _line_of(text, path) if path else None
+    except (ValueError, RecursionError):
+        line = None
+    return f"{manifest}: line {line}" if line else f"{manifest}"
 
 
 def _plain_options(value: Any, where: str) -> None:

@@ -601,6 +601,9 @@ def _check_out(bundle: Path, out: Path) -> None:
     written inside it), and no existing file is replaced."""
     if bundle.is_dir() and out.resolve().is_relative_to(bundle.resolve()):
         raise EvidpackError(f"{out}: is inside the bundle; write the export elsewhere (a bundle holds only what was sealed)")
+    from .cli import refuse_inside_any_bundle
+
+    refuse_inside_any_bundle(out, "write the export elsewhere")
     if out.is_dir():
         raise EvidpackError(f"{out}: is a folder; give a file name for --out")
     if out.exists() or out.is_symlink():

@@ -3,16 +3,29 @@
 Parses options, calls the library, prints, and picks the exit code:
 0 success (for verify: intact and signer trusted), 1 integrity failure,
 2 unusable input or usage error, 3 intact but signer not trusted.
+
+A standard output (or error) whose reader has gone -- ``evidpack query ... | head -1``
+-- ends the command quietly, as it would a well-behaved Unix tool: the stream is
+pointed at /dev/null, nothing is printed, and the exit status is 141 (128 + SIGPIPE,
+what a shell reports for ``cat`` killed by SIGPIPE) when the output was cut short.
+Output printed once the command's work is done (``build`` has sealed the bundle,
+``verify`` has reached its verdict) is printed under :func:`results_output`: a
+closed pipe there changes nothing, and the command exits with its own status
+(0 for a sealed build; verify's verdict; a ``--record`` event is still recorded).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -106,22 +119,176 @@ def refuse_inside_bundle(out: Path, bundle: Path, advice: str) -> None:
     if inside:
         where = "is inside the bundle" if bundle.is_dir() else "is the bundle itself"
         raise EvidpackError(f"{out}: {where}; {advice} (a bundle holds only what was sealed)")
+    refuse_inside_any_bundle(out, advice)
+
+
+def is_bundle_folder(folder: Path) -> bool:
+    """Whether ``folder`` looks like a sealed bundle: it holds bagit.txt and evidpack/seal.json."""
+    try:
+        return (folder / "bagit.txt").is_file() and (folder / "evidpack" / "seal.json").is_file()
+    except OSError:
+        return False
+
+
+def refuse_inside_any_bundle(out: Path, advice: str) -> None:
+    """Refuse (one line, exit 2) to write ``out`` inside any bundle folder -- one of its
+    parent folders holds bagit.txt and evidpack/seal.json --, whichever bundle the
+    command works on: a file added to another bundle (its data/, its evidpack/)
+    makes that bundle fail verification. ``out`` is resolved first, like
+    :func:`refuse_inside_bundle`."""
+    try:
+        target = out.resolve()
+    except (OSError, RuntimeError, ValueError):
+        raise EvidpackError(f"{out}: cannot tell whether it is inside a bundle; {advice}") from None
+    for folder in target.parents:
+        if is_bundle_folder(folder):
+            raise EvidpackError(f"{out}: is inside the bundle {folder}; {advice} (a bundle holds only what was sealed)")
+
+
+def refuse_existing(out: Path, what: str) -> None:
+    """Refuse (one line, exit 2) an output path that already exists (a file, a folder,
+    a symbolic link even if dangling): evidpack never overwrites."""
+    if out.exists() or out.is_symlink():
+        raise EvidpackError(f"{out}: already exists; evidpack never overwrites {what}")
+
+
+@contextmanager
+def new_file(path: Path) -> Iterator[IO[bytes]]:
+    """A new file, written in the block under a hidden temporary name beside ``path``
+    and put in place only when the block ends without an error -- and only if
+    ``path`` still does not exist: the file is linked to its name, which fails if
+    anything took the name meanwhile, never renamed over it. On any failure (an
+    error, Ctrl-C, a full disk) nothing is left behind."""
+    from .atomic import Interrupted, fsync_dir, sigterm_interrupts
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise EvidpackError(f"{path}: no such folder {folder}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    except OSError as exc:
+        raise EvidpackError(f"{path}: cannot write in {folder} ({exc.strerror})") from None
+    try:
+        try:
+            with sigterm_interrupts(), os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+        except Interrupted as exc:
+            stop = EvidpackError(f"{path}: interrupted ({exc}); nothing was written")
+            stop.exit_code = 143  # 128 + SIGTERM, as a shell gives
+            raise stop from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            raise EvidpackError(f"{path}: cannot write ({exc.strerror})") from None
+        try:
+            os.link(tmp, path)  # never replaces: fails if the name is taken
+        except FileExistsError:
+            raise EvidpackError(f"{path}: already exists (made while this was written); evidpack never overwrites a file") from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise EvidpackError(f"{path}: cannot write ({exc.strerror})") from None
+            # a file system without hard links (FAT, some network shares): look, then rename
+            if path.exists() or path.is_symlink():
+                raise EvidpackError(f"{path}: already exists (made while this was written); evidpack never overwrites a file") from None
+            os.rename(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    try:
+        fsync_dir(folder)  # the new name, durable
+    except OSError:
+        pass
+
+
+# --- a closed standard output -------------------------------------------------------
+
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE (13): what a shell reports for a tool SIGPIPE ended
+
+
+def _closed(stream: Any) -> bool:
+    """Whether ``stream`` (sys.stdout, sys.stderr) is a pipe or socket whose reader has
+    gone: poll() reports POLLERR for it. A file, a terminal, or a stream without a
+    file descriptor (the test runner's) is never closed in that sense."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() here: trust the EPIPE
+        return True
+
+
+def _silence_closed_outputs(exc: BaseException) -> bool:
+    """If ``exc`` is EPIPE from writing to a standard output (or error) whose reader has
+    gone, point that stream at /dev/null -- so what is still buffered, and anything
+    printed later, goes nowhere without raising again -- and return True. Any other
+    broken pipe (a worker process that died) is not ours to hide: False."""
+    if not (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+        return False
+    closed = [s for s in (sys.stdout, sys.stderr) if _closed(s)]
+    for stream in closed:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, stream.fileno())
+            finally:
+                os.close(devnull)
+        except OSError:
+            pass
+    return bool(closed)
+
+
+@contextmanager
+def results_output() -> Iterator[None]:
+    """Print, inside the block, what a command says once its work is done (a sealed
+    bundle, a written file, a verdict). A reader that has gone (``| head -2``) stops
+    the printing quietly and the command goes on to its own exit status: the work was
+    done, and a closed pipe must not claim it failed."""
+    try:
+        yield
+    except OSError as exc:
+        if not _silence_closed_outputs(exc):
+            raise
 
 
 class _Group(click.Group):
-    """Turns EvidpackError (bad input) into one line and its exit code, never a traceback."""
+    """Turns EvidpackError (bad input) into one line and its exit code, never a traceback;
+    a closed standard output into a quiet exit 141 (see the module's docstring)."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:  # (`evidpack --help | head -1` prints while parsing)
+            return super().make_context(info_name, args, parent, **extra)
+        except OSError as exc:
+            if _silence_closed_outputs(exc):
+                sys.exit(SIGPIPE_EXIT)
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EvidpackError as exc:
-            _err(str(exc))
+            with results_output():  # (a closed standard error: the exit code still says it)
+                _err(str(exc))
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             _err("interrupted")
             ctx.exit(130)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except OSError as exc:
+            if _silence_closed_outputs(exc):  # `evidpack ... | head`: the reader has what it wanted
+                ctx.exit(SIGPIPE_EXIT)
+            if os.environ.get("EVIDPACK_DEBUG"):
+                raise
+            _err(f"internal error: {type(exc).__name__}: {exc} (set EVIDPACK_DEBUG=1 to see where)")  # (escaped by _err)
+            ctx.exit(2)
         except Exception as exc:  # a bug, not bad input: still one line unless asked
             if os.environ.get("EVIDPACK_DEBUG"):
                 raise
@@ -153,6 +320,37 @@ def read_secret(
 PASSWORD_ENV = "EVIDPACK_DISCLOSURE_PASSWORD"
 
 
+class Sha256Hex(click.ParamType):
+    """A SHA-256 as 64 hex digits (either case; surrounding white space ignored),
+    given back in lower case. Anything else -- a prefix, a typo, a value with
+    ``sha256:`` before it -- is a usage error (one line, exit 2) naming the option,
+    never a value passed on to be looked for and not found."""
+
+    name = "hash"
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        if re.fullmatch(r"[0-9a-fA-F]{64}", text):
+            return text.lower()
+        option = param.opts[0] if param is not None and param.opts else "the value"
+        shown = repr(text) if len(text) <= 80 else f"{text[:80]!r}… ({len(text):,} characters)"
+        if not text:
+            why = "empty"
+        elif re.fullmatch(r"[0-9a-fA-F]+", text):
+            why = f"{len(text)} hex digits, not 64"
+        else:
+            why = "not hex digits only"
+        raise EvidpackError(f"{option} {shown}: {why}; {self.what}")
+
+
+CUSTODY_HEAD = Sha256Hex(
+    "a custody head is the 64 hex digits of a SHA-256, in full, as build, custody add and custody show print it"
+)
+
+
 def secret_file_option(option: str, what: str, env: str) -> Any:
     """An option naming a file that holds a secret; the secret itself never is an argument."""
     return click.option(
@@ -175,7 +373,10 @@ def main() -> None:
     Examiners:    evidpack keys new ...; evidpack build CASE.toml --key K --out DIR
     Prosecutors:  evidpack verify DIR --trust keys/trusted/
     Exit codes:   0 ok / verified, 1 integrity failure, 2 bad input or usage,
-                  3 intact but the signer is not trusted
+                  3 intact but the signer is not trusted; 141 output cut short
+                  (the reader of a pipe, e.g. `| head`, had gone before the command
+                  finished printing); once a command's work is done (a bundle sealed,
+                  a verdict reached), a closed pipe leaves its own exit code as it is
     """
 
 
@@ -205,11 +406,12 @@ def keys_new(name: str, role: str, out: Path, passphrase_file: Path | None) -> N
     passphrase = read_secret(passphrase_file, PASS_ENV, "passphrase", confirm=True)
     key_path, pub_path = k.write_key_pair(key, out, passphrase)
     t = terminal_safe
-    echo_safe(f"private key: {t(key_path)} (encrypted; keep it and its passphrase safe)")
-    echo_safe(f"public key:  {t(pub_path)} (give this to whoever must trust your seals)")
-    echo_safe(f"name:        {t(key.public.name)}")
-    echo_safe(f"role:        {t(key.public.role)}")
-    echo_safe(f"fingerprint: {key.public.fingerprint}")
+    with results_output():  # the key pair is written
+        echo_safe(f"private key: {t(key_path)} (encrypted; keep it and its passphrase safe)")
+        echo_safe(f"public key:  {t(pub_path)} (give this to whoever must trust your seals)")
+        echo_safe(f"name:        {t(key.public.name)}")
+        echo_safe(f"role:        {t(key.public.role)}")
+        echo_safe(f"fingerprint: {key.public.fingerprint}")
 
 
 @keys.command("show")
@@ -260,6 +462,7 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
 
     if (pdf_cert is None) != (pdf_key is None) or (pdf_key_passphrase_file and pdf_key is None):
         raise EvidpackError("--pdf-cert and --pdf-key go together (and --pdf-key-passphrase-file needs them)")
+    refuse_inside_any_bundle(out, "build the bundle elsewhere")  # (a bundle in another's data/ breaks that one)
     # A copy worker starts first: it is ready by the time the manifest is read,
     # and the build hands it its first files at once (more start as the work
     # needs them). The key is
@@ -291,17 +494,18 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
             warn=warn, pdf_signer=pdf_signer, pool=pool,
         )
     t = terminal_safe
-    echo_safe(f"sealed {t(result.path)}")
-    echo_safe(f"  case:          {t(case.id)} — {t(case.title)}")
-    echo_safe(f"  items:         {result.items} ({result.files} payload files, {result.bytes} bytes)")
-    echo_safe(f"  merkle root:   {result.merkle_root}")
-    echo_safe(f"  tag manifest:  sha256 {result.tagmanifest_sha256}")
-    echo_safe(f"  signer:        {t(result.signer.describe())}")
-    echo_safe(f"  custody head:  {result.custody_head}  (receipt: keep it)")
-    if result.zip_path:
-        echo_safe(f"  zip:           {t(result.zip_path)}")
-    if result.warnings:
-        click.echo(f"  {len(result.warnings)} problem(s) recorded as failed checks (see sources.jsonl)")
+    with results_output():  # the bundle is sealed: `| head -2` must not make it look failed
+        echo_safe(f"sealed {t(result.path)}")
+        echo_safe(f"  case:          {t(case.id)} — {t(case.title)}")
+        echo_safe(f"  items:         {result.items} ({result.files} payload files, {result.bytes} bytes)")
+        echo_safe(f"  merkle root:   {result.merkle_root}")
+        echo_safe(f"  tag manifest:  sha256 {result.tagmanifest_sha256}")
+        echo_safe(f"  signer:        {t(result.signer.describe())}")
+        echo_safe(f"  custody head:  {result.custody_head}  (receipt: keep it)")
+        if result.zip_path:
+            echo_safe(f"  zip:           {t(result.zip_path)}")
+        if result.warnings:
+            click.echo(f"  {len(result.warnings)} problem(s) recorded as failed checks (see sources.jsonl)")
 
 
 # --- verify -----------------------------------------------------------------------
@@ -312,7 +516,7 @@ def build(manifest: Path, key_file: Path, out: Path, passphrase_file: Path | Non
 @click.option("--trust", "trust", multiple=True, type=click.Path(path_type=Path), help="A trusted public key file or a folder of them; repeatable. Nothing is trusted without it.")
 @click.option("--deep", is_flag=True, help="Also re-hash every member of every container.")
 @click.option("--md5", "all_digests", is_flag=True, help="Also recompute every payload file's MD5 (SHA-256, which the seal rests on, is always recomputed).")
-@click.option("--expect-head", metavar="HASH", help="A custody receipt the log must still reach.")
+@click.option("--expect-head", type=CUSTODY_HEAD, metavar="HASH", help="A custody receipt (a head: 64 hex digits) the log must still reach.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--record", is_flag=True, help="Append a 'verified' custody event with the result (needs --key).")
 @click.option("--key", "key_file", type=click.Path(path_type=Path), help="Your private key, to sign the --record event.")
@@ -354,12 +558,14 @@ def verify(bundle: Path, trust: tuple[Path, ...], deep: bool, all_digests: bool,
             raise EvidpackError("--password-file is for disclosure packages; a bundle has no password")
         key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase")) if key_file else None
         report = verify_bundle(bundle, trusted, deep=deep, expect_head=expect_head, all_digests=all_digests)
-    _print_report(report, as_json=as_json)
+    with results_output():  # the verdict is reached: a closed pipe cuts the report short, not the verdict
+        _print_report(report, as_json=as_json)
     if key is not None:
         from . import custody
 
         done = custody.append(bundle, "verified", key, report.custody_details())
-        echo_safe(f"recorded: event {done.seq} 'verified' by {terminal_safe(key.public.name)}; head: {done.head}", err=as_json)
+        with results_output():
+            echo_safe(f"recorded: event {done.seq} 'verified' by {terminal_safe(key.public.name)}; head: {done.head}", err=as_json)
     sys.exit(report.exit_code)
 
 

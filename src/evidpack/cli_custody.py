@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .cli import PASS_ENV, _passphrase_option, echo_safe, json_safe, read_secret, terminal_safe
+from .cli import PASS_ENV, _passphrase_option, echo_safe, json_safe, read_secret, results_output, terminal_safe
 from .errors import EvidpackError
 
 
@@ -74,8 +74,9 @@ def custody_add(bundle: Path, action: str, key_file: Path, passphrase_file: Path
     details = _details(to, from_, note, detail)
     key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
     done = c.append(bundle, action, key, details)
-    echo_safe(f"event {done.seq}: {terminal_safe(action)} by {terminal_safe(key.public.name)} ({key.public.fingerprint})")
-    echo_safe(f"head: {terminal_safe(done.head)}")
+    with results_output():  # the event is recorded: a closed pipe cuts this short, not the outcome
+        echo_safe(f"event {done.seq}: {terminal_safe(action)} by {terminal_safe(key.public.name)} ({key.public.fingerprint})")
+        echo_safe(f"head: {terminal_safe(done.head)}")
 
 
 @custody.command("repair")
@@ -115,8 +116,9 @@ def custody_repair(bundle: Path, key_file: Path, passphrase_file: Path | None, t
         f"moved {done.torn_bytes} torn byte(s) (sha256 {done.torn_sha256}) from the end of the custody log "
         f"(offset {done.offset}) to {terminal_safe(tail_to)}"
     )
-    echo_safe(f"event {done.seq}: repaired by {terminal_safe(key.public.name)} ({key.public.fingerprint})")
-    echo_safe(f"head: {terminal_safe(done.head)}")
+    with results_output():
+        echo_safe(f"event {done.seq}: repaired by {terminal_safe(key.public.name)} ({key.public.fingerprint})")
+        echo_safe(f"head: {terminal_safe(done.head)}")
 
 
 @custody.command("show")

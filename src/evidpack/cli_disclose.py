@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli import (PASS_ENV, PASSWORD_ENV, _passphrase_option, _print_report, echo_safe, password_option, read_secret,
-                  refuse_inside_bundle, terminal_safe, warn)
+from .cli import (PASS_ENV, PASSWORD_ENV, _passphrase_option, _print_report, echo_safe, new_file, password_option, read_secret,
+                  refuse_existing, refuse_inside_bundle, results_output, terminal_safe, warn)
 from .errors import EvidpackError
 
 if TYPE_CHECKING:
@@ -70,7 +70,9 @@ def disclose(bundle: Path, include: tuple[str, ...], exclude: tuple[str, ...], i
     if plain and password_file is not None:
         raise EvidpackError("--plain and --password-file contradict each other")
     if out is not None:
-        refuse_inside_bundle(out, bundle, "write the package elsewhere")
+        refuse_inside_bundle(out, bundle, "write the package elsewhere")  # (and inside any other bundle)
+        if not dry_run:
+            refuse_existing(out, "a package")
     p = d.plan(
         bundle, include=include, exclude=exclude, include_tags=include_tag, exclude_tags=exclude_tag,
         redact=d.parse_redactions(redact, reason), recipient=recipient, note=note, withhold_events=withhold_event,
@@ -87,16 +89,16 @@ def disclose(bundle: Path, include: tuple[str, ...], exclude: tuple[str, ...], i
     assert key_file is not None and out is not None
     from .keys import load_signing_key
 
-    if out.exists() or out.is_symlink():
-        raise EvidpackError(f"{out}: already exists; evidpack never overwrites a package")
+    refuse_existing(out, "a package")  # (again: the plan took time; d.write never replaces either)
     password = None if plain else read_secret(password_file, PASSWORD_ENV, "password", confirm=True)
     key = load_signing_key(key_file, read_secret(passphrase_file, PASS_ENV, "passphrase"))
     done = d.write(p, key, out, password)
     t = terminal_safe
-    echo_safe(f"wrote {t(done.path)} ({'AES-256 encrypted' if done.encrypted else 'NOT encrypted'}, {_human(done.path.stat().st_size)})")
-    echo_safe(f"  disclosure:    sha256 {done.disclosure_sha256} (signed by {t(key.public.describe())})")
-    echo_safe(f"  custody:       event {done.custody_seq} 'disclosed' recorded in {t(bundle)}")
-    echo_safe(f"  custody head:  {done.custody_head}  (receipt: keep it)")
+    with results_output():  # the package is written and the event recorded
+        echo_safe(f"wrote {t(done.path)} ({'AES-256 encrypted' if done.encrypted else 'NOT encrypted'}, {_human(done.path.stat().st_size)})")
+        echo_safe(f"  disclosure:    sha256 {done.disclosure_sha256} (signed by {t(key.public.describe())})")
+        echo_safe(f"  custody:       event {done.custody_seq} 'disclosed' recorded in {t(bundle)}")
+        echo_safe(f"  custody head:  {done.custody_head}  (receipt: keep it)")
 
 
 def _print_plan(p: "Plan", bundle: Path) -> None:
@@ -142,25 +144,22 @@ def proof(bundle: Path, exhibit: str, out: Path) -> None:
     """
     from .proof import make_proof, proof_bytes, record_notes
 
-    if out.exists() or out.is_symlink():
-        raise EvidpackError(f"{out}: already exists; refusing to overwrite")
-    refuse_inside_bundle(out, bundle, "write the proof elsewhere")
+    refuse_inside_bundle(out, bundle, "write the proof elsewhere")  # (and inside any other bundle)
+    refuse_existing(out, "a file")
     data, master, item = make_proof(bundle, exhibit)
-    try:
-        with open(out, "xb") as fh:
-            fh.write(proof_bytes(data))
-    except OSError as exc:
-        raise EvidpackError(f"{out}: cannot write ({exc.strerror})") from None
+    with new_file(out) as fh:  # whole or not at all, never over a file that appeared meanwhile
+        fh.write(proof_bytes(data))
     rec = item.record
     t = terminal_safe
-    echo_safe(f"wrote {t(out)} ({len(proof_bytes(data))} bytes)")
-    echo_safe(f"  exhibit:       {t(item.id)} {t(rec.get('path') or rec.get('member_path') or rec.get('original_path') or '')}")
-    echo_safe(f"  sha256:        {t(rec.get('sha256', '(none recorded)'))}")
-    echo_safe(f"  leaf:          {item.index} of {len(master.leaves)}; Merkle root {t(master.root)}")
-    echo_safe(f"  sealed by:     {t(master.signer.describe())}")
-    # what the sealed record says about these bytes (cut short, a bad CRC-32...): the proof carries it, say it
-    for n, note in enumerate(record_notes(rec)):
-        echo_safe(f"  {'record says:' if n == 0 else '':<15}{t(note)}")
+    with results_output():  # the proof is written
+        echo_safe(f"wrote {t(out)} ({len(proof_bytes(data))} bytes)")
+        echo_safe(f"  exhibit:       {t(item.id)} {t(rec.get('path') or rec.get('member_path') or rec.get('original_path') or '')}")
+        echo_safe(f"  sha256:        {t(rec.get('sha256', '(none recorded)'))}")
+        echo_safe(f"  leaf:          {item.index} of {len(master.leaves)}; Merkle root {t(master.root)}")
+        echo_safe(f"  sealed by:     {t(master.signer.describe())}")
+        # what the sealed record says about these bytes (cut short, a bad CRC-32...): the proof carries it, say it
+        for n, note in enumerate(record_notes(rec)):
+            echo_safe(f"  {'record says:' if n == 0 else '':<15}{t(note)}")
 
 
 @click.command("verify-item")
@@ -181,5 +180,6 @@ def verify_item(file: Path, proof_file: Path, trust: tuple[Path, ...], as_json: 
     from .proof import verify_item as check
 
     report = check(file, proof_file, load_trusted(list(trust)))
-    _print_report(report, as_json=as_json)
+    with results_output():  # the verdict is reached: a closed pipe cuts the report short, not the verdict
+        _print_report(report, as_json=as_json)
     sys.exit(report.exit_code)

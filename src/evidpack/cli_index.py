@@ -3,22 +3,16 @@ layer: the work is in :mod:`evidpack.report`."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import click
 
-from .cli import echo_safe, refuse_inside_bundle, terminal_safe
-from .errors import EvidpackError
+from .cli import echo_safe, new_file, refuse_existing, refuse_inside_bundle, results_output, terminal_safe
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The PDF to write (outside the bundle; replaced if it exists).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The PDF to write (outside any bundle; must not exist).")
 @click.option("--time", "time_", metavar="TIME", help="Rendering time printed in the copy (RFC 3339 or epoch seconds); default $SOURCE_DATE_EPOCH, else now.")
 def index(bundle: Path, out: Path, time_: str | None) -> None:
     """Render a reading copy of BUNDLE's PDF index (a folder or a zip).
@@ -37,27 +31,11 @@ def index(bundle: Path, out: Path, time_: str | None) -> None:
     from .report import write_index
     from .timeutil import build_time
 
-    refuse_inside_bundle(out, Path(bundle), "write the reading copy elsewhere")
+    refuse_inside_bundle(out, Path(bundle), "write the reading copy elsewhere")  # (and inside any other bundle)
+    refuse_existing(out, "a file")
     when = build_time(time_)
-    with Bundle.open(bundle) as b, _atomic_file(out) as fh:
+    with Bundle.open(bundle) as b, new_file(out) as fh:
         write_index(b, fh, rendered_at=when)  # page by page: memory does not grow with the case
         size = fh.tell()
-    echo_safe(f"wrote {terminal_safe(out)}: a reading copy of the index of {terminal_safe(bundle)} ({size:,} bytes), not the sealed evidpack/index.pdf")
-
-
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """A file written under a hidden temporary name and put in place only when
-    the block ends without an error."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise EvidpackError(f"{path}: no such folder {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with results_output():
+        echo_safe(f"wrote {terminal_safe(out)}: a reading copy of the index of {terminal_safe(bundle)} ({size:,} bytes), not the sealed evidpack/index.pdf")
