@@ -323,7 +323,8 @@ def build(
 
     # The PDF renderer (reportlab, fonts) takes a few tenths of a second to load:
     # load it while the sources are read.
-    threading.Thread(target=_preload_renderer, name="evidpack-preload", daemon=True).start()
+    preload = threading.Thread(target=_preload_renderer, name="evidpack-preload", daemon=True)
+    preload.start()
     from .cataloguewriter import CatalogueWriter
     from .payloadcopy import CopyPool
 
@@ -349,6 +350,10 @@ def build(
                     raise EvidpackError(f"{final}: appeared while building; the new bundle was discarded")
         except BaseException as exc:
             _discard(tmp, zip_tmp)
+            # The process ends soon after a failed build: let the preload finish
+            # its imports first (an interpreter shutting down while a daemon
+            # thread is still loading C extensions can crash instead of exiting).
+            preload.join(timeout=30)
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 raise BuildInterrupted(exc) from None
             raise
