@@ -765,11 +765,7 @@ def append(
     (``checked``: :data:`CHECKED`)."""
     if action not in ACTIONS:
         raise EvidpackError(f"--action {action!r} is not one of: {', '.join(ACTIONS)}")
-    bundle = Path(bundle)
-    if bundle.is_file():
-        raise EvidpackError(f"{bundle}: a zipped bundle is read-only; add custody events to the bundle folder")
-    if not (bundle / "bagit.txt").is_file() or not (bundle / "evidpack/seal.json").is_file():
-        raise EvidpackError(f"{bundle}: not an evidpack bundle folder")
+    bundle = _bundle_folder(bundle, "add custody events to the bundle folder")
     subject = _subject(bundle)
     if not _VERIFIED_BY_CALLER.get() and not _records_own_check(action, details):
         if CHECKED_KEY in details:
@@ -817,6 +813,16 @@ def _append_time(path: Path, chain: ChainReport, at: datetime | None) -> datetim
     return when
 
 
+def _bundle_folder(bundle: Path | str, advice: str) -> Path:
+    """``bundle`` as a bundle folder whose log may be written, or one line saying why not."""
+    bundle = Path(bundle)
+    if bundle.is_file():
+        raise EvidpackError(f"{bundle}: a zipped bundle is read-only; {advice}")
+    if not (bundle / "bagit.txt").is_file() or not (bundle / "evidpack/seal.json").is_file():
+        raise EvidpackError(f"{bundle}: not an evidpack bundle folder")
+    return bundle
+
+
 def _event_line(seq: int, when: datetime, action: str, key: SigningKey, subject: dict[str, Any], details: dict[str, Any], prev: str) -> bytes:
     line = make_event(seq=seq, at=when, action=action, key=key, subject=subject, details=details, prev=prev)
     if len(line) > MAX_LINE:
@@ -858,11 +864,7 @@ def repair(bundle: Path, key: SigningKey, save_to: Path, *, note: str | None = N
     was read, and only then replaced by the event (written over them, then the log cut to
     its end): a crash at any point leaves either the torn log as it was, or the event
     followed by what is left of the torn bytes, which a second repair moves out in turn."""
-    bundle = Path(bundle)
-    if bundle.is_file():
-        raise EvidpackError(f"{bundle}: a zipped bundle is read-only; repair the custody log of the bundle folder")
-    if not (bundle / "bagit.txt").is_file() or not (bundle / "evidpack/seal.json").is_file():
-        raise EvidpackError(f"{bundle}: not an evidpack bundle folder")
+    bundle = _bundle_folder(bundle, "repair the custody log of the bundle folder")
     subject = _subject(bundle)
     _check_before_append(bundle, "repaired")
     path = bundle / CUSTODY_FILE
