@@ -365,6 +365,7 @@ def _note_sealed_checks(b: Bundle, rep: Report) -> None:
         return
     said = " and ".join(f"{n} {what}" for n, what in ((len(failed), "failed"), (len(warned), "warning")) if n)
     first = (failed or warned)[0]
+    first = first if len(first) <= 140 else first[:139] + "…"  # (each is whole in the list: --json)
     rep.add(
         "sealed-checks",
         "warn" if failed else "note",
