@@ -39,21 +39,16 @@ def sigterm_interrupts() -> Iterator[None]:
 
 
 @contextmanager
-def signals_deferred() -> Iterator[list[int]]:
-    """Within the block, SIGINT and SIGTERM are noted (in the list it gives), not
-    acted on (main thread only): for the few quick steps that, once begun, must
-    all be done, such as moving a finished output into place."""
-    got: list[int] = []
+def signals_deferred() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM are ignored (main thread only): for
+    the few quick steps that, once begun, must all be done, such as moving a
+    finished output into place (the command ends right after them)."""
     if not in_main_thread():
-        yield got
+        yield
         return
-
-    def note(signum: int, frame: Any) -> None:
-        got.append(signum)
-
-    old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield got
+        yield
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)

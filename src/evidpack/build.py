@@ -358,7 +358,7 @@ def build(
                 raise BuildInterrupted(exc) from None
             raise
     # Moving the bundle (and its zip) into place takes a moment and must not be
-    # cut short: a signal now is noted, not acted on (the command ends next).
+    # cut short: a signal now is ignored (the command ends next).
     with signals_deferred():
         try:
             os.rename(tmp, out)

@@ -250,20 +250,21 @@ def in_order(
     items are under way (the most work there will be queued), or, if there are
     fewer items, the first time a result is wanted before it is ready."""
     queue: deque[tuple[T, Future[R]]] = deque()
+    pending = [idle] if idle is not None else []
+
+    def run_idle() -> None:
+        while pending:
+            pending.pop()()
 
     def result(fut: "Future[R]") -> R:
-        nonlocal idle
-        if idle is not None and not fut.done():
-            wait, idle = idle, None
-            wait()
+        if pending and not fut.done():
+            run_idle()
         return fut.result()
 
     for item in items:
         queue.append((item, start(item)))
         if len(queue) >= window:
-            if idle is not None:
-                wait, idle = idle, None
-                wait()
+            run_idle()
             head, fut = queue.popleft()
             yield head, result(fut)
     while queue:

@@ -530,13 +530,13 @@ def _json_object(b: Bundle, rel: str, probs: list[str]) -> dict[str, Any]:
 
 
 def receipt_and_identity_problems(
-    line_hashes: list[str], signers: dict[str, PublicKey], trusted: list[PublicKey], expect_head: str | None, rep: Report | None = None
+    line_hashes: list[str], signers: dict[str, PublicKey], trusted: list[PublicKey], expect_head: str | None, rep: Report
 ) -> list[str]:
-    """A receipt that is no longer in the log (a problem). A trusted key whose
-    events name another person or role than the --trust file does is a
-    ``custody-identity`` check in ``rep`` (a problem without ``rep``): the key
-    is the trusted one and no byte differs, but the names disagree: "untrusted"
-    (exit 3, intact but not fully verified), never an integrity failure."""
+    """A receipt that is no longer in the log (a problem, returned). A trusted key
+    whose events name another person or role than the --trust file does is a
+    ``custody-identity`` check in ``rep``: the key is the trusted one and no byte
+    differs, but the names disagree: "untrusted" (exit 3, intact but not fully
+    verified), never an integrity failure."""
     probs = []
     if expect_head is not None and expect_head.lower() not in line_hashes:
         probs.append(f"receipt {_short(expect_head)} is not the hash of any event in the log: the log was cut or rewritten")
@@ -548,8 +548,6 @@ def receipt_and_identity_problems(
             named.append(
                 f"key {fp} is trusted as {t.name} ({t.role or 'no role'}) but its events name its holder {key.name} ({key.role or 'no role'})"
             )
-    if rep is None:
-        return probs + named
     if named:
         rep.add("custody-identity", "untrusted", f"{named[0]}: the same key, named differently (check which name is right)", named)
     return probs
