@@ -13,10 +13,11 @@ package whose kind neither says, is ``application/zip``.
 
 from __future__ import annotations
 
-import mimetypes
+import posixpath
 import re
 import struct
-from functools import cache
+
+from .mediatype_names import COMMON_TYPES, ENCODINGS, SUFFIXES, TYPES
 
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"%PDF-", 0, "application/pdf"),
@@ -107,14 +108,26 @@ def _zip_kind(head: bytes, name: str) -> str:
     return ZIP
 
 
-@cache
-def _by_name() -> mimetypes.MimeTypes:
-    """Python's own table of name extensions, never the host's (/etc/mime.types
-    and the like, which ``mimetypes.guess_type`` reads): a media type goes into
-    the item record and so into the Merkle root, which must not depend on the
-    machine that built the bundle (here /etc/mime.types called a Cellebrite
-    ``.ufd`` ``application/vnd.ufdl``)."""
-    return mimetypes.MimeTypes()
+def by_name(name: str) -> str | None:
+    """The media type the name's extension gives, from evidpack's own frozen
+    table (:mod:`evidpack.mediatype_names`), looked up as Python 3.11's
+    ``mimetypes.guess_type(name, strict=False)`` does for a path.
+
+    Never Python's or the host's table: a media type goes into the item
+    record and so into the Merkle root, which must not depend on the machine
+    or the Python version that built the bundle (/etc/mime.types, which
+    ``guess_type`` reads, called a Cellebrite ``.ufd`` ``application/vnd.ufdl``;
+    Python 3.12 and 3.13 changed entries). Unlike ``guess_type``, a name is
+    never taken for a URL (3.11 read ``data:x,y`` as a data URL)."""
+    base, ext = posixpath.splitext(name)
+    for _ in range(8):  # each step shortens the name; the bound is only a guard
+        if ext.lower() not in SUFFIXES:
+            break
+        base, ext = posixpath.splitext(base + SUFFIXES[ext.lower()])
+    if ext in ENCODINGS:  # case-sensitive, as in Python
+        base, ext = posixpath.splitext(base)
+    ext = ext.lower()
+    return TYPES.get(ext) or COMMON_TYPES.get(ext)
 
 
 def sniff(head: bytes, name: str) -> str:
@@ -128,7 +141,7 @@ def sniff(head: bytes, name: str) -> str:
                 return mtype
     if len(head) >= 12 and head[4:8] == b"ftyp":
         return "video/mp4" if head[8:11] != b"hei" else "image/heic"
-    guessed, _ = _by_name().guess_type(name, strict=False)
+    guessed = by_name(name)
     if guessed:
         return guessed
     if not head:
