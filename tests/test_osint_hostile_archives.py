@@ -340,7 +340,7 @@ def test_lone_surrogates_are_written_as_escapes_and_noted(tmp_path: Path) -> Non
     assert "2 string(s) held a lone surrogate" in details(checks, "sidecar", "warn")[0]
     assert any("lone surrogate" in d for d in details(checks, "wacz", "warn"))
     rows = run_cli("query", out, "SELECT url FROM wacz_pages")
-    assert rows.exit_code == 0 and "http://x/\\ud800" in rows.output
+    assert rows.exit_code == 0 and "http://x/\\\\ud800" in rows.output  # the six characters, told apart from a lone surrogate
 
 
 # --- #15: members zipfile refuses --------------------------------------------------------------------------------

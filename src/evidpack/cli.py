@@ -43,7 +43,8 @@ PASS_ENV = "EVIDPACK_PASSPHRASE"
 # Names, notes and reasons printed by the CLI come from evidence (file names chosen by
 # a suspect) and from custody events anyone can append. Printed raw, an ESC sequence in
 # one would clear the examiner's screen or paint a fake "VERIFIED"; a newline would
-# forge a line of a table. terminal_safe shows every such character as a visible escape.
+# forge a line of a table. terminal_safe shows every such character as a visible escape,
+# and a backslash that could be read as the start of one as ``\\`` (see terminal_safe).
 
 # Unicode bidi controls that reorder a line as displayed: ALM, LRM, RLM, LRE, RLE,
 # PDF, LRO, RLO, LRI, RLI, FSI, PDI. (Right-to-left text itself is shown as it is.)
@@ -51,13 +52,22 @@ _BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 # C0 controls (CR, LF, TAB, ESC, BEL, ...), DEL, C1 controls (CSI U+009B, NEL U+0085,
 # ...), the line and paragraph separators U+2028/U+2029, the bidi controls, and lone
 # surrogates (undecodable bytes, which no terminal encoding can print).
-_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}\ud800-\udfff]")
+_UNSAFE_CLASS = f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}\ud800-\udfff]"
 _UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}\ud800-\udfff]")  # C0: json.dumps escapes them
+# A run of backslashes is shown doubled when what follows it would otherwise read as
+# an escape: a character that is not printable ASCII (a control or bidi control is
+# shown as an escape, and echo_safe writes a character the terminal's encoding cannot
+# show as \xe9, \u4e2d or \U0001f409), or the text of an escape itself (n, r or t;
+# x and 2 hex digits; u and 4; U and 8). Any other backslash is shown as it is.
+_CONFUSABLE_BACKSLASHES = r"\\++(?=[^\x20-\x7e]|[nrt]|x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})"
+_TERMINAL_UNSAFE = re.compile(f"{_CONFUSABLE_BACKSLASHES}|{_UNSAFE_CLASS}")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _escape(match: re.Match[str]) -> str:
     c = match.group()
+    if c[0] == "\\":  # a run of backslashes before what would read as an escape
+        return c * 2
     if c in _NAMED:
         return _NAMED[c]
     return f"\\x{ord(c):02x}" if ord(c) <= 0xFF else f"\\u{ord(c):04x}"
@@ -65,13 +75,37 @@ def _escape(match: re.Match[str]) -> str:
 
 def terminal_safe(text: object) -> str:
     """``text`` (anything; not a ``str`` is shown as ``str()`` of it) made safe to print
-    on a terminal: each control character -- C0 (``\\n``, ``\\r``, ``\\t``,
-    ``\\x1b``, ...), DEL ``\\x7f``, C1 (``\\x9b``) --, each Unicode bidi control
-    (``\\u202e``), U+2028/U+2029, and each lone surrogate (``\\udc80``) is replaced by
-    its visible escape. Every other character, including right-to-left letters, is
-    kept as it is. Apply it to the content of a line, never to the newline we end it with."""
+    on a terminal, and shown so that two different texts never look the same.
+
+    Each control character -- C0 (``\\n``, ``\\r``, ``\\t``, ``\\x1b``, ...), DEL
+    ``\\x7f``, C1 (``\\x9b``) --, each Unicode bidi control (``\\u202e``),
+    U+2028/U+2029, and each lone surrogate (``\\udc80``) is replaced by its visible
+    escape. Every other character, including right-to-left letters, is kept as it is.
+
+    A backslash is kept as it is too, unless it could be read as the start of an
+    escape: then its run of backslashes is shown doubled. That is when the run is
+    followed by a character that is not printable ASCII (a control is shown as an
+    escape; a letter such as ``é`` may be, by :func:`echo_safe` on a terminal that
+    cannot show it) or by the text of an escape: ``n``, ``r``, ``t``, ``x`` and two
+    hex digits, ``u`` and four, ``U`` and eight. So a file named with the six
+    characters ``\\x1b`` is shown ``\\\\x1b`` and one holding an ESC ``\\x1b``:
+    the court can tell them apart. Read a shown line thus: a run of backslashes
+    followed by a character that is not printable ASCII, or by the text of an
+    escape, stands for half as many backslashes, and if the run is odd its last
+    backslash begins the escape (``\\n``, ``\\r``, ``\\t``, ``\\xHH``,
+    ``\\uHHHH``, ``\\UHHHHHHHH``: the character named); any other backslash is
+    itself. Why not double every backslash: Windows paths (``C:\\Users\\Jane``,
+    ``\\\\server\\share``), and the values error messages quote in Python's form
+    (``'C:\\\\Users'``), would no longer read as written; only a backslash that
+    could be misread is changed.
+
+    (A message that quotes a value in Python's form, ``'a\\x1bb'``, already shows
+    its escapes; printed through this function their backslashes are doubled,
+    ``'a\\\\x1bb'``: the line shows the message exactly.)
+
+    Apply it to the content of a line, never to the newline we end it with."""
     s = text if isinstance(text, str) else str(text)
-    return _UNSAFE.sub(_escape, s)
+    return _TERMINAL_UNSAFE.sub(_escape, s)
 
 
 def json_safe(text: str) -> str:
@@ -79,7 +113,8 @@ def json_safe(text: str) -> str:
     characters a terminal would act on -- DEL, C1 controls, bidi controls, U+2028/U+2029,
     lone surrogates -- written as ``\\uXXXX`` escapes. Such characters occur only
     inside JSON strings, where the escape means the same: still the same JSON.
-    (``json.dumps`` already escapes C0 controls, ``\\u001b``.)"""
+    (``json.dumps`` already escapes C0 controls, ``\\u001b``, and writes a backslash
+    as ``\\\\``: a JSON string already shows every text unambiguously.)"""
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

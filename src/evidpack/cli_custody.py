@@ -41,7 +41,7 @@ def _details(to: str | None, from_: str | None, note: str | None, detail: tuple[
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                raise EvidpackError(f"detail {terminal_safe(k)!r}: its {what} is not valid UTF-8 text; give it as UTF-8") from None
+                raise EvidpackError(f"detail {k!r}: its {what} is not valid UTF-8 text; give it as UTF-8") from None
     return out
 
 
