@@ -551,7 +551,7 @@ def test_path_traversal_member_in_a_production_zip(cli, tmp_path: Path) -> None:
         ('[sources.options.request]\ntype = "urgent"\n', ("sources[0].options.request.type",)),
         ('[sources.options.request]\ntype = "emergency"\nsent_at = "2026-03-10 09:00"\n', ("sources[0].options.request.sent_at", "RFC 3339")),
         ('[sources.options]\nphone_region = "XX"\n', ("sources[0].options.phone_region",)),
-        ('[sources.options.request]\ntype = "emergency"\nsent_at = 2026-03-10T09:00:00Z\n', ("sources[0].options.request.sent_at", "quoted strings")),
+        ('[sources.options.request]\ntype = "emergency"\nsent_at = 2026-03-10T09:00:00\n', ("sources[0].options.request.sent_at", "never guesses a zone")),
     ],
 )
 def test_bad_options_are_one_line_naming_the_option(cli, tmp_path: Path, options: str, needles: tuple[str, ...]) -> None:

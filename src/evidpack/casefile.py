@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from .errors import EvidpackError, read_input
+from .timeparse import unreal_offset
 from .timeutil import format_utc, parse_rfc3339
 
 
@@ -168,8 +169,12 @@ def _message(err: jsonschema.ValidationError) -> str:
         return f"is a TOML {_toml_kind(err.instance)}, not text: write it in quotes, e.g. \"{err.instance.isoformat()}\""
     if err.validator == "required":
         return err.message.replace("is a required property", "is required")
-    if err.validator == "pattern" and err.schema.get("pattern", "").startswith("^[^\\r\\n]"):
-        return "must be one line"
+    if err.validator == "pattern" and err.schema.get("pattern") == schema()["$defs"]["line"]["pattern"]:
+        return "must be one line" + _line_break(err.instance)
+    if err.validator == "pattern" and isinstance(err.instance, str) and isinstance(err.validator_value, str):
+        # (shown with $ for the schema's end-of-text (?![\s\S]), which $ is not in Python: see $defs/line)
+        pattern = err.validator_value.removesuffix(_END_OF_TEXT) + ("$" if err.validator_value.endswith(_END_OF_TEXT) else "")
+        return f"{_quoted(err.instance)} does not match {pattern!r}{_line_break(err.instance)}"
     if err.validator == "maxLength" and isinstance(err.instance, str):
         return f"is too long: {len(err.instance):,} characters, at most {err.validator_value:,}"
     message = err.message
@@ -181,6 +186,7 @@ def _message(err: jsonschema.ValidationError) -> str:
 
 
 _SHOWN = 80  # characters of a value an error message quotes
+_END_OF_TEXT = "(?![\\s\\S])"  # the schema's patterns end so: in Python, $ also matches before a final newline
 
 
 def _toml_kind(value: datetime | date | time) -> str:
@@ -201,28 +207,104 @@ def _rfc3339_text(value: datetime) -> str:
             f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}{frac}{zone}")
 
 
+# The line breaks a one-line field may not hold (those str.splitlines splits at), named.
+_BREAKS = {"\n": "LF", "\r": "CR", "\v": "VT", "\f": "FF", "\x1c": "FS", "\x1d": "GS", "\x1e": "RS",
+           "\x85": "NEL", "\u2028": "U+2028", "\u2029": "U+2029"}
+
+
+def _line_break(value: Any) -> str:
+    """``: it holds a line break (LF, at its end)`` for a value that must be one line."""
+    if not isinstance(value, str):
+        return ""
+    at = next((i for i, c in enumerate(value) if c in _BREAKS), None)
+    if at is None:
+        return ""
+    where = "at its end" if not value[at:].strip("".join(_BREAKS)) else f"after {at:,} character{'s' if at != 1 else ''}"
+    return f": it holds a line break ({_BREAKS[value[at]]}, {where})"
+
+
+_TIME_REF = "#/$defs/time"
+
+
+@cache
+def time_fields() -> tuple[tuple[tuple[Any, ...], tuple[tuple[Any, ...], str] | None], ...]:
+    """Every time-valued field of the manifest, found in the schema (each refers to
+    ``$defs/time``): its path (``"*"`` for any element of a list) and, for a field
+    that is one only for a kind of source, ``(path of that source, kind)``. Today:
+    ``sources[*].acquisition.at`` and, for ``wechat-production``,
+    ``sources[*].options.request.sent_at`` and ``.received_at``."""
+    root = schema()
+    found: list[tuple[tuple[Any, ...], tuple[tuple[Any, ...], str] | None]] = []
+
+    def walk(node: Any, path: tuple[Any, ...], when: tuple[tuple[Any, ...], str] | None, depth: int) -> None:
+        if not isinstance(node, dict) or depth > 32:
+            return
+        ref = node.get("$ref")
+        if ref == _TIME_REF:
+            found.append((path, when))
+            return
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            walk(root["$defs"].get(ref.removeprefix("#/$defs/")), path, when, depth + 1)
+        for key, sub in node.get("properties", {}).items():
+            walk(sub, path + (key,), when, depth + 1)
+        if "items" in node:
+            walk(node["items"], path + ("*",), when, depth + 1)
+        for branch in node.get("allOf", []):
+            kind = branch.get("if", {}).get("properties", {}).get("kind", {}).get("const")
+            walk(branch.get("then"), path, (path, kind) if isinstance(kind, str) else when, depth + 1)
+
+    walk(root, (), None, 0)
+    return tuple(found)
+
+
+def _values_at(data: Any, pattern: tuple[Any, ...], path: tuple[Any, ...] = ()) -> list[tuple[list[Any], dict[str, Any]]]:
+    """(concrete path, the table holding it) of each value at ``pattern`` in ``data``."""
+    if not pattern:
+        return []
+    head, rest = pattern[0], pattern[1:]
+    if head == "*":
+        if not isinstance(data, list):
+            return []
+        return [hit for i, v in enumerate(data) for hit in _values_at(v, rest, path + (i,))]
+    if not isinstance(data, dict) or head not in data:
+        return []
+    if not rest:
+        return [(list(path + (head,)), data)]
+    return _values_at(data[head], rest, path + (head,))
+
+
+def _get(data: Any, path: list[Any]) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 def _zoned_times_as_text(manifest: Path, text: str, data: dict[str, Any]) -> None:
     """``at = 2026-03-02T10:00:00Z`` without quotes is a TOML date-time: with its zone
     (``Z`` or an offset) it is taken as the same RFC 3339 text in quotes. A local
     date-time, a date or a time has no zone, and evidpack never guesses one: refused,
-    one line naming the field."""
-    sources = data.get("sources")
-    if not isinstance(sources, list):
-        return
-    for i, source in enumerate(sources):
-        acq = source.get("acquisition") if isinstance(source, dict) else None
-        if not isinstance(acq, dict):
-            continue
-        value = acq.get("at")
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            acq["at"] = _rfc3339_text(value)
-        elif isinstance(value, (datetime, date, time)):
-            path = ["sources", i, "acquisition", "at"]
-            example = (value.isoformat() if isinstance(value, datetime) else "2026-03-02T10:00:00") + "Z"
-            raise EvidpackError(
-                f"{_at(manifest, text, path)}: {_where(path)}: {value.isoformat()} is a TOML {_toml_kind(value)}: "
-                f"give the time with Z or an offset, e.g. {example} or ...+08:00 (evidpack never guesses a zone)"
-            )
+    one line naming the field. So for every time field of the manifest
+    (:func:`time_fields`: ``acquisition.at``, a WeChat production's
+    ``options.request.sent_at`` and ``received_at``)."""
+    for pattern, when in time_fields():
+        for path, table in _values_at(data, pattern):
+            if when is not None:
+                owner = _get(data, path[: len(when[0])])
+                if not isinstance(owner, dict) or owner.get("kind") != when[1]:
+                    continue
+            key = path[-1]
+            value = table[key]
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                table[key] = _rfc3339_text(value)
+            elif isinstance(value, (datetime, date, time)):
+                example = (value.isoformat() if isinstance(value, datetime) else "2026-03-02T10:00:00") + "Z"
+                raise EvidpackError(
+                    f"{_at(manifest, text, path)}: {_where(path)}: {value.isoformat()} is a TOML {_toml_kind(value)}: "
+                    f"give the time with Z or an offset, e.g. {example} or ...+08:00 (evidpack never guesses a zone)"
+                )
 
 
 # --- where in the manifest: a line number, when the TOML text shows it plainly ---------
@@ -322,6 +404,9 @@ def _source(manifest: Path, base: Path, index: int, s: dict[str, Any]) -> Source
         at = parse_rfc3339(acq["at"])
     except ValueError as exc:
         raise EvidpackError(f"{where}.acquisition.at: {exc}") from None
+    minutes = int(at.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]
+    if unreal := unreal_offset(f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"):
+        raise EvidpackError(f"{where}.acquisition.at: {acq['at']!r}: {unreal}")
     extra = {k: acq[k] for k in ("location", "reference", "notes") if k in acq}
     _plain_options(s.get("options", {}), f"{where}.options")
     is_list = isinstance(s["path"], list)

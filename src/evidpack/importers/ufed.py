@@ -8,7 +8,10 @@ results. Everything read here is the copy already in the bundle.
 CRLF or LF line ends. Keys are case-sensitive, sections and keys may repeat,
 and file names in the hash sections may themselves hold ``=`` (the value is
 after the last one). Dates such as ``28/07/2024 07:27:27 (-4)`` are kept as
-written, with their offset, and converted to UTC.
+written, with their offset, and converted to UTC -- unless the offset is not one
+in use (outside -12:00 … +14:00, the rule of every importer:
+:func:`evidpack.timeparse.unreal_offset`), or its minutes are not 0-59: then the
+date is kept as written, not converted (``utc`` None), with the ``problem``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
+from ..timeparse import unreal_offset
 from ..timeutil import format_utc
 
 HASH_SECTIONS = {"SHA256": "sha256", "SHA1": "sha1", "MD5": "md5"}
@@ -120,11 +124,21 @@ def parse_ufd_date(text: str) -> dict[str, Any] | None:
     minutes = int(m["om"] or 0)
     if m["sep"] == ".":  # decimal hours, e.g. (+5.5)
         minutes = round(float("0." + m["om"]) * 60)
-    offset = timedelta(hours=int(m["oh"]), minutes=minutes) * (-1 if m["sign"] == "-" else 1)
     try:
-        local = datetime(int(m["year"]), month, day, hour, int(m["mi"]), int(m["s"] or 0), tzinfo=timezone(offset))
-        utc = format_utc(local)
-    except (ValueError, OverflowError):  # no such date, or one outside the years 1-9999 once in UTC
+        naive = datetime(int(m["year"]), month, day, hour, int(m["mi"]), int(m["s"] or 0))
+    except ValueError:  # no such date or time of day
+        return None
+    sign = "-" if m["sign"] == "-" else "+"
+    label = f"{sign}{int(m['oh']):02d}:{minutes:02d}"
+    if minutes > 59:
+        return _not_read(text, label, f"zone offset {label} is out of range (minutes over 59)", order)
+    why = unreal_offset(label)  # (+15): not an offset in use, as every importer rules
+    if why:
+        return _not_read(text, label, why, order)
+    offset = timedelta(hours=int(m["oh"]), minutes=minutes) * (-1 if sign == "-" else 1)
+    try:
+        utc = format_utc(naive.replace(tzinfo=timezone(offset)))
+    except (ValueError, OverflowError):  # outside the years 1-9999 once in UTC
         return None
     total = int(offset.total_seconds()) // 60
     return {
@@ -133,6 +147,20 @@ def parse_ufd_date(text: str) -> dict[str, Any] | None:
         "offset": f"{'-' if total < 0 else '+'}{abs(total) // 60:02d}:{abs(total) % 60:02d}",
         "order": order,
     }
+
+
+def _not_read(text: str, label: str, why: str, order: str | None = None) -> dict[str, Any]:
+    """A time whose stated offset is not one in use (``(+15)``: a typing error or a
+    hostile value, never a zone), recorded as the other importers record it: kept as
+    written, not converted (``utc`` None), with the problem (as
+    :class:`evidpack.timeparse.OffsetNotInUse` words it) and, for the index, why it
+    has no UTC under ``zone``."""
+    out: dict[str, Any] = {"text": text.strip(), "utc": None, "offset": label}
+    if order is not None:
+        out["order"] = order
+    out["zone"] = f"{why}: not converted to UTC"
+    out["problem"] = f"{text.strip()!r}: its {why}"
+    return out
 
 
 def ufd_facts(ufd: Ufd, name: str) -> dict[str, Any]:
@@ -369,7 +397,11 @@ def parse_report_date(text: str) -> dict[str, Any] | None:
             return None
         offset = moment.utcoffset() or timedelta(0)
         total = int(offset.total_seconds()) // 60
-        return {"text": value, "utc": utc, "offset": f"{'-' if total < 0 else '+'}{abs(total) // 60:02d}:{abs(total) % 60:02d}"}
+        label = f"{'-' if total < 0 else '+'}{abs(total) // 60:02d}:{abs(total) % 60:02d}"
+        why = unreal_offset(label)
+        if why:
+            return _not_read(value, label, why)
+        return {"text": value, "utc": utc, "offset": label}
     if m or _NO_ZONE.match(value):
         return {"text": value, "utc": None, "zone": NO_ZONE}
     return None
