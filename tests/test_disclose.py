@@ -354,8 +354,12 @@ def test_the_disclosed_event_ends_the_package_log_and_is_appended_to_the_master(
     assert event["action"] == "disclosed" and event["details"]["items"] == [by_name(mbundle, "ledger.csv")]
     head = hashlib.sha256(after[-1].encode()).hexdigest()
     assert f"custody head:  {head}" in r.output
-    log = read_package(out)["custody.jsonl"].decode().splitlines()
+    package = read_package(out)
+    log = package["custody.jsonl"].decode().splitlines()
     assert log[-1] == after[-1] and len(log) == len(after)
+    # The package says it was made when its event says, to the whole second as every event time.
+    made_at = json.loads(package["disclosure.json"])["made_at"]
+    assert made_at == event["at"] and len(made_at) == len("2026-11-23T09:14:02Z") and made_at.endswith("Z")
     assert cli("verify", mbundle, "--trust", TRUSTED).exit_code == 0  # the master still verifies
     assert verify(cli, out, "--trust", TRUSTED, "--expect-head", head).exit_code == 0
 

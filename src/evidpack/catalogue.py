@@ -13,6 +13,7 @@ rows are inserted in record order, and nested values are canonical JSON.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import posixpath
@@ -37,7 +38,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from . import canonical
 from .bag import parse_manifest
 from .bundle import Bundle, zip_bomb_problem
-from .custody import CUSTODY_FILE, line_hash, parse_lines
+from .custody import CUSTODY_FILE, _parse, bundle_log, iter_raw_lines, line_hash
 from .errors import EvidpackError, IntegrityError
 from .hashing import copy_and_hash
 from .keys import PublicKey, parse_public_key
@@ -888,21 +889,76 @@ def _connect_read_only(path: Path, bundle_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def read_custody(b: Bundle, label: Path) -> list[tuple[bytes, dict[str, Any]]]:
-    """Every event in the bundle's custody log now, as (raw line, event).
+class CustodyEvents:
+    """The events in a bundle's custody log now, as (raw line, event), read as a stream:
+    memory stays flat however long the log is (at most one line of it is held).
 
-    A line that is not a JSON event stops the reader with one line naming it:
-    the log's integrity is for ``evidpack verify`` to judge, but nothing is
-    shown from a log that cannot even be read."""
-    data = b.read(CUSTODY_FILE)
-    if data is None:
-        raise EvidpackError(f"{label}: no {CUSTODY_FILE}; not an evidpack bundle?")
-    events = []
-    for n, line, event, problem in parse_lines(data):
-        if problem or event is None:
-            raise EvidpackError(f"{label}: {problem or f'{CUSTODY_FILE} line {n}: unreadable'}; run evidpack verify")
-        events.append((line, event))
-    return events
+    Made by :func:`read_custody`, which reads the log once: a line that is not a JSON event
+    stops it there with one line naming it (the log's integrity is for ``evidpack verify``
+    to judge, but nothing is shown from a log that cannot even be read). That pass counts
+    the events (``len``), notes the first 'sealed' event's seq (``sealed_seq``) and pins
+    what it read (the number of lines and a SHA-256 over their hashes). Each iteration
+    reads the log again from its start, and yields exactly those lines: events appended
+    since are left out, and a log changed in any other way (a line edited, removed or cut)
+    raises :class:`IntegrityError` when the pass finds it, by its end at the latest."""
+
+    def __init__(self, b: Bundle, label: Path) -> None:
+        self._b = b
+        self._label = label
+        self._pinned: tuple[int, str] | None = None
+        self.count = 0
+        self.sealed_seq: Any = None
+        sealed_seen = False
+        for _, event in self._pass():
+            self.count += 1
+            if not sealed_seen and event.get("action") == "sealed":
+                sealed_seen, self.sealed_seq = True, event.get("seq")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        return self._pass()
+
+    def _changed(self, why: str) -> IntegrityError:
+        return IntegrityError(
+            f"{self._label}: {CUSTODY_FILE} changed while it was read ({why}); nothing from it can be relied on: "
+            "run the command again, and evidpack verify"
+        )
+
+    def _pass(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        label, pinned = self._label, self._pinned
+        seen = hashlib.sha256()
+        n = 0
+        with bundle_log(self._b) as read:
+            if read is None:
+                if pinned is not None:
+                    raise self._changed("it is gone")
+                raise EvidpackError(f"{label}: no {CUSTODY_FILE}; not an evidpack bundle?")
+            for raw in iter_raw_lines(read):
+                if pinned is not None and n == pinned[0]:
+                    break  # (appended since the first pass: not shown, as if read then)
+                event, problem = _parse(raw, CUSTODY_FILE)
+                if event is None or raw.data is None:
+                    if pinned is not None:
+                        raise self._changed(f"line {raw.n} is no longer a JSON event")
+                    raise EvidpackError(f"{label}: {problem or f'{CUSTODY_FILE} line {raw.n}: unreadable'}; run evidpack verify")
+                n += 1
+                seen.update(raw.digest.encode())
+                yield raw.data, event
+        if pinned is None:
+            self._pinned = (n, seen.hexdigest())
+        elif (n, seen.hexdigest()) != pinned:
+            raise self._changed(f"{n} event(s) now where there were {pinned[0]}" if n != pinned[0] else "an event in it differs")
+
+
+def read_custody(b: Bundle, label: Path) -> CustodyEvents:
+    """Every event in the bundle's custody log now, as (raw line, event), read as a
+    stream (:class:`CustodyEvents`: iterable again, with ``len``). A line that is not a
+    JSON event stops the reader with one line naming it (EvidpackError), as does a log
+    that is missing, larger than a custody log can hold, or a zip member that would
+    inflate implausibly."""
+    return CustodyEvents(b, label)
 
 
 # Columns of the live custody table beyond the standard ones that events may
@@ -911,11 +967,20 @@ MAX_LIVE_COLUMNS = 64
 EXTRA_COLUMN = "extra"
 _INT64 = range(-(2**63), 2**63)
 _UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL, and lone surrogates (not UTF-8)
+# The live custody table is kept in a private temporary database on disk (SQLite's own
+# temporary file, deleted as soon as it is made), attached under this name: an in-memory
+# table would hold the whole log. ``custody`` is a temporary view of it.
+LIVE_SCHEMA = "live"
+# Rows handed to SQLite at once: at most this many, or about this many bytes of log.
+LIVE_BATCH_ROWS = 500
+LIVE_BATCH_BYTES = 4 << 20
 
 
-def _load_live_custody(conn: sqlite3.Connection, events: list[tuple[bytes, dict[str, Any]]], label: Path | None = None) -> None:
+def _load_live_custody(conn: sqlite3.Connection, events: Iterable[tuple[bytes, dict[str, Any]]], label: Path | None = None) -> None:
     """``temp.custody``: every event now in custody.jsonl. It shadows the sealed
-    ``main.custody`` for unqualified names, and lives only in memory.
+    ``main.custody`` for unqualified names; it is a view of ``live.custody``, a table in
+    a private temporary database on disk (deleted when the connection closes), filled a
+    few rows at a time: memory stays flat however long the log is.
 
     The log is not sealed, so anything may have been appended: an event's key
     that cannot be a column of its own (it differs only in case from another,
@@ -924,38 +989,78 @@ def _load_live_custody(conn: sqlite3.Connection, events: list[tuple[bytes, dict[
     text value holding NUL or a lone surrogate is stored as its JSON string
     literal (escaped), an integer beyond 64 bits as its digits."""
     where = f"{label}: " if label is not None else ""
-    sealed = next((e.get("seq") for _, e in events if e.get("action") == "sealed"), None)
+    if isinstance(events, CustodyEvents):
+        sealed = events.sealed_seq
+    else:
+        events = list(events)
+        sealed = next((e.get("seq") for _, e in events if e.get("action") == "sealed"), None)
     known = {c.lower(): c for c in CUSTODY_COLUMNS}  # (SQLite's column names ignore case)
     added: list[str] = []
-    rows = []
-    for n, (line, event) in enumerate(events, 1):
-        fields = _flatten(dict(event), "actor")
-        fields["line_sha256"] = line_hash(line)
-        row: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        for key, value in fields.items():
-            name = known.get(key.lower())
-            if name is None and _plain_column(key) and len(added) < MAX_LIVE_COLUMNS:
-                known[key.lower()] = name = key
-                added.append(key)
-            if name == key:
-                row[key] = _live_cell(value, n, where)
-            else:
-                extra[key] = value
-        if extra:
-            row[EXTRA_COLUMN] = _json_text(extra, n, where)
-        seq = event.get("seq")
-        row["after_seal"] = int(isinstance(sealed, int) and isinstance(seq, int) and seq > sealed)
-        rows.append(row)
-    columns = [*CUSTODY_COLUMNS, *added]
-    if any(EXTRA_COLUMN in r for r in rows):
-        columns.append(EXTRA_COLUMN)
-    columns.append("after_seal")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute(f"CREATE TEMP TABLE custody ({', '.join(_quote(c) for c in columns)})")
-    marks = ", ".join("?" for _ in columns)
-    conn.executemany(f"INSERT INTO temp.custody VALUES ({marks})", ([row.get(c) for c in columns] for row in rows))
-    conn.commit()
+    columns = [*CUSTODY_COLUMNS, "after_seal"]  # of the live table, in the order they were made
+    table = f"{LIVE_SCHEMA}.custody"
+    pending: list[dict[str, Any]] = []
+    pending_bytes = 0
+
+    def flush() -> None:
+        nonlocal pending_bytes
+        if pending:
+            names = ", ".join(_quote(c) for c in columns)
+            marks = ", ".join("?" for _ in columns)
+            conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", ([row.get(c) for c in columns] for row in pending))
+            pending.clear()
+        pending_bytes = 0
+
+    def add_column(name: str) -> None:
+        flush()
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(name)}")
+        columns.append(name)
+
+    try:
+        # (attached while temporary files are files: with temp_store MEMORY it would be in
+        # memory; then the query's own sorts and temporary indexes go back to memory,
+        # where --max-memory bounds them)
+        conn.execute("PRAGMA temp_store = FILE")
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 1)
+        try:
+            conn.execute(f"ATTACH DATABASE '' AS {LIVE_SCHEMA}")
+        finally:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute(f"CREATE TABLE {table} ({', '.join(_quote(c) for c in columns)})")
+        for n, (line, event) in enumerate(events, 1):
+            fields = _flatten(dict(event), "actor")
+            fields["line_sha256"] = line_hash(line)
+            row: dict[str, Any] = {}
+            extra: dict[str, Any] = {}
+            for key, value in fields.items():
+                name = known.get(key.lower())
+                if name is None and _plain_column(key) and len(added) < MAX_LIVE_COLUMNS:
+                    known[key.lower()] = name = key
+                    added.append(key)
+                    add_column(key)
+                if name == key:
+                    row[key] = _live_cell(value, n, where)
+                else:
+                    extra[key] = value
+            if extra:
+                if EXTRA_COLUMN not in columns:
+                    add_column(EXTRA_COLUMN)
+                row[EXTRA_COLUMN] = _json_text(extra, n, where)
+            seq = event.get("seq")
+            row["after_seal"] = int(isinstance(sealed, int) and isinstance(seq, int) and seq > sealed)
+            pending.append(row)
+            pending_bytes += len(line)
+            if len(pending) >= LIVE_BATCH_ROWS or pending_bytes >= LIVE_BATCH_BYTES:
+                flush()
+        flush()
+        shown = [*CUSTODY_COLUMNS, *added, *([EXTRA_COLUMN] if EXTRA_COLUMN in columns else []), "after_seal"]
+        conn.execute(f"CREATE TEMP VIEW custody AS SELECT {', '.join(_quote(c) for c in shown)} FROM {table}")
+        conn.commit()
+    except (sqlite3.Error, MemoryError) as exc:
+        raise EvidpackError(
+            f"{where}{CUSTODY_FILE} cannot be put in a temporary table for the query ({exc or type(exc).__name__}); "
+            "is the temporary folder (TMPDIR) writable and not full?"
+        ) from None
 
 
 def _plain_column(key: str) -> bool:

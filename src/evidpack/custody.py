@@ -57,6 +57,18 @@ def line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
+def event_time(moment: datetime) -> datetime:
+    """When an event read from the clock is recorded: in UTC, cut (never rounded up) to the
+    whole second, so that no event claims a moment later than it was made. A naive time,
+    or one outside the years 1-9999, is passed on for :func:`format_utc` to refuse."""
+    if moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(timezone.utc).replace(microsecond=0)
+    except OverflowError:
+        return moment
+
+
 def make_event(
     *,
     seq: int,
@@ -66,13 +78,19 @@ def make_event(
     subject: dict[str, Any],
     details: dict[str, Any] | None,
     prev: str,
+    exact_time: bool = False,
 ) -> bytes:
-    """The canonical, signed line for one event (without the newline)."""
+    """The canonical, signed line for one event (without the newline).
+
+    ``at`` is written to the whole second (:func:`event_time`: ``2026-11-23T09:14:02Z``),
+    whatever clock it was read from; with ``exact_time`` it is written as given (a build
+    time given with a fraction, ``--time``, which ``seal.json`` and ``case.json`` carry
+    too; or an event that, cut, would be earlier than the one before it)."""
     if action not in ACTIONS:
         raise EvidpackError(f"unknown custody action {action!r}; one of: {', '.join(ACTIONS)}")
     event: dict[str, Any] = {
         "seq": seq,
-        "at": format_utc(at),
+        "at": format_utc(at if exact_time else event_time(at)),
         "action": action,
         "actor": {
             "name": key.public.name,
@@ -99,7 +117,10 @@ class ChainWriter:
         return line_hash(self.lines[-1]) if self.lines else GENESIS
 
     def append(self, at: datetime, action: str, key: SigningKey, subject: dict[str, Any], details: dict[str, Any] | None = None) -> bytes:
-        line = make_event(seq=len(self.lines) + 1, at=at, action=action, key=key, subject=subject, details=details, prev=self.head)
+        # (the build time as given: whole seconds from the clock, or --time / SOURCE_DATE_EPOCH
+        # as written, the same moment seal.json's sealed_at and case.json's created name)
+        line = make_event(seq=len(self.lines) + 1, at=at, action=action, key=key, subject=subject, details=details, prev=self.head,
+                          exact_time=True)
         self.lines.append(line)
         return line
 
@@ -798,7 +819,10 @@ def append(
 
 def _append_time(path: Path, chain: ChainReport, at: datetime | None) -> datetime:
     """When an event chained onto ``chain`` (checked, without problems) is recorded: now
-    (or ``at``), refused when the log is empty or it would be earlier than its last event."""
+    (or ``at``), refused when the log is empty or it would be earlier than its last event;
+    as it is written (:func:`event_time`: cut to the whole second, unless that would put it
+    before the last event, which a log written by an earlier version can end with: its
+    times could carry a fraction of a second; then the moment as read, to the microsecond)."""
     if chain.last is None:
         raise IntegrityError(f"{path}: the custody log is empty; the bundle's history is missing")
     if chain.future:
@@ -810,7 +834,8 @@ def _append_time(path: Path, chain: ChainReport, at: datetime | None) -> datetim
             f"this computer's clock ({format_utc(when)}) is behind the last custody event "
             f"(seq {chain.count}, {_brief(chain.last['at'])}); fix the clock"
         )
-    return when
+    cut = event_time(when)
+    return cut if cut >= last_at else when
 
 
 def _bundle_folder(bundle: Path | str, advice: str) -> Path:
@@ -824,7 +849,8 @@ def _bundle_folder(bundle: Path | str, advice: str) -> Path:
 
 
 def _event_line(seq: int, when: datetime, action: str, key: SigningKey, subject: dict[str, Any], details: dict[str, Any], prev: str) -> bytes:
-    line = make_event(seq=seq, at=when, action=action, key=key, subject=subject, details=details, prev=prev)
+    # (``when`` is as it is to be written: :func:`_append_time` made it)
+    line = make_event(seq=seq, at=when, action=action, key=key, subject=subject, details=details, prev=prev, exact_time=True)
     if len(line) > MAX_LINE:
         raise EvidpackError(f"the event would be {len(line)} bytes, more than the {MAX_LINE >> 20} MiB an event can hold; shorten its details")
     return line

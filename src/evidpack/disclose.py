@@ -928,12 +928,18 @@ def write(p: Plan, key: SigningKey, out: Path, password: bytes | None, *, now: d
         raise EvidpackError(f"the package password must be at least {MIN_PASSWORD} characters")
     lines, events = _read_log(bundle)
     at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    if at < parse_rfc3339(events[-1]["at"]):
+    last_at = parse_rfc3339(events[-1]["at"])
+    if at < last_at:
         raise EvidpackError(f"this computer's clock ({format_utc(at)}) is behind the last custody event ({events[-1]['at']}); fix the clock")
+    # The package's made_at and its event's time are one: cut to the whole second as
+    # every event time is (custody.event_time), unless that would put it before the last
+    # event (a log written by an earlier version may end with a fraction of a second).
+    cut = custody.event_time(at)
+    at = cut if cut >= last_at else at
     b = body(p, key, at, out.stem, password is not None)
     details = event_details(p, b)
     subject = {"case": p.master.case.get("id"), "tagmanifest_sha256": p.master.sealed.tagmanifest_sha256}
-    line = custody.make_event(seq=len(events) + 1, at=at, action="disclosed", key=key, subject=subject, details=details, prev=custody.line_hash(lines[-1]))
+    line = custody.make_event(seq=len(events) + 1, at=at, action="disclosed", key=key, subject=subject, details=details, prev=custody.line_hash(lines[-1]), exact_time=True)
     log = custody_plan(p, lines, events)
 
     out.parent.mkdir(parents=True, exist_ok=True)
