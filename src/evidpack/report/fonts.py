@@ -138,7 +138,102 @@ def _font_for(role: str, ch: str) -> str | None:
 
 # Invisible format characters that belong in ordinary text: joiners (emoji
 # sequences, Persian and Indic scripts) and tag characters (subdivision flags).
+# A joiner is ordinary only where it joins something (see stray_joiners).
 _ORDINARY_FORMAT = frozenset({0x200C, 0x200D}) | frozenset(range(0xE0020, 0xE0080))
+JOINERS = "\u200c\u200d"  # ZERO WIDTH NON-JOINER, ZERO WIDTH JOINER
+
+
+def stray_joiners(text: str) -> frozenset[int]:
+    """The positions of the joiners (U+200C, U+200D) in ``text`` that join
+    nothing a reader could see, and so are drawn as ``[U+XXXX]`` markers like
+    any other invisible character (``"ab.txt"`` and ``"a\\u200db.txt"`` must
+    not look alike). A joiner is ordinary text only between two characters
+    that use it:
+
+    - a ZWJ between two pictographs (an emoji ZWJ sequence, ``👩\\u200d💻``;
+      the one before may carry variation selectors, a skin tone or tags);
+    - a ZWJ or ZWNJ between two letters (or marks) of one script that uses
+      joiners to choose its letters' forms: Arabic (Persian, Urdu…), Syriac,
+      N'Ko, Mongolian, or one of the Brahmic scripts of India and Sri Lanka
+      (Devanagari to Sinhala), as in ``می\\u200cخواهم`` or ``क्\\u200dष``.
+
+    Anywhere else — at either end of a line, beside a space, a digit, a Latin
+    letter or another joiner, or between two different scripts — it is shown."""
+    if "\u200c" not in text and "\u200d" not in text:
+        return _NONE
+    return frozenset(i for i, ch in enumerate(text) if ch in JOINERS and not _joins(text, i))
+
+
+_NONE: frozenset[int] = frozenset()
+
+
+def _joins(text: str, i: int) -> bool:
+    if i == 0 or i + 1 >= len(text):
+        return False
+    after = text[i + 1]
+    if text[i] == "\u200d" and _pictograph(after):
+        j = i - 1
+        while j > 0 and _emoji_extender(text[j]):
+            j -= 1
+        if _pictograph(text[j]):
+            return True
+    script = _joining_script(text[i - 1])
+    return script is not None and script == _joining_script(after)
+
+
+@cache
+def _pictograph(ch: str) -> bool:
+    """Roughly Unicode's Extended_Pictographic (which unicodedata does not
+    give): the emoji and pictograph blocks, and symbols (So) among the
+    arrows, technical and miscellaneous symbols and dingbats; not regional
+    indicators nor skin-tone modifiers, which are never joined."""
+    code = ord(ch)
+    if 0x1F1E6 <= code <= 0x1F1FF or 0x1F3FB <= code <= 0x1F3FF:
+        return False
+    if 0x1F000 <= code <= 0x1FAFF or 0x1FC00 <= code <= 0x1FFFD:
+        return True
+    if code in (0xA9, 0xAE, 0x203C, 0x2049, 0x3030, 0x303D, 0x3297, 0x3299):
+        return True
+    return 0x2100 <= code <= 0x2BFF and unicodedata.category(ch) == "So"
+
+
+def _emoji_extender(ch: str) -> bool:
+    """What may follow a pictograph before a ZWJ: a variation selector, a
+    skin-tone modifier, a tag character or the enclosing keycap."""
+    code = ord(ch)
+    return 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F or code == 0x20E3
+
+
+# Scripts whose letters take different forms with a joiner beside them: code
+# point ranges -> script. Brahmic blocks of India and Sri Lanka are 128 code
+# points each (U+0900 Devanagari ... U+0D80 Sinhala).
+_JOINING_SCRIPTS = (
+    (0x0600, 0x06FF, "Arabic"),
+    (0x0700, 0x074F, "Syriac"),
+    (0x0750, 0x077F, "Arabic"),
+    (0x07C0, 0x07FF, "NKo"),
+    (0x0860, 0x086F, "Syriac"),
+    (0x0870, 0x08FF, "Arabic"),
+    (0x1800, 0x18AF, "Mongolian"),
+    (0xA8E0, 0xA8FF, "Brahmic-0900"),  # Devanagari Extended
+    (0xFB50, 0xFDFF, "Arabic"),
+    (0xFE70, 0xFEFE, "Arabic"),
+)
+
+
+@cache
+def _joining_script(ch: str) -> str | None:
+    """The joining script of a letter or mark (None for anything else: digits,
+    punctuation, format and control characters)."""
+    code = ord(ch)
+    if unicodedata.category(ch)[0] not in "LM":
+        return None
+    if 0x0900 <= code <= 0x0DFF:
+        return f"Brahmic-{code & ~0x7F:04X}"
+    for low, high, script in _JOINING_SCRIPTS:
+        if low <= code <= high:
+            return script
+    return None
 
 
 @cache
@@ -151,7 +246,7 @@ def must_show_as_marker(ch: str) -> bool:
     if category == "Cc" or ch in rtl.CONTROLS:
         return True
     if category == "Cf":
-        return ord(ch) not in _ORDINARY_FORMAT
+        return ord(ch) not in _ORDINARY_FORMAT  # (a joiner, unless it joins nothing: stray_joiners)
     return _font_for("sans", ch) is None
 
 
@@ -252,7 +347,7 @@ def runs(text: str, role: str = "sans") -> tuple[Run, ...]:
     out: list[Run] = []
     font = base  # the font of the run being gathered
     pending: list[str] = []  # its text
-    for piece in rtl.visual(text, must_show_as_marker, lambda ch: _font_for(role, ch) is not None):
+    for piece in rtl.visual(text, must_show_as_marker, lambda ch: _font_for(role, ch) is not None, stray_joiners(text)):
         if not isinstance(piece, str):
             if pending:
                 out.append(Run(font, "".join(pending)))
@@ -309,7 +404,10 @@ def char_widths(text: str, role: str, size: float) -> list[float]:
     Arabic letter is never wider than the letter alone, so lines never overflow)."""
     if plain(text):
         return list(map(scaled_advances(role, size).__getitem__, text.encode("ascii")))
-    return [_char_width(role, ch) * size for ch in text]
+    widths = [_char_width(role, ch) * size for ch in text]
+    for i in stray_joiners(text):
+        widths[i] = _marker_width(text[i]) * size
+    return widths
 
 
 @cache
@@ -322,9 +420,14 @@ def fixed_advance(role: str) -> float | None:
 
 
 @cache
+def _marker_width(ch: str) -> float:
+    return run_width(Run(MARKER_FONT, f"[U+{ord(ch):04X}]", ch, marker=True), 1.0)
+
+
+@cache
 def _char_width(role: str, ch: str) -> float:
     if must_show_as_marker(ch):
-        return run_width(Run(MARKER_FONT, f"[U+{ord(ch):04X}]", ch, marker=True), 1.0)
+        return _marker_width(ch)
     return _advances(_font_for(role, ch) or CHAINS[role][0]).get(ord(ch), 0.0)
 
 

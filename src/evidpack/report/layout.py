@@ -43,7 +43,6 @@ def _joins_previous(ch: str) -> bool:
     code = ord(ch)
     return (
         unicodedata.category(ch) in ("Mn", "Me", "Mc")
-        or code == 0x200D
         or 0xFE00 <= code <= 0xFE0F
         or 0x1F3FB <= code <= 0x1F3FF
         or 0xE0020 <= code <= 0xE007F
@@ -93,6 +92,7 @@ def _wrap_paragraph(text: str, style: TextStyle, width: float) -> list[str]:
         return [text[i : i + per_line] for i in range(0, len(text), per_line)]
     can_break_after = _BREAKS[style.wrap]
     words = style.wrap == "words"
+    joined = _joined(text)
     lines: list[str] = []
     n = len(text)
     start, used, i = 0, 0.0, 0
@@ -101,7 +101,7 @@ def _wrap_paragraph(text: str, style: TextStyle, width: float) -> list[str]:
             used += widths[i]  # a space may hang past the margin
             i += 1
             continue
-        end = _break_before(text, start, i, can_break_after, _break_after_path if words else None, style.wrap in _BEFORE_HYPHEN)
+        end = _break_before(text, start, i, can_break_after, _break_after_path if words else None, style.wrap in _BEFORE_HYPHEN, joined)
         lines.append(text[start:end].rstrip(" ") if words else text[start:end])
         start = end
         if words:
@@ -182,27 +182,40 @@ def _break_before(
     can_break_after: Callable[[str, int], bool],
     then: Callable[[str, int], bool] | None = None,
     before_hyphen: bool = False,
+    joined: frozenset[int] = frozenset(),
 ) -> int:
     """Where the line from ``start`` ends when ``text[i]`` does not fit: after the
     last break opportunity, else after the last one ``then`` gives (in prose, a
     word longer than the line, such as a path, breaks after a ``/`` or a dot
     rather than inside a name), else (``before_hyphen``) before the last hyphen
     (``openxmlformats`` / ``-officedocument``: a line never ends in one, but
-    may begin with one), else before ``i`` (never inside a cluster)."""
+    may begin with one), else before ``i`` (never inside a cluster, nor beside
+    a joiner that joins: ``joined``, which a line's end would leave joining
+    nothing, and so drawn as a marker)."""
     for rule in (can_break_after, then):
         if rule is None:
             continue
         for j in range(i - 1, start - 1, -1):
-            if rule(text, j) and not _joins_previous(text[j + 1]):
+            if rule(text, j) and not _joins_previous(text[j + 1]) and not (joined and (j in joined or j + 1 in joined)):
                 return j + 1
     if before_hyphen:
         for j in range(i - 1, start, -1):
             if text[j] == "-" and text[j - 1] != "-":
                 return j
     end = i
-    while end > start + 1 and (_joins_previous(text[end]) or text[end - 1] == "-"):
+    while end > start + 1 and (_joins_previous(text[end]) or text[end - 1] == "-" or end - 1 in joined or end in joined):
         end -= 1
     return end
+
+
+def _joined(text: str) -> frozenset[int]:
+    """The positions of the joiners in ``text`` that join the characters beside
+    them (drawn as text; see :func:`fonts.stray_joiners`): a line never breaks
+    beside one. A joiner that joins nothing is a marker, which a line may
+    begin or end with like any other."""
+    if "\u200c" not in text and "\u200d" not in text:
+        return frozenset()
+    return frozenset(i for i, ch in enumerate(text) if ch in fonts.JOINERS) - fonts.stray_joiners(text)
 
 
 # Wrap styles whose words (names, media types) break before a hyphen rather than inside a word.

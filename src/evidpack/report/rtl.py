@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -92,17 +92,19 @@ def _is_presentation_form(ch: str) -> bool:
     return 0xFB50 <= code <= 0xFDFF or 0xFE70 <= code <= 0xFEFF
 
 
-def visual(text: str, is_marker: Callable[[str], bool], drawable: Callable[[str], bool]) -> list[Piece]:
+def visual(text: str, is_marker: Callable[[str], bool], drawable: Callable[[str], bool], marked: Collection[int] = ()) -> list[Piece]:
     """One line in visual (left-to-right drawing) order. ``drawable`` says
     whether a shaped Arabic form can be drawn; a form no font has falls back to
-    the plain letter."""
+    the plain letter. ``marked``: the positions of characters shown as markers
+    because of where they are (a joiner that joins nothing), besides those
+    ``is_marker`` names."""
     others = set(_PRINTABLE_ASCII.sub("", text))  # printable ASCII is never a marker, nor right to left
-    if not any(ch == _STAND_IN or ch in CONTROLS or is_marker(ch) or unicodedata.bidirectional(ch) in _RTL_CLASSES for ch in others):
+    if not marked and not any(ch == _STAND_IN or ch in CONTROLS or is_marker(ch) or unicodedata.bidirectional(ch) in _RTL_CLASSES for ch in others):
         return [text]  # left to right, with nothing to show as a marker: drawn as it is
     markers: list[str] = []
     chars = []
-    for ch in text:
-        if ch == _STAND_IN or ch in CONTROLS or is_marker(ch):
+    for i, ch in enumerate(text):
+        if ch == _STAND_IN or ch in CONTROLS or is_marker(ch) or i in marked:
             markers.append(ch)
             ch = _STAND_IN
         chars.append(ch)

@@ -84,7 +84,8 @@ def accounts(rows: Entries) -> list[Flowable]:
     def line(a: dict[str, Any]) -> list[Any]:
         phone = a.get("phone") or {}
         hidden = a.get("nickname_invisible_characters")
-        reg = a.get("registration_time")
+        reg = time_cell(a["registration_time"]) if a.get("registration_time") else None
+        country = text(a.get("registration_country"))
         logins = a.get("logins", 0)
         return [
             Lines.of((a.get("wechat_id") or "(none)", CELL_MONO)),
@@ -92,9 +93,8 @@ def accounts(rows: Entries) -> list[Flowable]:
                 (a.get("nickname") if a.get("nickname") is not None else "(none)", CELL_NAME),
                 (f"holds invisible characters: {text(hidden)}" if hidden else None, CELL_NOTE),
             ),
-            phone_cell(phone),
-            Lines.of((a.get("email"), CELL), (a.get("registration_country"), CELL_NOTE)),
-            time_cell(reg) if reg else None,
+            Lines.of(*phone_cell(phone).pieces, (a.get("email"), CELL)),
+            Lines.of(*(reg.pieces if isinstance(reg, Lines) else [(reg, CELL)]), (f"country: {country}" if country else None, CELL)),
             Lines.of(
                 (weixin_flag(a), _warn_cell()),
                 (f"{logins:,} login row{'' if logins == 1 else 's'}" if isinstance(logins, int) else None, CELL),
@@ -104,14 +104,18 @@ def accounts(rows: Entries) -> list[Flowable]:
             ),
         ]
 
+    # Five columns, not six: the phone with the email (how the account is
+    # reached) and the registration time with its country, so that the notes
+    # (the +86 flag, problems, other fields, the source row) get the widest
+    # column rather than wrapping a word a line. A WeChat ID (at most 20
+    # characters) and a UTC time fit their columns on one line.
     table = Table(
         [
-            Column("WeChat ID", 90),
-            Column("Nickname (exactly as produced)", 0.34),
-            Column("Phone (E.164)", 100),
-            Column("Email; registration country", 0.28),
-            Column("Registered (UTC)", 92),
-            Column("Notes; source row", 0.38),
+            Column("WeChat ID", 92),
+            Column("Nickname (exactly as produced)", 0.36),
+            Column("Phone (E.164); email", 110),
+            Column("Registered (UTC); country", 92),
+            Column("Notes; source row", 0.64),
         ],
         (line(a) for a in rows),
     )
