@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from .. import bag
 from ..errors import EvidpackError
 from ..mediatype import sniff
-from ..payloadcopy import Tee, copy_file, open_source as open_source_file  # noqa: F401  (re-exported)
+from ..payloadcopy import Tee, copy_file
 from ..timeutil import format_epoch_ns
 
 if TYPE_CHECKING:

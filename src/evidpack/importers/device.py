@@ -36,8 +36,9 @@ from ..artifacts import matching
 from ..artifacts._scan import COMPANIONS, DEFAULT_SQLITE_MAX, ContentTap, Scanner
 from ..build import item_id, member_id, prepare_member
 from ..errors import EvidpackError
+from ..payloadcopy import open_source as open_source_file
 from . import itunes, ufed
-from .base import ImportContext, open_source_file
+from .base import ImportContext
 from .containers import (
     CopyAborted,
     Event,
