@@ -358,6 +358,8 @@ def test_a_ufd_in_a_build_records_the_offset_not_in_use(cli, tmp_path: Path) -> 
     assert "UTC offset +15:00 is outside the offsets in use (-12:00 to +14:00)" in date["problem"]
     assert facts["dates"]["General.EndTime"]["utc"] == "2024-07-27T17:59:10Z"
     assert [c["verdict"] for c in checks(bundle, "ufd-sha256")] == ["pass"]
+    (warned,) = checks(bundle, "ufd-date")  # shown as a warning, as other importers show theirs
+    assert warned["verdict"] == "warn" and "1 date(s) not converted to UTC" in warned["detail"] and "+15:00" in warned["detail"]
     assert cli("verify", bundle, "--trust", Path(__file__).resolve().parents[1] / "keys/trusted").exit_code == 0
 
 
@@ -384,6 +386,8 @@ def test_a_ufdr_report_xml_records_the_offset_not_in_use(cli, tmp_path: Path) ->
     start, end, ok = facts["metadata"]["Extraction Data"]
     assert start["date"]["utc"] is None and start["date"]["offset"] == "+15:00" and "outside the offsets in use" in start["date"]["problem"]
     assert end["date"]["utc"] is None and end["date"]["offset"] == "+15:00" and "outside the offsets in use" in end["date"]["problem"]
+    (warned,) = checks(bundle, "ufdr-date")
+    assert warned["verdict"] == "warn" and "report.xml: 2 date(s) not converted to UTC" in warned["detail"]
     assert ok["date"]["utc"] == "2024-07-28T11:27:27Z"
 
 

@@ -426,7 +426,9 @@ class DeviceImporter(FilesImporter):
         folder = rel.rpartition("/")[0]
         targets: dict[str, str | None] = {}
         self._ufds.append((rel, parsed, targets))
-        ctx.facts.setdefault("ufd", []).append(ufed.ufd_facts(parsed, rel))
+        facts = ufed.ufd_facts(parsed, rel)
+        ctx.facts.setdefault("ufd", []).append(facts)
+        _warn_unconverted_dates(ctx, shown, "ufd-date", facts["dates"], rel)
         for named in ufed.named_files(parsed):
             if named.path not in targets:  # (a name given in [Dumps] and a hash section is refused once)
                 targets[named.path] = self._confined(rel, folder, named, "ufd-dump-path", ctx)
@@ -723,6 +725,7 @@ class DeviceImporter(FilesImporter):
         # (every member has been emitted: ``found`` holds the Local Paths that are members)
         fact = {"item": cid, **report.facts(), "tagged_files_in_ufdr": report.tagged(reported.found)}
         ctx.facts.setdefault("ufdr", []).append(fact)
+        _warn_unconverted_dates(ctx, f"{shown}: report.xml", "ufdr-date", fact, cid)
         if report.namespace != ufed.UFDR_NAMESPACE:
             ctx.check("ufdr-report", "warn", f"{shown}: report.xml is in namespace {report.namespace!r}, not {ufed.UFDR_NAMESPACE}", cid)
         fact.update(reported.local_paths(report, cid, ctx))
@@ -940,3 +943,25 @@ class _ReportedHashes:
             ctx.problem(f"{text}; e.g. {first}", check="ufdr-reported-hashes", subject=cid)
         else:
             ctx.check("ufdr-reported-hashes", "pass" if c["matched"] else "not-checkable", text, cid)
+
+
+def _dates_with_problems(value: Any) -> Iterator[str]:
+    """The problems of the dates (as :mod:`.ufed` parses them: ``text``, ``utc``,
+    ``offset``, ``problem``) anywhere in ``value``, in order."""
+    if isinstance(value, dict):
+        if "problem" in value and "text" in value and value.get("utc") is None:
+            yield str(value["problem"])
+        for v in value.values():
+            yield from _dates_with_problems(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _dates_with_problems(v)
+
+
+def _warn_unconverted_dates(ctx: ImportContext, shown: str, check: str, facts: Any, subject: str) -> None:
+    """One warning check for the dates a tool's record gives with an offset not in use
+    (kept as written, not converted to UTC), as other importers warn of theirs."""
+    problems = list(_dates_with_problems(facts))
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        ctx.check(check, "warn", f"{shown}: {len(problems)} date(s) not converted to UTC: {'; '.join(problems[:3])}{more}", subject)
