@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 
 from .errors import EvidpackError, read_input
-from .timeparse import unreal_offset
+from .timeparse import offset_label, unreal_offset
 from .timeutil import format_utc, parse_rfc3339
 
 
@@ -404,8 +404,7 @@ def _source(manifest: Path, base: Path, index: int, s: dict[str, Any]) -> Source
         at = parse_rfc3339(acq["at"])
     except ValueError as exc:
         raise EvidpackError(f"{where}.acquisition.at: {exc}") from None
-    minutes = int(at.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]
-    if unreal := unreal_offset(f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"):
+    if unreal := unreal_offset(offset_label(at.utcoffset())):  # type: ignore[arg-type]
         raise EvidpackError(f"{where}.acquisition.at: {acq['at']!r}: {unreal}")
     extra = {k: acq[k] for k in ("location", "reference", "notes") if k in acq}
     _plain_options(s.get("options", {}), f"{where}.options")

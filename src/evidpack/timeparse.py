@@ -100,6 +100,12 @@ def unreal_offset(label: str | None) -> str | None:
     return f"UTC offset {label} is outside the offsets in use (-12:00 to +14:00)"
 
 
+def offset_label(delta: timedelta) -> str:
+    """A UTC offset as ``+hh:mm`` / ``-hh:mm`` (``+00:00`` for none)."""
+    minutes = int(delta.total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 class NoZone(TimeProblem):
     """A time of day that states no zone, where none was given for it (never guessed)."""
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
-from ..timeparse import unreal_offset
+from ..timeparse import offset_label, unreal_offset
 from ..timeutil import format_utc
 
 HASH_SECTIONS = {"SHA256": "sha256", "SHA1": "sha1", "MD5": "md5"}
@@ -395,9 +395,7 @@ def parse_report_date(text: str) -> dict[str, Any] | None:
             utc = format_utc(moment)
         except (ValueError, OverflowError):
             return None
-        offset = moment.utcoffset() or timedelta(0)
-        total = int(offset.total_seconds()) // 60
-        label = f"{'-' if total < 0 else '+'}{abs(total) // 60:02d}:{abs(total) % 60:02d}"
+        label = offset_label(moment.utcoffset() or timedelta(0))
         why = unreal_offset(label)
         if why:
             return _not_read(value, label, why)
