@@ -67,7 +67,8 @@ def test_a_writer_started_early_writes_when_given_the_job(tmp_path: Path, monkey
 
 
 def test_a_build_that_fails_stops_the_catalogue_child(cli, case: Path, tmp_path: Path, monkeypatch) -> None:
-    # The child starts with the build; a build that fails before it has a job must not leave it behind.
+    # The child starts once the first copies are under way; a build that fails before
+    # the child has a job must not leave it behind.
     import evidpack.cataloguewriter as cw
     from conftest import build_args
 
@@ -75,15 +76,39 @@ def test_a_build_that_fails_stops_the_catalogue_child(cli, case: Path, tmp_path:
 
     monkeypatch.setenv("EVIDPACK_COPY_WORKERS", "2")
     started = []
-    real_init = cw.CatalogueWriter.__init__
+    real_start = cw.CatalogueWriter.start
 
-    def spy(self, *a, **k):
-        real_init(self, *a, **k)
+    def spy(self):
+        real_start(self)
         started.append(self._worker.proc)
 
-    monkeypatch.setattr(cw.CatalogueWriter, "__init__", spy)
-    monkeypatch.setattr(files.FilesImporter, "run", lambda *a, **k: (_ for _ in ()).throw(EvidpackError("evidence: cannot list folder (boom)")))
+    def fail(self, source, ctx):
+        ctx.waiting_for_copies()  # (as the importer says once its first copies are under way)
+        raise EvidpackError("evidence: cannot list folder (boom)")
+
+    monkeypatch.setattr(cw.CatalogueWriter, "start", spy)
+    monkeypatch.setattr(files.FilesImporter, "run", fail)
     r = cli(*build_args(case, tmp_path / "out"))
     assert r.exit_code != 0 and "boom" in r.output
     assert len(started) == 1 and started[0].poll() is not None  # the child was started, and is gone
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_build_that_fails_before_copying_starts_no_catalogue_child(cli, case: Path, tmp_path: Path, monkeypatch) -> None:
+    # The child and the renderer's loading wait for the first copies: a build that fails
+    # before (an unreadable source folder) starts neither.
+    import evidpack.build as build_mod
+    import evidpack.cataloguewriter as cw
+    from conftest import build_args
+
+    from evidpack.importers import files
+
+    monkeypatch.setenv("EVIDPACK_COPY_WORKERS", "2")
+    started = []
+    monkeypatch.setattr(cw.CatalogueWriter, "start", lambda self: started.append("catalogue"))
+    monkeypatch.setattr(build_mod, "_preload_renderer", lambda: started.append("renderer"))
+    monkeypatch.setattr(files.FilesImporter, "run", lambda *a, **k: (_ for _ in ()).throw(EvidpackError("evidence: cannot list folder (boom)")))
+    r = cli(*build_args(case, tmp_path / "out"))
+    assert r.exit_code != 0 and "boom" in r.output
+    assert started == []
     assert not (tmp_path / "out").exists()

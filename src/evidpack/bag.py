@@ -13,6 +13,8 @@ BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 
 def encode_path(path: str) -> str:
+    if "%" not in path and "\r" not in path and "\n" not in path:
+        return path  # (the usual case, checked first: a manifest has a line per file)
     return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -97,8 +97,10 @@ class BundleWriter:
         algorithms: tuple[str, ...],
         warn: Callable[[str], None],
         rows: RowSpool | None = None,
+        starters: Iterable[Callable[[], None]] = (),
     ) -> None:
         self.root = root
+        self._starters = list(starters)
         self.case = case
         self.key = _Key(key)
         self.algorithms = algorithms
@@ -124,6 +126,16 @@ class BundleWriter:
         if self._salt_hmac is None:
             self._salt_hmac = hmac.new(self.key().derive_secret(f"leaf-salt {self.case.id}"), digestmod=hashlib.sha256)
         return self._salt_hmac
+
+    def copies_under_way(self) -> None:
+        """The first copies are under way (or the sources are read): start the
+        work that waits for none of them, once -- the ``starters`` (the
+        catalogue's child, the loading of the PDF renderer: started any
+        earlier, they would take the CPU, and the GIL, from handing out the
+        first files) -- and unlock the sealing key."""
+        while self._starters:
+            self._starters.pop(0)()
+        self.key()
 
     def add_rows(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
         """Rows for an importer's catalogue table, spooled to disk (see :class:`RowSpool`)."""
@@ -322,9 +334,9 @@ def build(
             warn(msg)
 
     # The PDF renderer (reportlab, fonts) takes a few tenths of a second to load:
-    # load it while the sources are read.
+    # it is loaded while the sources are read, once the first copies are under
+    # way (see BundleWriter.copies_under_way), as the catalogue's child is started.
     preload = threading.Thread(target=_preload_renderer, name="evidpack-preload", daemon=True)
-    preload.start()
     from .cataloguewriter import CatalogueWriter
     from .payloadcopy import CopyPool
 
@@ -333,11 +345,12 @@ def build(
     with sigterm_interrupts():
         try:
             tmp.mkdir()
-            # The catalogue's child process starts now, and loads its libraries while the sources are read.
+            # The catalogue's child process loads its libraries while the sources are read.
             try:
-                with CatalogueWriter() as catalogue, pool or CopyPool() as copiers:
+                with CatalogueWriter(start=False) as catalogue, pool or CopyPool() as copiers:
                     result = _build_into(
-                        tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer, catalogue, copiers, rows
+                        tmp, case, key, built_at, keep_going, ("sha256", "md5") if md5 else ("sha256",), _warn, pdf_signer, catalogue, copiers, rows,
+                        (catalogue.start, preload.start),
                     )
             finally:
                 rows.remove()  # (the catalogue's child, which reads it, has ended)
@@ -353,7 +366,8 @@ def build(
             # The process ends soon after a failed build: let the preload finish
             # its imports first (an interpreter shutting down while a daemon
             # thread is still loading C extensions can crash instead of exiting).
-            preload.join(timeout=30)
+            if preload.ident is not None:
+                preload.join(timeout=30)
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 raise BuildInterrupted(exc) from None
             raise
@@ -433,9 +447,10 @@ def _build_into(
     catalogue: "CatalogueWriter",
     pool: "CopyPool",
     rows: RowSpool,
+    starters: tuple[Callable[[], None], ...] = (),
 ) -> tuple[int, int, int, str, str, str, "PublicKey"]:
     _write(root, "bagit.txt", bag.BAGIT_TXT)
-    writer = BundleWriter(root, case, key, algorithms, warn, rows)
+    writer = BundleWriter(root, case, key, algorithms, warn, rows, starters)
     _write(root, INCOMPLETE_MARKER, b"build in progress or interrupted: this bundle is not sealed\n")
     # Custody events are signed once the sources are read (the key may still be
     # locked until then); their order is the order they happened in.
@@ -450,6 +465,8 @@ def _build_into(
             assert importer is not None
             ctx = ImportContext(writer, source, keep_going, pool)
             first_item = writer._next_item
+            if not getattr(importer, "says_when_copying", False):
+                writer.copies_under_way()  # (it will not say when its copies are under way: now)
             importer.run(source, ctx)
             _check_acquired_before(source, ctx, built_at, warn)
             row = {
@@ -476,6 +493,7 @@ def _build_into(
     finally:
         writer.close()
     pool.release()  # the copy workers end while the rest is written
+    writer.copies_under_way()  # (if no importer said so: e.g. no files to copy)
     from .custody import ChainWriter  # (here: it loads the key library, which the copy need not wait for)
 
     sealer = writer.key()

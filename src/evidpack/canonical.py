@@ -11,10 +11,20 @@ from typing import Any
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# The C encoder JSONEncoder.encode makes anew on every call, made once (with the
+# same options; the check for circular references, which nothing encoded here
+# can have, is left out: one would end in RecursionError instead of ValueError).
+_C_ENCODER = (
+    json.encoder.c_make_encoder(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    if json.encoder.c_make_encoder is not None
+    else None
+)
 
 
 def dumps(obj: Any) -> bytes:
     # One encoder for every call: json.dumps with options builds a new one each time.
+    if _C_ENCODER is not None:
+        return "".join(_C_ENCODER(obj, 0)).encode("utf-8")
     return _ENCODER.encode(obj).encode("utf-8")
 
 

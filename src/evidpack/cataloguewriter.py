@@ -27,21 +27,31 @@ class CatalogueWriter:
     the file is complete, raising its error if it failed. Where no child
     process can be had (one CPU, or ``EVIDPACK_COPY_WORKERS=0``), it is written
     in this process, by ``wait``. ``CatalogueWriter(path, **kwargs)`` starts
-    and writes at once."""
+    and writes at once; ``CatalogueWriter(start=False)`` starts the child at
+    :meth:`start` (or :meth:`write`)."""
 
-    def __init__(self, path: Path | None = None, **kwargs: Any) -> None:
-        from .payloadcopy import _Worker, worker_count
-
+    def __init__(self, path: Path | None = None, *, start: bool = True, **kwargs: Any) -> None:
         self._job: dict[str, Any] | None = None
         self._worker: Any = None
         self._answer: Any = None
+        self._started = False
+        if start or path is not None:
+            self.start()
+        if path is not None:
+            self.write(path, **kwargs)
+
+    def start(self) -> None:
+        """Start the child process (once), where there can be one."""
+        from .payloadcopy import _Worker, worker_count
+
+        if self._started:
+            return
+        self._started = True
         if worker_count() > 0:
             try:
                 self._worker = _Worker("evidpack.cataloguewriter", path=sys.path)  # (its worker_main, below)
             except OSError:
                 self._worker = None
-        if path is not None:
-            self.write(path, **kwargs)
 
     def __enter__(self) -> "CatalogueWriter":
         return self
@@ -54,6 +64,7 @@ class CatalogueWriter:
         if self._job is not None:
             raise ValueError("a catalogue writer writes one catalogue")
         self._job = {"path": str(path), **kwargs}
+        self.start()
         if self._worker is not None:
             self._answer = self._worker.submit("catalogue", (), self._job)
 

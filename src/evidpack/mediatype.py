@@ -40,6 +40,10 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"\x02#!SILK_V3", 0, "audio/silk"),
     (b"#!SILK_V3", 0, "audio/silk"),
 )
+# The entries of _MAGIC a head could match, in _MAGIC's order, by its first byte
+# (and for an empty head): sniff runs once per file, and most heads match none.
+_MAGIC_BY_FIRST = tuple(tuple(m for m in _MAGIC if m[1] or m[0][0] == b) for b in range(256))
+_MAGIC_NO_HEAD = tuple(m for m in _MAGIC if m[1])
 
 
 ZIP = "application/zip"
@@ -131,7 +135,7 @@ def by_name(name: str) -> str | None:
 
 
 def sniff(head: bytes, name: str) -> str:
-    for magic, offset, mtype in _MAGIC:
+    for magic, offset, mtype in _MAGIC_BY_FIRST[head[0]] if head else _MAGIC_NO_HEAD:
         if head[offset : offset + len(magic)] == magic:
             if mtype == ZIP and magic == b"PK\x03\x04":
                 return _zip_kind(head, name)

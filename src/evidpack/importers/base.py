@@ -108,8 +108,9 @@ class ImportContext:
 
     def waiting_for_copies(self) -> None:
         """Called by an importer that has copies under way and would wait for
-        them: the build does now what needs no data (it unlocks the sealing key)."""
-        self.writer.key()
+        them: the build does now what needs no data (it starts the catalogue's
+        child and the loading of the PDF renderer, and unlocks the sealing key)."""
+        self.writer.copies_under_way()
 
     def payload_path(self, rel: str) -> str:
         """Bag-relative path of a payload file of this source. Whatever an
