@@ -217,20 +217,32 @@ def item_row(record: dict[str, Any]) -> dict[str, Any]:
     """One items.jsonl record as a catalogue row: a ``name`` (the last part of its
     path, unless the record names itself) for searching, nested values as JSON,
     and no leaf salt (it only serves the Merkle proofs and is in items.jsonl)."""
-    row = {k: _cell(v) for k, v in record.items() if k != "salt"}
-    where = record.get("member_path") or record.get("path") or record.get("original_path")
+    return _named({k: _cell(v) for k, v in record.items() if k != "salt"})
+
+
+def _named(row: dict[str, Any]) -> dict[str, Any]:
+    where = row.get("member_path") or row.get("path") or row.get("original_path")
     if isinstance(where, str):
         row.setdefault("name", posixpath.basename(where.rstrip("/")))
     return row
 
 
 def _read_items(items_path: Path) -> Iterator[dict[str, Any]]:
+    decode = json.JSONDecoder().decode
     with open(items_path, "rb") as fh:
         for n, line in enumerate(fh, 1):
             try:
-                yield item_row(json.loads(line))
-            except ValueError as exc:
+                record = decode(line.decode("utf-8"))
+            except ValueError as exc:  # (UnicodeDecodeError too)
                 raise EvidpackError(f"{items_path}: line {n}: not a JSON record ({exc})") from None
+            if not isinstance(record, dict):
+                raise EvidpackError(f"{items_path}: line {n}: not a JSON record (not an object)")
+            if line.count(b"{") == 1 and b"[" not in line:
+                # Nothing nested (the usual file record): the values are SQLite's as they are.
+                record.pop("salt", None)
+                yield _named(record)
+            else:
+                yield item_row(record)
 
 
 def _write_items(db: sqlite_utils.Database, items_path: Path) -> None:
