@@ -17,9 +17,10 @@
 * Failing to write the copy (disk full, I/O error) raises :class:`WriteError`,
   never mistaken for a problem of the source.
 
-Both refuse a file that is not the regular file found by the walk (a swap
-between ``lstat`` and ``open``) or that changed while being read (size or
-modification time differ after reading), and leave no partial copy behind.
+Both refuse anything but a regular file when opened, a file that is not the
+one the walk found when it stat'ed it (a swap between ``lstat`` and ``open``),
+or one that changed while being read (size or modification time differ after
+reading), and leave no partial copy behind.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _ensure_parent(dest: str) -> None:
 def copy_file(
     src: str | bytes,
     dest: str,
-    ino_dev: tuple[int, int],
+    ino_dev: tuple[int, int] | None,
     algorithms: Sequence[str],
     *,
     direct: bool = True,
@@ -116,14 +117,17 @@ def copy_file(
 ) -> Copied:
     """Copy ``src`` to the new file ``dest`` (created read-only, with the source's
     times), hashing each byte read with every algorithm. ``ino_dev`` is the
-    (inode, device) the walk found: anything else at ``src`` is refused.
+    (inode, device) the walk found: anything else at ``src`` is refused (None:
+    the walk did not stat it; any regular file there is copied).
     ``tee`` gets each chunk, from its own buffers, as it is written (see :class:`Tee`).
     Raises OSError; on any failure no file is left at ``dest``."""
     fd = open_source(src)
     try:
         before = os.fstat(fd)
-        if not statmod.S_ISREG(before.st_mode) or (before.st_ino, before.st_dev) != ino_dev:
+        if ino_dev is not None and (not statmod.S_ISREG(before.st_mode) or (before.st_ino, before.st_dev) != ino_dev):
             raise OSError(errno.ESTALE, "replaced while being read")
+        if not statmod.S_ISREG(before.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
         try:
             _ensure_parent(dest)
             out = os.open(dest, _CREATE_FLAGS, PAYLOAD_MODE)
@@ -253,8 +257,9 @@ def _copy_large(
 # --- many small files: worker processes -------------------------------------------------------------
 
 #: One file for a worker: source path, destination (absolute), (inode, device)
-#: found by the walk, and the name used to guess its media type.
-Job = tuple[str, str, tuple[int, int], str]
+#: found by the walk (None if it did not stat it), and the name used to guess
+#: its media type.
+Job = tuple[str, str, tuple[int, int] | None, str]
 
 
 def copy_batch(algorithms: tuple[str, ...], jobs: list[Job]) -> list[Any]:

@@ -127,7 +127,7 @@ class ImportContext:
         self,
         src: str,
         rel: str,
-        lst: os.stat_result,
+        lst: os.stat_result | None,
         extra: dict[str, Any] | None = None,
         *,
         tee: Tee | None = None,
@@ -135,8 +135,9 @@ class ImportContext:
     ) -> dict[str, Any]:
         """Copy one regular file into the payload, hashing it in the same pass.
 
-        ``lst`` is the lstat taken when the file was found; the file must be the
-        same regular file when opened and unchanged (size, mtime) after reading.
+        ``lst`` is the lstat taken when the file was found (None: it was not
+        stat'ed when found); the file must be the same regular file when opened
+        (a regular file, if ``lst`` is None) and unchanged (size, mtime) after reading.
         ``tee``, if given, gets each chunk from memory as it is written (so the
         copy can be read while it is written, see ``payloadcopy.Tee``).
         ``also`` names digests wanted beside the bundle's (e.g. ``sha1``, to check
@@ -144,7 +145,7 @@ class ImportContext:
         Returns the item record (not yet emitted)."""
         bag_rel = self.payload_path(rel)
         algorithms = tuple(dict.fromkeys((*self.writer.algorithms, *also)))
-        copied = copy_file(src, f"{self.writer.root}/{bag_rel}", (lst.st_ino, lst.st_dev), algorithms, tee=tee)
+        copied = copy_file(src, f"{self.writer.root}/{bag_rel}", None if lst is None else (lst.st_ino, lst.st_dev), algorithms, tee=tee)
         return self.file_record(bag_rel, copied.size, copied.mtime_ns, copied.hex, sniff(copied.head, rel), extra)
 
     def file_record(

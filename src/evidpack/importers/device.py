@@ -326,6 +326,7 @@ class DeviceImporter(FilesImporter):
     """Extraction outputs: copied as they are, containers catalogued, tool hashes checked."""
 
     kind: ClassVar[str] = "device"
+    stat_files: ClassVar[bool] = True  # (what was found is looked at: containers, .ufd files, backups)
 
     def run(self, source: "Source", ctx: ImportContext) -> None:
         self._opts = _options(source, ctx)

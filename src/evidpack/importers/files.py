@@ -28,7 +28,9 @@ class Found(NamedTuple):
 
     abs_path: str  # may hold surrogate escapes for non-UTF-8 names
     rel: str  # relative path as found, '/'-separated (surrogates kept)
-    lst: os.stat_result
+    # Its lstat when found; None: a regular file by its folder's listing, not
+    # stat'ed until it is opened (see :func:`walk`'s ``stat_files``).
+    lst: os.stat_result | None
     dest: str | None = None  # the name it is stored under, when :func:`walk` chose it (else derived from rel)
     error: str | None = None  # a folder that could not be listed: why
 
@@ -142,7 +144,12 @@ def stored_path(rel: str) -> str:
 
 
 def walk(
-    root: str, empty_dirs: list[str], *, unlistable: str = "raise", note: Callable[[str, str, str], None] | None = None
+    root: str,
+    empty_dirs: list[str],
+    *,
+    unlistable: str = "raise",
+    note: Callable[[str, str, str], None] | None = None,
+    stat_files: bool = True,
 ) -> Iterator[Found]:
     """Every entry below ``root`` in a stable order (names sorted as bytes),
     never following symlinks. Empty folders are collected in ``empty_dirs``.
@@ -155,7 +162,14 @@ def walk(
     ``unlistable="yield"`` comes out as an entry carrying ``error``. ``note(kind,
     rel, detail)`` hears of sibling names that differ only by case or Unicode
     normalisation (both kept; a case-insensitive or normalising file system, as
-    on macOS and Windows, could not hold both)."""
+    on macOS and Windows, could not hold both).
+
+    With ``stat_files=False``, an entry the listing says is a regular file
+    comes without its lstat (``lst`` None): it is stat'ed once, when it is
+    opened to be copied (an lstat per file is a tenth of the main process's
+    time per file in a build; the copy refuses anything but a regular file
+    all the same). Anything else (a folder, a symbolic link, a FIFO, a device,
+    or an entry of a file system whose listings do not say) is lstat'ed."""
     stack: list[tuple[str, str, str, os.stat_result | None]] = [(root, "", "", None)]
     while stack:
         path, rel, dest, lst = stack.pop()
@@ -177,6 +191,9 @@ def walk(
             name = entry.name if names is None else names[i]
             erel = f"{rel}/{entry.name}" if rel else entry.name
             edest = f"{dest}/{name}" if dest else name
+            if not stat_files and entry.is_file(follow_symlinks=False):
+                yield Found(entry.path, erel, None, edest)
+                continue
             elst = entry.stat(follow_symlinks=False)
             if statmod.S_ISDIR(elst.st_mode):
                 subdirs.append((entry.path, erel, edest, elst))
@@ -250,6 +267,9 @@ class FilesImporter:
 
     kind: ClassVar[str] = "files"
     says_when_copying: ClassVar[bool] = True  # calls ctx.waiting_for_copies once its first copies are under way
+    # Whether the walk lstats each file (importers built on this one that look at
+    # what was found, such as ``device``, want it); if not, each is stat'ed when opened.
+    stat_files: ClassVar[bool] = False
 
     def run(self, source: "Source", ctx: ImportContext) -> None:
         # Entries are streamed: found (lstat only), named, copied (small files in
@@ -277,7 +297,7 @@ class FilesImporter:
                 return threads.submit(lambda: [copy(e) for e in entries])
             # plain strings: pathlib would intern every name it parses, for good
             rels = bag_rels[id(entries)] = [ctx.payload_path(d) for _, d, _ in entries]  # type: ignore[arg-type]
-            return pool.submit(algorithms, [(f.abs_path, f"{root}/{rel}", (f.lst.st_ino, f.lst.st_dev), d) for (f, d, _), rel in zip(entries, rels)])  # type: ignore[misc]
+            return pool.submit(algorithms, [(f.abs_path, f"{root}/{rel}", _ino_dev(f), d) for (f, d, _), rel in zip(entries, rels)])  # type: ignore[misc]
 
         bag_rels: dict[int, list[str]] = {}  # a pooled unit's payload paths, made once (by the id of its list of entries)
         unread = 0
@@ -346,7 +366,7 @@ class FilesImporter:
         def note(kind: str, rel: str, detail: str) -> None:
             ctx.check(kind, "warn", detail, rel)
 
-        yield from walk(str(root), empty, unlistable="yield", note=note)
+        yield from walk(str(root), empty, unlistable="yield", note=note, stat_files=self.stat_files)
         if empty:
             shown = [escaped_name(e) for e in empty]
             ctx.facts["empty_folders"] = shown
@@ -403,10 +423,10 @@ class FilesImporter:
                 ctx.problem(f"{shown_path(source, f.rel)}: {f.error}; nothing in it was read", check="folder-readable", subject=escaped_name(f.rel))
                 yield f, None, f"a folder that {f.error.replace('cannot', 'could not')}; nothing in it was read"
                 continue
-            kind = _kind_of(f.lst.st_mode)
+            kind = None if f.lst is None else _kind_of(f.lst.st_mode)
             if kind is not None:
                 what = kind
-                if statmod.S_ISLNK(f.lst.st_mode):
+                if statmod.S_ISLNK(f.lst.st_mode):  # type: ignore[union-attr]
                     try:
                         what += f" to {escaped_name(os.readlink(f.abs_path))!r}"
                     except OSError:
@@ -472,12 +492,20 @@ def _units(
     """Group entries into units of work, in order: (entries, for the pool?).
     Runs of small files become batches for the worker processes, and a file
     of LARGE_MIN or more a batch of its own; anything else is a unit of its
-    own, copied in a thread."""
+    own, copied in a thread.
+
+    A file found without its lstat (see :func:`walk`) is stat'ed here while the
+    first batches may still be copied here (so a small source, or a large
+    file among its first files, goes where its size says); after that it
+    joins a batch whatever its size (a worker copies a file of any size)."""
     batch: list[tuple[Found, str | None, str]] = []
     inline = INLINE_BATCHES
     for entry in entries:
         f, dest, _ = entry
-        size = f.lst.st_size
+        if f.lst is None and inline > 0 and pooled:
+            entry = _stat_now(entry)
+            f = entry[0]
+        size = 0 if f.lst is None else f.lst.st_size
         to_pool = pooled and dest is not None and (size < SMALL_MAX or size >= LARGE_MIN) and poolable(f)
         if to_pool and size < SMALL_MAX:
             batch.append(entry)
@@ -491,7 +519,22 @@ def _units(
             batch = []
         yield [entry], to_pool
     if batch:
-        yield batch, inline <= 0 and len(batch) > 1
+        yield batch, inline <= 0 and (len(batch) > 1 or batch[0][0].lst is None)
+
+
+def _stat_now(entry: tuple[Found, str | None, str]) -> tuple[Found, str | None, str]:
+    """The entry with its file's lstat (as found, if it cannot be had: the copy
+    then reports why the file cannot be read)."""
+    f, dest, why = entry
+    try:
+        return f._replace(lst=os.lstat(f.abs_path)), dest, why
+    except OSError:
+        return entry
+
+
+def _ino_dev(f: Found) -> tuple[int, int] | None:
+    """The (inode, device) a file must still have when opened, if it was stat'ed when found."""
+    return None if f.lst is None else (f.lst.st_ino, f.lst.st_dev)
 
 
 def _original(f: Found) -> dict[str, Any]:
