@@ -17,8 +17,7 @@ from typing import Any
 import jsonschema
 
 from .errors import EvidpackError, read_input
-from .timeparse import offset_label, unreal_offset
-from .timeutil import format_utc, parse_rfc3339
+from .timeutil import format_utc, offset_label, parse_rfc3339, unreal_offset
 
 
 @dataclass(frozen=True)

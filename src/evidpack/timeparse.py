@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .timeutil import TimeOutOfRange, format_utc
+from .timeutil import TimeOutOfRange, format_utc, unreal_offset
 
 DATE_ORDERS = ("DMY", "MDY", "YMD")
 EXCEL_1900 = datetime(1899, 12, 30)
@@ -72,7 +72,7 @@ class TimeProblem(ValueError):
 
 
 class OffsetNotInUse(TimeProblem):
-    """A UTC offset beyond those in use (:data:`MIN_OFFSET_MINUTES` … :data:`MAX_OFFSET_MINUTES`):
+    """A UTC offset beyond those in use (:data:`evidpack.timeutil.MIN_OFFSET_MINUTES` … :data:`evidpack.timeutil.MAX_OFFSET_MINUTES`):
     a typing error or a hostile value, never a zone. ``why`` says so without the text it was in."""
 
     def __init__(self, message: str, why: str) -> None:
@@ -83,29 +83,6 @@ class OffsetNotInUse(TimeProblem):
 # UTC offsets in use: from -12:00 (Baker Island) to +14:00 (Line Islands). One rule for every
 # importer (the WeChat production's columns and values, the manifest's options.zone, captures'
 # sidecars, WARC, WACZ, MHTML and EXIF times): an offset beyond them is refused, never read.
-MIN_OFFSET_MINUTES = -12 * 60
-MAX_OFFSET_MINUTES = 14 * 60
-_OFFSET_LABEL = re.compile(r"^([+-])(\d{2}):(\d{2})$")
-
-
-def unreal_offset(label: str | None) -> str | None:
-    """Why a zone (as labelled: ``+15:00``, ``UTC``, ``Asia/Shanghai``) is not one in
-    use, or None: a fixed offset must lie between -12:00 and +14:00."""
-    m = _OFFSET_LABEL.match(label or "")
-    if not m:
-        return None
-    minutes = (int(m.group(2)) * 60 + int(m.group(3))) * (1 if m.group(1) == "+" else -1)
-    if MIN_OFFSET_MINUTES <= minutes <= MAX_OFFSET_MINUTES:
-        return None
-    return f"UTC offset {label} is outside the offsets in use (-12:00 to +14:00)"
-
-
-def offset_label(delta: timedelta) -> str:
-    """A UTC offset as ``+hh:mm`` / ``-hh:mm`` (``+00:00`` for none)."""
-    minutes = int(delta.total_seconds()) // 60
-    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
 class NoZone(TimeProblem):
     """A time of day that states no zone, where none was given for it (never guessed)."""
 

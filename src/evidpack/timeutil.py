@@ -103,3 +103,28 @@ def build_time(option: str | None) -> datetime:
         raise EvidpackError(f"{origin}: {text.strip()!r} is outside the years 1-9999 in UTC") from None
     except ValueError as exc:
         raise EvidpackError(f"{origin}: {exc}; or give seconds since the epoch") from None
+
+
+# The UTC offsets in use, from -12:00 to +14:00: every importer and the case manifest
+# refuse (or keep as written, with the problem) an offset beyond them.
+MIN_OFFSET_MINUTES = -12 * 60
+MAX_OFFSET_MINUTES = 14 * 60
+_OFFSET_LABEL = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def unreal_offset(label: str | None) -> str | None:
+    """Why a zone (as labelled: ``+15:00``, ``UTC``, ``Asia/Shanghai``) is not one in
+    use, or None: a fixed offset must lie between -12:00 and +14:00."""
+    m = _OFFSET_LABEL.match(label or "")
+    if not m:
+        return None
+    minutes = (int(m.group(2)) * 60 + int(m.group(3))) * (1 if m.group(1) == "+" else -1)
+    if MIN_OFFSET_MINUTES <= minutes <= MAX_OFFSET_MINUTES:
+        return None
+    return f"UTC offset {label} is outside the offsets in use (-12:00 to +14:00)"
+
+
+def offset_label(delta: timedelta) -> str:
+    """A UTC offset as ``+hh:mm`` / ``-hh:mm`` (``+00:00`` for none)."""
+    minutes = int(delta.total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"

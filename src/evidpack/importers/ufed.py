@@ -10,7 +10,7 @@ and file names in the hash sections may themselves hold ``=`` (the value is
 after the last one). Dates such as ``28/07/2024 07:27:27 (-4)`` are kept as
 written, with their offset, and converted to UTC -- unless the offset is not one
 in use (outside -12:00 … +14:00, the rule of every importer:
-:func:`evidpack.timeparse.unreal_offset`), or its minutes are not 0-59: then the
+:func:`evidpack.timeutil.unreal_offset`), or its minutes are not 0-59: then the
 date is kept as written, not converted (``utc`` None), with the ``problem``.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
-from ..timeparse import offset_label, unreal_offset
+from ..timeutil import offset_label, unreal_offset
 from ..timeutil import format_utc
 
 HASH_SECTIONS = {"SHA256": "sha256", "SHA1": "sha1", "MD5": "md5"}

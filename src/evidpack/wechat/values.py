@@ -14,6 +14,7 @@ from typing import Any
 import phonenumbers
 
 from .. import timeparse as _timeparse
+from .. import timeutil as _timeutil
 
 
 class ValueProblem(ValueError):
@@ -200,6 +201,6 @@ def check_wechat_id(value: Any) -> str:
 
 
 # UTC offsets in use (-12:00 to +14:00): one rule for every importer, kept in timeparse.
-MIN_OFFSET_MINUTES = _timeparse.MIN_OFFSET_MINUTES
-MAX_OFFSET_MINUTES = _timeparse.MAX_OFFSET_MINUTES
+MIN_OFFSET_MINUTES = _timeutil.MIN_OFFSET_MINUTES
+MAX_OFFSET_MINUTES = _timeutil.MAX_OFFSET_MINUTES
 unreal_offset = _timeparse.unreal_offset
