@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -62,6 +63,23 @@ STEPS = ("floor", "copy floor", "evidpack build", "bagit build", "evidpack verif
 #   one at a time, ~3,000/s with 8 threads), so the clean-up runs in 8 threads in a
 #   detached background process, and the next run waits for it to finish.
 SETTLE = 370
+# - a page cache holding many gigabytes from earlier work (earlier runs' bundles
+#   and bags, test suites) makes creating files cost more system time: a build of
+#   50,000 files took 1.6-1.8 s of system CPU after the cache was dropped and
+#   2.6-2.9 s with ~11 GiB cached, for the same steps (the copy floor likewise).
+#   --drop-caches (root) writes back and drops the page cache once before a run,
+#   so runs start from the same state; the data are then read back by the floor
+#   step, before anything is timed against it (every step reads warm data).
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+
+
+def drop_caches(log: Callable[[str], None]) -> None:
+    os.sync()
+    try:
+        DROP_CACHES.write_text("1\n")
+    except OSError as exc:
+        raise SystemExit(f"--drop-caches: cannot write {DROP_CACHES} ({exc.strerror}); run as root, or without it") from None
+    log("page cache written back and dropped (--drop-caches)")
 
 
 # --- data ------------------------------------------------------------------------
@@ -490,6 +508,7 @@ def report(b: Bench, datasets: list[Dataset], started: datetime, quick: bool) ->
         f"{evid_version}, {bagit_version}; "
         f"{'best of ' + str(b.args.repeat) if b.args.repeat > 1 else 'one run each'}; "
         f"verify steps read {'from the disk (files evicted first: --cold)' if b.args.cold else 'from the page cache (files read once first)'}"
+        f"{'; page cache dropped before the run (--drop-caches)' if b.args.drop_caches else ''}"
         f"{'; QUICK run (sizes differ from the issue: verdicts are indicative only)' if quick else ''}"
     )
     lines.append(f"evidpack source: {git_state()}.")
@@ -601,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cold", action="store_true", help="verify steps read from the disk (each tree evicted from the page cache first), not from the cache")
     p.add_argument("--keep", action="store_true", help="keep generated data, bundles and bags (data are reused by the next run)")
     p.add_argument("--no-settle", action="store_true", help="do not wait after a recent clean-up of many files (see SETTLE in run.py)")
+    p.add_argument("--drop-caches", action="store_true", help="write back and drop the page cache once before the run (root only; see DROP_CACHES in run.py)")
     p.add_argument("--delete-tree", type=Path, help=argparse.SUPPRESS)  # the background clean-up
     p.add_argument("--stamp-if-many", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -636,6 +656,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_settle:
         b.settle()
+    if args.drop_caches:
+        drop_caches(b.log)
     started = datetime.now(timezone.utc)
     try:
         for ds in datasets:

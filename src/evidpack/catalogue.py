@@ -38,7 +38,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from . import canonical
 from .bag import parse_manifest
 from .bundle import Bundle, zip_bomb_problem
-from .custody import CUSTODY_FILE, _parse, bundle_log, iter_raw_lines, line_hash
+from .custody import CUSTODY_FILE, parse_event, bundle_log, iter_raw_lines, line_hash
 from .errors import EvidpackError, IntegrityError
 from .hashing import copy_and_hash
 from .keys import PublicKey, parse_public_key
@@ -950,7 +950,7 @@ class CustodyEvents:
             for raw in iter_raw_lines(read):
                 if pinned is not None and n == pinned[0]:
                     break  # (appended since the first pass: not shown, as if read then)
-                event, problem = _parse(raw, CUSTODY_FILE)
+                event, problem = parse_event(raw, CUSTODY_FILE)
                 if event is None or raw.data is None:
                     if pinned is not None:
                         raise self._changed(f"line {raw.n} is no longer a JSON event")

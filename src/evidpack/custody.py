@@ -222,7 +222,10 @@ def _raw_lines_of(data: bytes) -> Iterator[RawLine]:
     return iter_raw_lines(read)
 
 
-def _parse(raw: RawLine, where: str) -> tuple[dict[str, Any] | None, str | None]:
+def parse_event(raw: RawLine, where: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A custody line read back: (the event, None), or (None, why it cannot be
+    one: a torn last line, a line too long to read, not a JSON object), the
+    problem naming ``where`` and the line's number."""
     n = raw.n
     if raw.torn:
         return None, f"{where} line {n}: incomplete last line (no newline): an interrupted write"
@@ -250,7 +253,7 @@ def parse_lines(data: bytes, where: str = CUSTODY_FILE) -> Iterator[tuple[int, b
         line = data[at:end]
         n += 1
         raw = RawLine(n, line if len(line) <= MAX_LINE else None, "", len(line), nl < 0)
-        event, problem = _parse(raw, where)
+        event, problem = parse_event(raw, where)
         yield n, line, event, problem
         at = end + 1
 
@@ -320,7 +323,7 @@ class ChainChecker:
         n = raw.n
         if self.keep_events:  # (receipts are looked up by verify; an append needs only the head)
             rep.line_hashes.append(raw.digest)
-        event, problem = _parse(raw, CUSTODY_FILE)
+        event, problem = parse_event(raw, CUSTODY_FILE)
         if event is None:
             rep.problems.append(problem or f"line {n}: unreadable")
             rep.unverified.append(f"{CUSTODY_FILE} line {n}: unreadable, signature not checked")

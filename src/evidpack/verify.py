@@ -25,7 +25,7 @@ from .errors import EvidpackError
 from .hashing import short as _short
 from .names import INCOMPLETE_MARKER, INDEX_PDF, INDEX_SIG, SIG_FILE, SSHSIG_FILE, TAGMANIFEST, UNSEALED_TAG_FILES
 from .bundle import Bundle, TagFileRefused
-from .custody import CUSTODY_FILE, ChainChecker, _brief, _Capped, _parse, bundle_log, iter_raw_lines, total
+from .custody import CUSTODY_FILE, ChainChecker, _brief, _Capped, parse_event, bundle_log, iter_raw_lines, total
 from .custody import as_object as _obj, json_kind as _kind
 from .keys import PublicKey, parse_public_key, verify_sshsig
 from .verify_payload import Walked, check_payload
@@ -407,7 +407,7 @@ def first_sealed_event(b: Bundle) -> dict[str, Any] | None:
     stream up to it: memory does not grow with the log."""
     with bundle_log(b) as read:
         for raw in iter_raw_lines(read) if read is not None else ():
-            event, _ = _parse(raw, CUSTODY_FILE)
+            event, _ = parse_event(raw, CUSTODY_FILE)
             if event is not None and event.get("action") == "sealed":
                 return event
     return None

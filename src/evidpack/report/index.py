@@ -24,7 +24,7 @@ from reportlab.platypus import Flowable, PageBreak
 
 from .. import bag
 from ..bundle import Bundle, zip_bomb_problem
-from ..custody import CUSTODY_FILE, MAX_LINE, RawLine, _parse, bundle_log, iter_raw_lines, line_hash, parse_lines
+from ..custody import CUSTODY_FILE, MAX_LINE, RawLine, parse_event, bundle_log, iter_raw_lines, line_hash, parse_lines
 from ..errors import EvidpackError
 from . import cover, custody_log, schedule, sources, verifying
 from .document import Contents, Entry, Heading, Identity, LateDigest, ReportDocument, body_pages
@@ -405,7 +405,7 @@ class CustodyEvents(Collection[dict[str, Any]]):
             count, head = count + 1, raw.digest
             if count > self.count:
                 break
-            event, _ = _parse(raw, CUSTODY_FILE)
+            event, _ = parse_event(raw, CUSTODY_FILE)
             if event is None:
                 event = _unreadable(raw.data, None) if raw.data is not None else _unreadable(raw.start, raw.size)
             yield event
