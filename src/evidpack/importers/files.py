@@ -10,6 +10,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..errors import EvidpackError
@@ -211,12 +212,8 @@ def _sorted_by_bytes(entries: Iterator[os.DirEntry[str]]) -> list[os.DirEntry[st
     if has_bad_utf8("".join([e.name for e in listed])):
         listed.sort(key=lambda e: os.fsencode(e.name))
     else:
-        listed.sort(key=_name)
+        listed.sort(key=attrgetter("name"))
     return listed
-
-
-def _name(entry: os.DirEntry[str]) -> str:
-    return entry.name
 
 
 def _stored_names(entries: list[os.DirEntry[str]]) -> list[str] | None:
@@ -272,10 +269,11 @@ class FilesImporter:
     stat_files: ClassVar[bool] = False
 
     def run(self, source: "Source", ctx: ImportContext) -> None:
-        # Entries are streamed: found (lstat only), named, copied (small files in
-        # batches, and files of LARGE_MIN or more one each, by worker processes;
-        # others by a few threads), and emitted in order — memory does not grow
-        # with the number of files.
+        # Entries are streamed: found (from the folder listings), named, copied
+        # (small files, and files found without their size, in batches, and files
+        # of LARGE_MIN or more one each, by worker processes; others by a few
+        # threads; see _units), and emitted in order — memory does not grow with
+        # the number of files.
         readable = self._destinations(self._found(source, ctx), ctx)
         # Subclasses that hook _copy copy in threads, but for the files they let the pool copy (_poolable).
         pooled = type(self)._copy is FilesImporter._copy or type(self)._poolable is not FilesImporter._poolable
