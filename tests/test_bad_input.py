@@ -16,12 +16,14 @@ def listing(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def one_line_error(r, *needles: str) -> None:
+def one_line_error(r, *needles: str) -> str:
+    """The command failed with exit 2 and one line on standard error holding every needle; returns it."""
     assert r.exit_code == 2, r.output
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("evidpack: error: "), r.stderr
     for n in needles:
         assert n in lines[0], lines[0]
+    return lines[0]
 
 
 def make_case(tmp_path: Path, files: dict | None = None, path: str = '"evidence"') -> Path:

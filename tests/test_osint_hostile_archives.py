@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import conftest
 from conftest import TRUSTED, assert_clean, build_args, manifest_text, run_cli, run_proc, tool, write_tree
+from test_bad_input import one_line_error
 
 from evidpack.importers.containers import Limits
 from evidpack.osint import wacz as waczmod
@@ -46,12 +47,7 @@ def build(tmp_path: Path, files: dict[str, Any], *extra: str) -> tuple[Any, Path
 def fails(tmp_path: Path, files: dict[str, Any], *needles: str) -> str:
     """Without --keep-going: exit 2 and one line naming the file and the problem."""
     r, _ = build(tmp_path, files)
-    assert r.exit_code == 2, r.output
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("evidpack: error: "), r.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
+    return one_line_error(r, *needles)
 
 
 def built(tmp_path: Path, files: dict[str, Any], *extra: str) -> tuple[dict[str, Any], list[dict[str, Any]], Path]:

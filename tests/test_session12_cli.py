@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import VENV_BIN, assert_clean, build_args, manifest_text, run_cli, write_tree
 from device_support import built, checks, gen, source
+from test_bad_input import one_line_error
 
 from evidpack import casefile
 from evidpack.cli import terminal_safe
@@ -27,14 +28,10 @@ EVIDPACK = str(VENV_BIN / "evidpack")
 
 
 def one_line(r, *needles: str) -> str:
-    """The command failed with exit 2 and one line on standard error holding every needle."""
+    """The command failed with exit 2 and one line on standard error holding every
+    needle (and no traceback)."""
     assert_clean(r)
-    assert r.exit_code == 2, r.output
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("evidpack: error: "), r.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
+    return one_line_error(r, *needles)
 
 
 # --- 1: the terminal shows every text unambiguously ----------------------------------------------
